@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+// Internal header of QtProcessPool; do not include directly.
+#ifndef QTPROCESSPOOL_DETAIL_SERIALIZATION_H
+#define QTPROCESSPOOL_DETAIL_SERIALIZATION_H
+
+#include <QtCore/QByteArray>
+#include <QtCore/QDataStream>
+#include <QtCore/QIODevice>
+
+#include <tuple>
+#include <utility>
+
+namespace QtProcessPool::detail {
+
+/// Every payload (arguments and results) is written with this version on both
+/// sides, so a worker built against a later Qt still reads what the pool wrote.
+inline constexpr QDataStream::Version StreamVersion = QDataStream::Qt_6_0;
+
+template <typename P, typename A>
+void writeConverted(QDataStream &out, A &&arg)
+{
+    if constexpr (std::is_same_v<std::decay_t<A>, P>) {
+        out << static_cast<const P &>(arg);
+    } else {
+        const P converted = std::forward<A>(arg); // implicit conversion, as a call would do
+        out << converted;
+    }
+}
+
+/// Converts each argument to its parameter type and writes it, now: later
+/// changes to the caller's objects cannot reach the task.
+template <typename... P, typename... A>
+QByteArray serializeArguments(std::tuple<P...> *, A &&...args)
+{
+    QByteArray bytes;
+    QDataStream out(&bytes, QIODevice::WriteOnly);
+    out.setVersion(StreamVersion);
+    (writeConverted<P>(out, std::forward<A>(args)), ...);
+    return bytes;
+}
+
+/// Reads a value written with StreamVersion; false if the bytes do not hold
+/// exactly one value of T.
+template <typename T>
+bool readValue(QDataStream &in, T &value)
+{
+    in >> value;
+    return in.status() == QDataStream::Ok;
+}
+
+} // namespace QtProcessPool::detail
+
+#endif

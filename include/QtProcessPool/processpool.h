@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_PROCESSPOOL_H
+#define QTPROCESSPOOL_PROCESSPOOL_H
+
+#include <QtProcessPool/detail/sink.h>
+#include <QtProcessPool/detail/traits.h>
+#include <QtProcessPool/qtprocesspool_export.h>
+#include <QtProcessPool/registry.h>
+#include <QtProcessPool/taskerror.h>
+#include <QtProcessPool/taskoptions.h>
+#include <QtProcessPool/worker.h>
+
+#include <QtCore/QFuture>
+#include <QtCore/QObject>
+#include <QtCore/QProcess>
+#include <QtCore/QProcessEnvironment>
+#include <QtCore/QStringList>
+
+#include <chrono>
+#include <memory>
+
+namespace QtProcessPool {
+
+class ProcessPoolPrivate;
+
+/// A pool of worker processes running registered tasks (see registry.h).
+///
+/// Threads: create, use and destroy a pool on one thread (the pool's thread,
+/// normally the GUI thread). run() never blocks it. Every signal, and every
+/// continuation attached with a context object living there
+/// (future.then(this, ...)), runs on that thread. Socket I/O, decoding of
+/// results and promise fulfilment happen on the pool's own I/O thread; a
+/// continuation attached without a context runs there, so keep it short or give
+/// it a context.
+///
+/// Guarantees: every future returned by the pool finishes exactly once, with
+/// its results, with a TaskError, or canceled, whatever its worker does.
+class QTPROCESSPOOL_EXPORT ProcessPool : public QObject
+{
+    Q_OBJECT
+    Q_DECLARE_PRIVATE(ProcessPool)
+    Q_PROPERTY(int maxWorkers READ maxWorkers WRITE setMaxWorkers)
+    Q_PROPERTY(int minWorkers READ minWorkers WRITE setMinWorkers)
+    Q_PROPERTY(std::chrono::milliseconds idleTimeout READ idleTimeout WRITE setIdleTimeout)
+    Q_PROPERTY(int maxTasksPerWorker READ maxTasksPerWorker WRITE setMaxTasksPerWorker)
+    Q_PROPERTY(std::chrono::milliseconds taskTimeout READ taskTimeout WRITE setTaskTimeout)
+    Q_PROPERTY(std::chrono::milliseconds cancelGracePeriod READ cancelGracePeriod WRITE
+                   setCancelGracePeriod)
+    Q_PROPERTY(std::chrono::milliseconds workerStartTimeout READ workerStartTimeout WRITE
+                   setWorkerStartTimeout)
+    Q_PROPERTY(int maxQueuedTasks READ maxQueuedTasks WRITE setMaxQueuedTasks)
+    Q_PROPERTY(qint64 maxMessageSize READ maxMessageSize WRITE setMaxMessageSize)
+    Q_PROPERTY(QString workerProgram READ workerProgram)
+    Q_PROPERTY(int workerCount READ workerCount)
+    Q_PROPERTY(int busyWorkerCount READ busyWorkerCount NOTIFY busyWorkerCountChanged)
+    Q_PROPERTY(int queuedTaskCount READ queuedTaskCount NOTIFY queuedTaskCountChanged)
+    Q_PROPERTY(int runningTaskCount READ runningTaskCount)
+
+public:
+    explicit ProcessPool(QObject *parent = nullptr);
+    /// Cancels every pending future (queued or running), stops every worker
+    /// (idle ones get a moment to exit on their own, busy ones are killed) and
+    /// reaps them: no worker process or zombie outlives the pool. Returns
+    /// within about a second.
+    ~ProcessPool() override;
+
+    /// Runs f(args...) in a worker. f must be registered (QPP_REGISTER_TASK);
+    /// the arguments are converted to f's parameter types and serialized now.
+    /// Returns QFuture<R> (R: f's result, or T when f takes QPromise<T>&). An
+    /// unregistered f gives a future already failed with TaskError::UnknownTask.
+    /// A lambda or function object is identified by its type, a function by its
+    /// address. Never blocks.
+    template <typename F, typename... Args>
+    auto run(F f, Args &&...args)
+    {
+        return run(TaskOptions{}, std::move(f), std::forward<Args>(args)...);
+    }
+
+    template <typename F, typename... Args>
+    auto run(const TaskOptions &options, F f, Args &&...args)
+    {
+        using Traits = detail::FunctionTraits<F>;
+        static_assert(!Traits::isMemberFunction,
+                      "run() cannot call a non-static member function in another process: "
+                      "there is no object there. Use a free or static function, or a lambda.");
+        static_assert(Traits::isCallable,
+                      "run() takes a registered function, captureless lambda or function object "
+                      "with one non-template operator().");
+        if constexpr (Traits::isCallable) {
+            using Params = typename Traits::Params;
+            using Result = typename Traits::Result;
+            static_assert(std::tuple_size_v<Params> == sizeof...(Args),
+                          "run() was given a different number of arguments than the task takes "
+                          "(a QPromise<T>& first parameter is supplied by the pool).");
+            if constexpr (std::tuple_size_v<Params> == sizeof...(Args)) {
+                static_assert(detail::AllStreamable<Params>::value,
+                              "Every task parameter type needs QDataStream operators << and >> "
+                              "(arguments are serialized to reach the worker process).");
+                static_assert(std::is_void_v<Result> || detail::isStreamable<Result>,
+                              "The task's result type needs QDataStream operators << and >> "
+                              "(results are serialized to come back from the worker process).");
+                static_assert(std::is_void_v<Result> || std::is_default_constructible_v<Result>,
+                              "The task's result type must be default-constructible (results "
+                              "are decoded into a default-constructed value).");
+                static_assert(argumentsConvert<Params, Args...>(),
+                              "Each argument given to run() must convert implicitly to the "
+                              "task's parameter type.");
+                const detail::TaskEntry *entry =
+                    detail::findTask(typeid(F), detail::callableAddress(f));
+                if (!entry) {
+                    return detail::failedFuture<Result>(TaskError(
+                        TaskError::Kind::UnknownTask,
+                        QStringLiteral("this function is not registered as a task; register it "
+                                       "with QPP_REGISTER_TASK or QPP_REGISTER_TASK_AS")));
+                }
+                detail::TaskRequest request;
+                request.name = entry->name;
+                request.argTypes = entry->argTypes;
+                request.resultType = entry->resultType;
+                request.arguments = detail::serializeArguments(static_cast<Params *>(nullptr),
+                                                               std::forward<Args>(args)...);
+                return submit<Result>(options, std::move(request));
+            }
+        }
+    }
+
+    /// Runs the task registered under name, which must take exactly the
+    /// argument types given (string literals travel as QString) and return R
+    /// (or take QPromise<R>&). A mismatch fails the future with
+    /// TaskError::BadArguments, an unknown name with TaskError::UnknownTask;
+    /// nothing undecodable ever reaches the task.
+    template <typename R, typename... Args>
+    QFuture<R> runNamed(const QString &name, Args &&...args)
+    {
+        using Params = std::tuple<detail::WireType<Args>...>;
+        static_assert(detail::AllStreamable<Params>::value,
+                      "Every argument type given to runNamed() needs QDataStream operators << "
+                      "and >>.");
+        static_assert(std::is_void_v<R> || detail::isStreamable<R>,
+                      "The result type of runNamed<R>() needs QDataStream operators << and >>.");
+        static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
+                      "The result type of runNamed<R>() must be default-constructible.");
+        detail::TaskRequest request;
+        request.name = name;
+        request.argTypes = detail::TypeNames<Params>::get();
+        request.resultType = detail::typeName<R>();
+        // Checked here too when this process registers the task: fails at once.
+        if (const detail::TaskEntry *entry = detail::findTask(name)) {
+            const QString mismatch =
+                detail::signatureMismatch(*entry, request.argTypes, request.resultType);
+            if (!mismatch.isEmpty())
+                return detail::failedFuture<R>(TaskError(TaskError::Kind::BadArguments, mismatch));
+        }
+        request.arguments = detail::serializeArguments(static_cast<Params *>(nullptr),
+                                                       std::forward<Args>(args)...);
+        return submit<R>(TaskOptions{}, std::move(request));
+    }
+
+    /// Upper bound of worker processes, started lazily as tasks arrive.
+    /// Default QThread::idealThreadCount(); at least 1.
+    int maxWorkers() const;
+    void setMaxWorkers(int count);
+    /// Workers prestart() starts (at least one). Default 0. Not yet kept
+    /// alive against idleTimeout (worker lifecycle issue): stored only.
+    int minWorkers() const;
+    void setMinWorkers(int count);
+    /// Stored only for now: idle workers are not yet retired.
+    std::chrono::milliseconds idleTimeout() const;
+    void setIdleTimeout(std::chrono::milliseconds timeout);
+    /// Stored only for now: workers are not yet recycled after N tasks.
+    int maxTasksPerWorker() const;
+    void setMaxTasksPerWorker(int count);
+    /// Stored only for now: tasks are not yet timed out.
+    std::chrono::milliseconds taskTimeout() const;
+    void setTaskTimeout(std::chrono::milliseconds timeout);
+    /// Stored only for now: running tasks are not yet cancelled in the worker
+    /// (a canceled future does finish as canceled; the worker runs the task to its end).
+    std::chrono::milliseconds cancelGracePeriod() const;
+    void setCancelGracePeriod(std::chrono::milliseconds period);
+    /// How long a starting worker may take to connect and prove its secret
+    /// before it is killed and counted as a start failure. Default 10 s.
+    std::chrono::milliseconds workerStartTimeout() const;
+    void setWorkerStartTimeout(std::chrono::milliseconds timeout);
+    /// With this many tasks queued, run() returns a future already failed with
+    /// TaskError::QueueFull. 0 (default): unlimited.
+    int maxQueuedTasks() const;
+    void setMaxQueuedTasks(int count);
+    /// Frames larger than this (either direction) are refused and close the
+    /// connection; a larger result fails its task with ProtocolError. Default 1 GiB.
+    qint64 maxMessageSize() const;
+    void setMaxMessageSize(qint64 bytes);
+
+    /// The program workers run; default QCoreApplication::applicationFilePath().
+    /// Its main() must call isWorkerProcess()/execWorker(). Affects workers
+    /// started afterwards.
+    QString workerProgram() const;
+    QStringList workerArguments() const;
+    void setWorkerProgram(const QString &program, const QStringList &arguments = {});
+    /// Environment and working directory of workers started afterwards.
+    void setWorkerEnvironment(const QProcessEnvironment &environment);
+    void setWorkerWorkingDirectory(const QString &directory);
+
+    /// Starts max(minWorkers(), 1) workers now (bounded by maxWorkers()), so the
+    /// first tasks do not pay the start-up time.
+    void prestart();
+    /// Runs a local event loop until nothing is queued or running, or msecs
+    /// pass (-1: no limit). Returns true if the pool became idle.
+    bool waitForDone(int msecs = -1);
+
+    /// Live counts (any thread; a snapshot).
+    int workerCount() const;
+    int busyWorkerCount() const;
+    int queuedTaskCount() const;
+    int runningTaskCount() const;
+    QList<qint64> workerPids() const;
+
+Q_SIGNALS:
+    void workerStarted(qint64 pid);
+    void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
+    void workerCrashed(qint64 pid, const QString &reason);
+    void queuedTaskCountChanged(int count);
+    void busyWorkerCountChanged(int count);
+    void workerRecycled(qint64 pid, const QString &reason);
+    /// Nothing queued or running any more.
+    void idle();
+
+private:
+    template <typename Params, typename... Args>
+    static constexpr bool argumentsConvert()
+    {
+        return argumentsConvertImpl<Params, Args...>(
+            std::make_index_sequence<std::tuple_size_v<Params>>());
+    }
+    template <typename Params, typename... Args, std::size_t... I>
+    static constexpr bool argumentsConvertImpl(std::index_sequence<I...>)
+    {
+        return (std::is_convertible_v<Args &&, std::tuple_element_t<I, Params>> && ...);
+    }
+
+    template <typename R>
+    QFuture<R> submit(const TaskOptions &options, detail::TaskRequest &&request)
+    {
+        auto sink = std::make_unique<detail::PromiseSink<R>>();
+        QFuture<R> future = sink->future();
+        request.priority = options.priority;
+        request.timeout = options.timeout;
+        request.sink = std::move(sink);
+        submitRequest(std::move(request));
+        return future;
+    }
+    /// Takes the request (and its promise) over; fails it at once on a full queue.
+    void submitRequest(detail::TaskRequest &&request);
+
+    std::unique_ptr<ProcessPoolPrivate> const d_ptr;
+};
+
+} // namespace QtProcessPool
+
+#endif

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_REGISTRY_H
+#define QTPROCESSPOOL_REGISTRY_H
+
+// Registration of the functions a worker can run.
+//
+// At namespace scope in any .cpp linked into both the application and the
+// worker program (normally the same executable):
+//     QPP_REGISTER_TASK(square)                    // name "square"
+//     QPP_REGISTER_TASK_AS("blur", &Image::blur)   // any callable, explicit name
+//     QPP_REGISTER_TASK_AS("add", [](int a, int b) { return a + b; })
+// Free functions, static member functions, captureless lambdas and function
+// objects (default-constructed or given) can be registered. A task's first
+// parameter may be QPromise<T>&, as with QtConcurrent::run.
+// Registering two tasks under one name is a programming error: the first one
+// stays and a warning is logged.
+
+#include <QtProcessPool/detail/serialization.h>
+#include <QtProcessPool/detail/traits.h>
+#include <QtProcessPool/qtprocesspool_export.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QDataStream>
+#include <QtCore/QFuture>
+#include <QtCore/QPromise>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+
+#include <functional>
+#include <typeindex>
+#include <utility>
+
+namespace QtProcessPool::detail {
+
+/// What a task produced, serialized with StreamVersion (filled in the worker).
+struct TaskOutput
+{
+    QByteArray results;
+    int resultCount = 0;
+};
+
+struct TaskEntry
+{
+    QString name;
+    QStringList argTypes;
+    QString resultType;
+    bool hasPromise = false;
+    /// Identity for run(f): the callable's type, plus the address for function pointers.
+    std::type_index type = typeid(void);
+    quintptr address = 0;
+    /// Decodes the arguments, runs the task and serializes its results. Returns
+    /// false, without running anything, when the arguments do not decode.
+    /// Exceptions thrown by the task propagate.
+    std::function<bool(QDataStream &arguments, TaskOutput &output)> invoke;
+};
+
+QTPROCESSPOOL_EXPORT void registerTask(TaskEntry entry);
+/// nullptr when no task has that name. Thread-safe after static initialization.
+QTPROCESSPOOL_EXPORT const TaskEntry *findTask(const QString &name);
+QTPROCESSPOOL_EXPORT const TaskEntry *findTask(std::type_index type, quintptr address);
+/// Empty when a call with these argument and result types matches the entry,
+/// else a sentence saying what differs.
+QTPROCESSPOOL_EXPORT QString signatureMismatch(const TaskEntry &entry, const QStringList &argTypes,
+                                               const QString &resultType);
+
+template <typename F>
+quintptr callableAddress(const F &f)
+{
+    if constexpr (std::is_pointer_v<F>)
+        return reinterpret_cast<quintptr>(f);
+    else
+        return 0;
+}
+
+template <typename Raw, typename T>
+decltype(auto) passArgument(T &value)
+{
+    // A parameter declared as a non-const lvalue reference gets the decoded
+    // object itself; everything else gets it moved.
+    if constexpr (std::is_lvalue_reference_v<Raw> && !std::is_const_v<std::remove_reference_t<Raw>>)
+        return static_cast<T &>(value);
+    else
+        return static_cast<T &&>(value);
+}
+
+template <typename T>
+void writeResult(TaskOutput &output, const T &value)
+{
+    QDataStream out(&output.results, QIODevice::WriteOnly | QIODevice::Append);
+    out.setVersion(StreamVersion);
+    out << value;
+    ++output.resultCount;
+}
+
+template <typename Traits, typename F, std::size_t... I>
+bool invokeTask(const F &f, QDataStream &in, TaskOutput &output, std::index_sequence<I...>)
+{
+    using Params = typename Traits::Params;
+    using RawParams = typename Traits::RawParams;
+    using Result = typename Traits::Result;
+
+    Params args;
+    if (!(readValue(in, std::get<I>(args)) && ...) || !in.atEnd())
+        return false;
+
+    if constexpr (Traits::hasPromise) {
+        QPromise<Result> promise;
+        promise.start();
+        f(promise, passArgument<std::tuple_element_t<I, RawParams>>(std::get<I>(args))...);
+        promise.finish();
+        if constexpr (!std::is_void_v<Result>) {
+            for (const Result &value : promise.future().results())
+                writeResult(output, value);
+        }
+    } else if constexpr (std::is_void_v<Result>) {
+        f(passArgument<std::tuple_element_t<I, RawParams>>(std::get<I>(args))...);
+    } else {
+        writeResult(output, f(passArgument<std::tuple_element_t<I, RawParams>>(std::get<I>(args))...));
+    }
+    return true;
+}
+
+template <typename F>
+TaskEntry makeTaskEntry(const char *name, F f)
+{
+    using Traits = FunctionTraits<F>;
+    static_assert(!Traits::isMemberFunction,
+                  "A non-static member function cannot be a task: there is no object in the "
+                  "worker process. Register a free or static function, or a lambda.");
+    static_assert(Traits::isCallable,
+                  "A task must be a function, a captureless lambda or a function object with one "
+                  "non-template operator().");
+    if constexpr (Traits::isCallable) {
+        using Params = typename Traits::Params;
+        using Result = typename Traits::Result;
+        static_assert(Traits::returnsVoidIfPromise,
+                      "A task taking QPromise<T>& reports its results through the promise and "
+                      "must return void.");
+        static_assert(AllStreamable<Params>::value,
+                      "Every task parameter type needs QDataStream operators << and >>.");
+        static_assert(AllDefaultConstructible<Params>::value,
+                      "Every task parameter type must be default-constructible (it is decoded "
+                      "into a default-constructed value).");
+        static_assert(std::is_void_v<Result> || isStreamable<Result>,
+                      "The task's result type needs QDataStream operators << and >>.");
+
+        TaskEntry entry;
+        entry.name = QString::fromUtf8(name);
+        entry.argTypes = TypeNames<Params>::get();
+        entry.resultType = typeName<Result>();
+        entry.hasPromise = Traits::hasPromise;
+        entry.type = typeid(F);
+        entry.address = callableAddress(f);
+        entry.invoke = [f](QDataStream &in, TaskOutput &output) {
+            return invokeTask<Traits>(f, in, output,
+                                      std::make_index_sequence<std::tuple_size_v<Params>>());
+        };
+        return entry;
+    } else {
+        return {};
+    }
+}
+
+struct Registrar
+{
+    template <typename F>
+    Registrar(const char *name, F &&f)
+    {
+        registerTask(makeTaskEntry(name, std::decay_t<F>(std::forward<F>(f))));
+    }
+};
+
+} // namespace QtProcessPool::detail
+
+#define QPP_DETAIL_CONCAT2(a, b) a##b
+#define QPP_DETAIL_CONCAT(a, b) QPP_DETAIL_CONCAT2(a, b)
+
+/// Registers fn (a function name, possibly qualified) under the name #fn.
+#define QPP_REGISTER_TASK(fn) QPP_REGISTER_TASK_AS(#fn, fn)
+
+/// Registers any callable under an explicit name (a string literal).
+#define QPP_REGISTER_TASK_AS(name, ...)                                                            \
+    static const ::QtProcessPool::detail::Registrar QPP_DETAIL_CONCAT(qppTaskRegistrar_,          \
+                                                                      __COUNTER__)(name,           \
+                                                                                   __VA_ARGS__);
+
+#endif

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_TASKERROR_H
+#define QTPROCESSPOOL_TASKERROR_H
+
+#include <QtProcessPool/qtprocesspool_export.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QException>
+#include <QtCore/QString>
+
+namespace QtProcessPool {
+
+/// Why a task's future failed. Reaches the caller through QFuture: result() and
+/// waitForFinished() rethrow it, and onFailed(const QtProcessPool::TaskError &)
+/// handlers receive it. A plain value type; copy it freely, from any thread.
+class QTPROCESSPOOL_EXPORT TaskError : public QException
+{
+public:
+    enum class Kind {
+        Exception,         ///< the task threw; message() is what(), remoteType() its type
+        Crashed,           ///< the worker died while running the task (signal or exit code in message)
+        TimedOut,          ///< the task ran past its timeout and its worker was killed
+        UnknownTask,       ///< no task registered under that name / function
+        BadArguments,      ///< arguments do not match the registered signature, or do not decode
+        ProtocolError,     ///< the worker broke the protocol
+        WorkerStartFailed, ///< no worker could be started or connected
+        QueueFull          ///< maxQueuedTasks reached
+    };
+
+    TaskError(Kind kind, const QString &message, const QString &remoteType = {},
+              qint64 workerPid = 0);
+
+    Kind kind() const noexcept { return m_kind; }
+    /// Human-readable, e.g. "worker 4242 crashed with SIGSEGV (Segmentation fault)".
+    QString message() const { return m_message; }
+    /// Demangled type name of the exception the task threw (Kind::Exception), else empty.
+    QString remoteType() const { return m_remoteType; }
+    /// Pid of the worker involved; 0 when no worker was involved.
+    qint64 workerPid() const noexcept { return m_workerPid; }
+
+    /// The message, UTF-8 encoded.
+    const char *what() const noexcept override;
+    void raise() const override;
+    TaskError *clone() const override;
+
+    /// "Crashed", "UnknownTask", ... (for logs and messages).
+    static QString kindName(Kind kind);
+
+private:
+    Kind m_kind;
+    QString m_message;
+    QString m_remoteType;
+    qint64 m_workerPid;
+    QByteArray m_what;
+};
+
+} // namespace QtProcessPool
+
+#endif

@@ -1,0 +1,705 @@
+// SPDX-License-Identifier: MIT
+#include "pool/engine.h"
+
+#include "logging_p.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QDir>
+#include <QtCore/QMessageAuthenticationCode>
+#include <QtCore/QRandomGenerator>
+
+#include <algorithm>
+#include <cstdio>
+
+#ifdef Q_OS_LINUX
+#include <csignal>
+#include <sys/prctl.h>
+#include <unistd.h>
+#endif
+
+namespace QtProcessPool {
+
+using namespace protocol;
+
+namespace {
+
+constexpr char WorkerFlag[] = "--qtprocesspool-worker";
+constexpr int SecretSize = 32;
+constexpr int MaxHelloSize = 4096;    // an unauthenticated peer gets no more
+constexpr int HelloTimeoutMs = 5000;  // for connections that never say hello
+constexpr int SocketGraceMs = 1000;   // a worker whose socket closed should exit by then
+constexpr int KillWaitMs = 2000;      // SIGKILL takes effect by then
+constexpr int MaxRequeues = 3;        // see Task::requeues
+constexpr int ShutdownGraceMs = 300;  // idle workers may exit on their own this long
+
+QByteArray randomBytes(int size)
+{
+    QByteArray bytes(size, Qt::Uninitialized);
+    QRandomGenerator::system()->generate(bytes.begin(), bytes.end());
+    return bytes;
+}
+
+bool equalConstantTime(const QByteArray &a, const QByteArray &b)
+{
+    if (a.size() != b.size())
+        return false;
+    unsigned char diff = 0;
+    for (qsizetype i = 0; i < a.size(); ++i)
+        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+} // namespace
+
+struct Engine::Peer
+{
+    std::unique_ptr<QLocalSocket> socket;
+    QByteArray nonce;
+    FrameReader reader{MaxHelloSize};
+    QTimer timer;
+};
+
+Engine::Engine(SharedState *shared)
+    : m_shared(shared)
+    , m_startBackoff(this) // a child, so it moves to the I/O thread with us
+{
+    m_startBackoff.setSingleShot(true);
+    connect(&m_startBackoff, &QTimer::timeout, this, &Engine::dispatch);
+}
+
+Engine::~Engine() = default;
+
+void Engine::init()
+{
+    m_directory = std::make_unique<QTemporaryDir>(QDir::tempPath() +
+                                                  QStringLiteral("/qtprocesspool-XXXXXX"));
+    if (!m_directory->isValid()) {
+        m_serverError = QStringLiteral("could not create a private directory for the pool's "
+                                       "socket: %1")
+                            .arg(m_directory->errorString());
+        qCWarning(lcPool) << m_serverError;
+        return;
+    }
+    m_server = std::make_unique<QLocalServer>();
+    m_server->setSocketOptions(QLocalServer::UserAccessOption);
+    connect(m_server.get(), &QLocalServer::newConnection, this, &Engine::onNewConnection);
+    if (!m_server->listen(m_directory->filePath(QStringLiteral("s")))) {
+        m_serverError = QStringLiteral("could not listen for workers: %1")
+                            .arg(m_server->errorString());
+        qCWarning(lcPool) << m_serverError;
+    }
+}
+
+void Engine::wake()
+{
+    std::vector<std::unique_ptr<Task>> batch;
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        batch.swap(m_shared->inbox);
+    }
+    for (auto &task : batch) {
+        task->id = m_nextTaskId++;
+        Task *raw = task.get();
+        m_tasks.emplace(raw->id, std::move(task));
+        m_queue.push(raw);
+    }
+    dispatch();
+}
+
+void Engine::prestart(int count)
+{
+    const int target = std::min(count, std::max(1, m_shared->maxWorkers.load()));
+    int live = 0;
+    for (const auto &entry : m_workers)
+        live += entry.second->state != WorkerConnection::State::Dying;
+    for (; live < target && m_serverError.isEmpty(); ++live)
+        spawnWorker();
+    notifyCounts();
+}
+
+void Engine::dispatch()
+{
+    if (m_shuttingDown)
+        return;
+    if (!m_serverError.isEmpty()) {
+        failQueued(TaskError::Kind::WorkerStartFailed, m_serverError);
+        return;
+    }
+    while (Task *task = m_queue.peek()) {
+        if (task->request.sink->isCanceled()) {
+            // Canceled while queued: it never runs.
+            m_queue.pop();
+            task->request.sink->cancelAndFinish();
+            completeTask(task);
+            continue;
+        }
+        WorkerConnection *worker = idleWorker();
+        if (!worker)
+            break;
+        m_queue.pop();
+        send(worker, task);
+    }
+    spawnAsNeeded();
+    notifyCounts();
+}
+
+void Engine::spawnAsNeeded()
+{
+    if (m_queue.isEmpty() || m_startBackoff.isActive())
+        return;
+    int live = 0;
+    int starting = 0;
+    for (const auto &entry : m_workers) {
+        live += entry.second->state != WorkerConnection::State::Dying;
+        starting += entry.second->state == WorkerConnection::State::Starting;
+    }
+    const int max = std::max(1, m_shared->maxWorkers.load());
+    for (; starting < m_queue.size() && live < max; ++starting, ++live)
+        spawnWorker();
+}
+
+void Engine::spawnWorker()
+{
+    auto owned = std::make_unique<WorkerConnection>();
+    WorkerConnection *worker = owned.get();
+    const int slotId = m_nextSlotId++;
+    worker->slotId = slotId;
+    worker->secret = randomBytes(SecretSize);
+    worker->reader.setMaxBodySize(m_shared->maxMessageSize);
+    worker->process = std::make_unique<QProcess>();
+    QProcess *process = worker->process.get();
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        process->setProgram(m_shared->program.isEmpty() ? QCoreApplication::applicationFilePath()
+                                                        : m_shared->program);
+        process->setArguments(m_shared->arguments +
+                              QStringList{QString::fromLatin1(WorkerFlag),
+                                          m_server->fullServerName()});
+        if (m_shared->environmentSet)
+            process->setProcessEnvironment(m_shared->environment);
+        if (!m_shared->workingDirectory.isEmpty())
+            process->setWorkingDirectory(m_shared->workingDirectory);
+    }
+    // Worker stdout goes straight to ours; stderr is forwarded line by line with the pid.
+    process->setProcessChannelMode(QProcess::ForwardedOutputChannel);
+#ifdef Q_OS_LINUX
+    const pid_t parent = ::getpid();
+    process->setChildProcessModifier([parent] {
+        // The worker dies with this thread's process even if it is SIGKILLed.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent)
+            ::_exit(1);
+    });
+#endif
+    connect(process, &QProcess::finished, this, [this, slotId] { onProcessEnded(slotId); });
+    connect(process, &QProcess::errorOccurred, this, [this, slotId](QProcess::ProcessError error) {
+        if (error == QProcess::FailedToStart)
+            onProcessEnded(slotId);
+    });
+    connect(process, &QProcess::readyReadStandardError, this,
+            [this, slotId] { forwardStderr(slotId); });
+    worker->timer.setSingleShot(true);
+    connect(&worker->timer, &QTimer::timeout, this, [this, slotId] { onWorkerTimer(slotId); });
+    worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
+    m_workers.emplace(slotId, std::move(owned));
+    ++m_shared->workers;
+
+    qCDebug(lcPool) << "starting worker" << slotId << process->program();
+    process->start(QIODevice::ReadWrite);
+    if (process->state() != QProcess::NotRunning) {
+        // The secret goes through stdin, never argv or the environment.
+        process->write(QByteArray::number(slotId) + ' ' + worker->secret.toHex() + '\n');
+        process->closeWriteChannel();
+    }
+}
+
+void Engine::send(WorkerConnection *worker, Task *task)
+{
+    const RunTask message{task->id, task->request.name, task->request.argTypes,
+                          task->request.resultType, task->request.arguments};
+    worker->socket->write(encodeMessage(message));
+    task->state = Task::State::Sent;
+    worker->inFlight.push_back(task);
+}
+
+WorkerConnection *Engine::worker(int slotId) const
+{
+    const auto it = m_workers.find(slotId);
+    return it == m_workers.end() ? nullptr : it->second.get();
+}
+
+WorkerConnection *Engine::idleWorker() const
+{
+    for (const auto &entry : m_workers) {
+        if (entry.second->isIdle())
+            return entry.second.get();
+    }
+    return nullptr;
+}
+
+// --- handshake --------------------------------------------------------------
+
+void Engine::onNewConnection()
+{
+    while (QLocalSocket *socket = m_server->nextPendingConnection()) {
+        auto peer = std::make_unique<Peer>();
+        socket->setParent(nullptr);
+        peer->socket.reset(socket);
+        peer->nonce = randomBytes(NonceSize);
+        connect(socket, &QLocalSocket::readyRead, this, [this, socket] { onPeerReadyRead(socket); });
+        connect(socket, &QLocalSocket::disconnected, this,
+                [this, socket] { dropPeer(socket, QStringLiteral("disconnected before hello")); });
+        peer->timer.setSingleShot(true);
+        connect(&peer->timer, &QTimer::timeout, this,
+                [this, socket] { dropPeer(socket, QStringLiteral("no hello in time")); });
+        peer->timer.start(HelloTimeoutMs);
+        socket->write(encodeMessage(Challenge{peer->nonce}));
+        m_peers.emplace(socket, std::move(peer));
+    }
+}
+
+void Engine::dropPeer(QLocalSocket *socket, const QString &why)
+{
+    const auto it = m_peers.find(socket);
+    if (it == m_peers.end())
+        return;
+    qCWarning(lcProtocol) << "dropping a connection:" << why;
+    std::unique_ptr<Peer> peer = std::move(it->second);
+    m_peers.erase(it);
+    socket->disconnect(this);
+    socket->abort();
+    peer->socket.release()->deleteLater(); // we may be inside one of its signals
+}
+
+bool Engine::authenticate(Peer &peer, const Frame &frame, WorkerConnection **accepted,
+                          QString *why)
+{
+    Hello hello;
+    if (!decodeMessage(frame, &hello)) {
+        *why = QStringLiteral("first message is not a hello");
+        return false;
+    }
+    if (hello.protocolVersion != ProtocolVersion) {
+        *why = QStringLiteral("protocol version %1, expected %2")
+                   .arg(hello.protocolVersion)
+                   .arg(ProtocolVersion);
+        return false;
+    }
+    WorkerConnection *candidate = hello.slotId <= uint(INT_MAX) ? worker(int(hello.slotId)) : nullptr;
+    if (!candidate || candidate->state != WorkerConnection::State::Starting || candidate->socket) {
+        *why = QStringLiteral("no worker is waiting for slot %1").arg(hello.slotId);
+        return false;
+    }
+    const QByteArray expected =
+        QMessageAuthenticationCode::hash(peer.nonce, candidate->secret, QCryptographicHash::Sha256);
+    if (!equalConstantTime(expected, hello.proof)) {
+        *why = QStringLiteral("wrong secret");
+        return false;
+    }
+    qint64 peerPid = 0;
+    if (!peerIsSameUser(*peer.socket, &peerPid)) {
+        *why = QStringLiteral("peer runs as another user");
+        return false;
+    }
+    if (peerPid != 0 && peerPid != hello.pid) {
+        *why = QStringLiteral("peer pid %1 claims to be %2").arg(peerPid).arg(hello.pid);
+        return false;
+    }
+    *accepted = candidate;
+    return true;
+}
+
+void Engine::onPeerReadyRead(QLocalSocket *socket)
+{
+    const auto it = m_peers.find(socket);
+    if (it == m_peers.end())
+        return;
+    Peer &peer = *it->second;
+    Frame frame;
+    const FrameReader::Status status = peer.reader.read(*socket, &frame);
+    if (status == FrameReader::Status::NeedMore)
+        return;
+    QString why = peer.reader.errorString();
+    WorkerConnection *accepted = nullptr;
+    if (status == FrameReader::Status::Error || !authenticate(peer, frame, &accepted, &why)) {
+        dropPeer(socket, why);
+        return;
+    }
+
+    socket->disconnect(this);
+    accepted->socket = std::move(peer.socket);
+    m_peers.erase(it);
+    const int slotId = accepted->slotId;
+    connect(socket, &QLocalSocket::readyRead, this, [this, slotId] { onWorkerReadyRead(slotId); });
+    connect(socket, &QLocalSocket::disconnected, this, [this, slotId] { onSocketClosed(slotId); });
+    accepted->state = WorkerConnection::State::Ready;
+    accepted->everReady = true;
+    accepted->pid = accepted->process->processId();
+    accepted->timer.stop();
+    m_startFailures = 0;
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        m_shared->pids.append(accepted->pid);
+    }
+    qCDebug(lcPool) << "worker" << accepted->pid << "ready";
+    Q_EMIT workerStarted(accepted->pid);
+    if (socket->bytesAvailable() > 0)
+        onWorkerReadyRead(slotId);
+    dispatch();
+}
+
+// --- worker traffic ---------------------------------------------------------
+
+void Engine::onWorkerReadyRead(int slotId)
+{
+    WorkerConnection *w = worker(slotId);
+    if (!w || !w->socket)
+        return;
+    Frame frame;
+    while (w->killReason.isEmpty()) {
+        const FrameReader::Status status = w->reader.read(*w->socket, &frame);
+        if (status == FrameReader::Status::NeedMore)
+            return;
+        if (status == FrameReader::Status::Error) {
+            protocolViolation(w, w->reader.errorString());
+            return;
+        }
+        if (!handleWorkerFrame(w, frame))
+            return;
+    }
+}
+
+bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
+{
+    switch (MessageType(frame.type)) {
+    case MessageType::TaskStarted: {
+        TaskStarted message;
+        if (!decodeBody(frame.body, &message)) {
+            protocolViolation(w, QStringLiteral("malformed TaskStarted"));
+            return false;
+        }
+        const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(), [](Task *t) {
+            return t->state == Task::State::Sent;
+        });
+        if (it == w->inFlight.end() || (*it)->id != message.taskId) {
+            protocolViolation(w, QStringLiteral("started task %1 out of order").arg(message.taskId));
+            return false;
+        }
+        (*it)->state = Task::State::Running;
+        --m_shared->queued;
+        ++m_shared->running;
+        notifyCounts();
+        return true;
+    }
+    case MessageType::TaskFinished: {
+        TaskFinished message;
+        if (!decodeBody(frame.body, &message) || w->inFlight.empty() ||
+            w->inFlight.front()->id != message.taskId || message.resultCount > INT_MAX) {
+            protocolViolation(w, QStringLiteral("unexpected or malformed TaskFinished"));
+            return false;
+        }
+        Task *task = w->inFlight.front();
+        w->inFlight.pop_front();
+        if (task->request.sink->addResults(message.results, int(message.resultCount))) {
+            finishTask(task);
+        } else {
+            failTask(task, TaskError(TaskError::Kind::ProtocolError,
+                                     QStringLiteral("the result of task '%1' does not decode as %2")
+                                         .arg(task->request.name, task->request.resultType),
+                                     {}, w->pid));
+        }
+        dispatch();
+        return true;
+    }
+    case MessageType::TaskFailed: {
+        TaskFailed message;
+        const bool valid = decodeBody(frame.body, &message) && !w->inFlight.empty() &&
+                           w->inFlight.front()->id == message.taskId;
+        const auto kind = TaskError::Kind(message.kind);
+        if (!valid || (kind != TaskError::Kind::Exception && kind != TaskError::Kind::UnknownTask &&
+                       kind != TaskError::Kind::BadArguments &&
+                       kind != TaskError::Kind::ProtocolError)) {
+            protocolViolation(w, QStringLiteral("unexpected or malformed TaskFailed"));
+            return false;
+        }
+        Task *task = w->inFlight.front();
+        w->inFlight.pop_front();
+        failTask(task, TaskError(kind, message.message, message.remoteType, w->pid));
+        dispatch();
+        return true;
+    }
+    default:
+        protocolViolation(w, QStringLiteral("unexpected message type %1").arg(frame.type));
+        return false;
+    }
+}
+
+void Engine::protocolViolation(WorkerConnection *w, const QString &why)
+{
+    qCWarning(lcProtocol) << "worker" << w->pid << "broke the protocol:" << why;
+    w->protocolError = true;
+    kill(w, QStringLiteral("was killed after a protocol error (%1)").arg(why));
+}
+
+void Engine::onSocketClosed(int slotId)
+{
+    WorkerConnection *w = worker(slotId);
+    if (!w || w->socketClosed)
+        return;
+    onWorkerReadyRead(slotId); // what it sent before closing still counts
+    w->socketClosed = true;
+    if (w->processEnded) {
+        scheduleReap(w);
+        return;
+    }
+    // Workers close their connection only when exiting; give it a moment.
+    markDying(w);
+    if (!w->killIssued)
+        w->timer.start(SocketGraceMs);
+}
+
+void Engine::onProcessEnded(int slotId)
+{
+    WorkerConnection *w = worker(slotId);
+    if (!w || w->processEnded)
+        return;
+    w->processEnded = true;
+    forwardStderr(slotId, true);
+    if (w->socket && !w->socketClosed) {
+        // Read what it sent before dying; the socket reports its end shortly.
+        markDying(w);
+        w->timer.start(SocketGraceMs);
+        onWorkerReadyRead(slotId);
+        return;
+    }
+    scheduleReap(w);
+}
+
+void Engine::onWorkerTimer(int slotId)
+{
+    WorkerConnection *w = worker(slotId);
+    if (!w)
+        return;
+    if (w->state == WorkerConnection::State::Starting) {
+        kill(w, QStringLiteral("did not connect within %1 ms").arg(m_shared->workerStartTimeoutMs));
+    } else if (!w->processEnded && !w->killIssued) {
+        kill(w, QStringLiteral("closed its connection but did not exit"));
+    } else {
+        scheduleReap(w); // ended, but the socket or the kill never reported back
+    }
+}
+
+void Engine::kill(WorkerConnection *w, const QString &reason)
+{
+    if (w->killReason.isEmpty())
+        w->killReason = reason;
+    markDying(w);
+    if (!w->killIssued) {
+        w->killIssued = true;
+        w->process->kill();
+    }
+    w->timer.start(KillWaitMs);
+}
+
+void Engine::markDying(WorkerConnection *w)
+{
+    if (w->state == WorkerConnection::State::Dying)
+        return;
+    w->state = WorkerConnection::State::Dying;
+    notifyCounts();
+}
+
+void Engine::scheduleReap(WorkerConnection *w)
+{
+    markDying(w);
+    if (w->reapScheduled)
+        return;
+    w->reapScheduled = true;
+    // Deferred: we may be inside a signal of the process or socket being deleted.
+    QMetaObject::invokeMethod(this, [this, slotId = w->slotId] { reap(slotId); },
+                              Qt::QueuedConnection);
+}
+
+void Engine::forwardStderr(int slotId, bool flush)
+{
+    WorkerConnection *w = worker(slotId);
+    if (!w)
+        return;
+    w->stderrBuffer += w->process->readAllStandardError();
+    const qint64 pid = w->pid ? w->pid : w->process->processId();
+    qsizetype newline;
+    while ((newline = w->stderrBuffer.indexOf('\n')) >= 0 ||
+           ((flush || w->stderrBuffer.size() > 65536) && !w->stderrBuffer.isEmpty())) {
+        const qsizetype end = newline >= 0 ? newline : w->stderrBuffer.size();
+        std::fprintf(stderr, "[worker %lld] %.*s\n", static_cast<long long>(pid), int(end),
+                     w->stderrBuffer.constData());
+        w->stderrBuffer.remove(0, std::min(end + 1, w->stderrBuffer.size()));
+    }
+}
+
+void Engine::reap(int slotId)
+{
+    const auto it = m_workers.find(slotId);
+    if (it == m_workers.end())
+        return;
+    forwardStderr(slotId, true);
+    std::unique_ptr<WorkerConnection> w = std::move(it->second);
+    m_workers.erase(it);
+    --m_shared->workers;
+    w->process->disconnect(this);
+    if (w->socket)
+        w->socket->disconnect(this);
+    if (w->process->state() != QProcess::NotRunning) {
+        w->process->kill();
+        w->process->waitForFinished(KillWaitMs);
+    }
+    const QString how =
+        w->killReason.isEmpty() ? describeProcessEnd(*w->process, !w->everReady) : w->killReason;
+
+    if (!w->everReady) {
+        onStartFailed(QStringLiteral("worker program %1 %2").arg(w->process->program(), how));
+        dispatch();
+        return;
+    }
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        m_shared->pids.removeOne(w->pid);
+    }
+    const QString reason = QStringLiteral("worker %1 %2").arg(w->pid).arg(how);
+    qCWarning(lcPool) << reason;
+    // The task it was running fails; tasks sent ahead go back to the head of the queue.
+    for (auto t = w->inFlight.rbegin(); t != w->inFlight.rend(); ++t) {
+        Task *task = *t;
+        if (task->state == Task::State::Running || ++task->requeues > MaxRequeues) {
+            const auto kind = w->protocolError ? TaskError::Kind::ProtocolError
+                                               : TaskError::Kind::Crashed;
+            failTask(task, TaskError(kind,
+                                     QStringLiteral("%1 while running task '%2'")
+                                         .arg(reason, task->request.name),
+                                     {}, w->pid));
+        } else {
+            task->state = Task::State::Queued;
+            m_queue.pushFront(task);
+        }
+    }
+    w->inFlight.clear();
+    Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
+    Q_EMIT workerCrashed(w->pid, reason);
+    dispatch();
+}
+
+void Engine::onStartFailed(const QString &message)
+{
+    ++m_startFailures;
+    qCWarning(lcPool) << message;
+    // Exponential back-off: a broken worker program is not restarted in a tight loop.
+    const int delay = std::min(250 << std::min(m_startFailures - 1, 5), 5000);
+    m_startBackoff.start(delay);
+    const bool anyAlive = std::any_of(m_workers.begin(), m_workers.end(), [](const auto &entry) {
+        return entry.second->state != WorkerConnection::State::Dying;
+    });
+    if (!anyAlive) {
+        failQueued(TaskError::Kind::WorkerStartFailed,
+                   QStringLiteral("could not start a worker: %1").arg(message));
+    }
+}
+
+// --- task completion --------------------------------------------------------
+
+void Engine::finishTask(Task *task)
+{
+    task->request.sink->finish();
+    completeTask(task);
+}
+
+void Engine::failTask(Task *task, const TaskError &error)
+{
+    task->request.sink->fail(error);
+    completeTask(task);
+}
+
+void Engine::completeTask(Task *task)
+{
+    if (task->state == Task::State::Running)
+        --m_shared->running;
+    else
+        --m_shared->queued;
+    m_tasks.erase(task->id); // deletes it
+    if (--m_shared->outstanding == 0 && !m_shuttingDown)
+        Q_EMIT idle();
+}
+
+void Engine::failQueued(TaskError::Kind kind, const QString &message)
+{
+    for (Task *task : m_queue.takeAll())
+        failTask(task, TaskError(kind, message));
+    notifyCounts();
+}
+
+void Engine::notifyCounts()
+{
+    int busy = 0;
+    for (const auto &entry : m_workers)
+        busy += entry.second->state == WorkerConnection::State::Ready && !entry.second->inFlight.empty();
+    m_shared->busyWorkers = busy;
+    if (!m_shuttingDown && !m_shared->countsNotificationPending.exchange(true))
+        Q_EMIT countsChanged();
+}
+
+// --- shutdown ---------------------------------------------------------------
+
+void Engine::shutdown()
+{
+    m_shuttingDown = true;
+    wake(); // take over what is still in the inbox
+    m_startBackoff.stop();
+    m_queue.takeAll();
+    for (auto &entry : m_tasks) {
+        entry.second->request.sink->cancelAndFinish();
+        --m_shared->outstanding;
+    }
+    m_tasks.clear();
+    m_peers.clear();
+    m_server.reset();
+
+    // Idle workers exit on their own when their connection closes; the others are killed.
+    std::vector<WorkerConnection *> graceful;
+    for (auto &entry : m_workers) {
+        WorkerConnection *w = entry.second.get();
+        w->process->disconnect(this);
+        w->timer.stop();
+        if (w->socket)
+            w->socket->disconnect(this);
+        if (w->isIdle() && !w->processEnded) {
+            w->socket->disconnectFromServer();
+            graceful.push_back(w);
+        } else if (w->process->state() != QProcess::NotRunning) {
+            w->process->kill();
+        }
+        w->inFlight.clear();
+    }
+    const QDeadlineTimer deadline(ShutdownGraceMs);
+    for (WorkerConnection *w : graceful)
+        w->process->waitForFinished(int(std::max<qint64>(1, deadline.remainingTime())));
+    for (auto &entry : m_workers) {
+        QProcess *process = entry.second->process.get();
+        if (process->state() != QProcess::NotRunning) {
+            process->kill();
+            process->waitForFinished(KillWaitMs); // reaps it: no zombie
+        }
+        forwardStderr(entry.first, true);
+    }
+    m_workers.clear();
+    m_shared->workers = 0;
+    m_shared->busyWorkers = 0;
+    m_shared->queued = 0;
+    m_shared->running = 0;
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        m_shared->pids.clear();
+    }
+    m_directory.reset();
+}
+
+} // namespace QtProcessPool

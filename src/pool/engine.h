@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_ENGINE_H
+#define QTPROCESSPOOL_ENGINE_H
+
+#include "pool/processpool_p.h"
+#include "pool/scheduler.h"
+#include "pool/workerconnection.h"
+#include "protocol/messages.h"
+
+#include <QtCore/QObject>
+#include <QtCore/QTemporaryDir>
+#include <QtCore/QTimer>
+#include <QtNetwork/QLocalServer>
+
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+namespace QtProcessPool {
+
+/// The pool's machinery: server, workers, queue and promises. Lives in the
+/// pool's I/O thread and is only touched there (the pool talks to it through
+/// SharedState and queued calls), so no lock guards its members.
+class Engine : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Engine(SharedState *shared);
+    ~Engine() override;
+
+    void init();
+    /// Moves newly submitted tasks from the inbox into the queue.
+    void wake();
+    void prestart(int count);
+    /// Cancels every task and stops every worker; blocks up to about a second.
+    void shutdown();
+
+Q_SIGNALS:
+    void workerStarted(qint64 pid);
+    void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
+    void workerCrashed(qint64 pid, const QString &reason);
+    void countsChanged();
+    void idle();
+
+private:
+    struct Peer; // a connection that has not proven its secret yet
+
+    void dispatch();
+    void spawnAsNeeded();
+    void spawnWorker();
+    void send(WorkerConnection *worker, Task *task);
+    WorkerConnection *worker(int slotId) const;
+    WorkerConnection *idleWorker() const;
+
+    void onNewConnection();
+    void onPeerReadyRead(QLocalSocket *socket);
+    void dropPeer(QLocalSocket *socket, const QString &why);
+    bool authenticate(Peer &peer, const protocol::Frame &frame, WorkerConnection **accepted,
+                      QString *why);
+
+    void onWorkerReadyRead(int slotId);
+    bool handleWorkerFrame(WorkerConnection *worker, const protocol::Frame &frame);
+    void protocolViolation(WorkerConnection *worker, const QString &why);
+    void onSocketClosed(int slotId);
+    void onProcessEnded(int slotId);
+    void onWorkerTimer(int slotId);
+    void forwardStderr(int slotId, bool flush = false);
+    void kill(WorkerConnection *worker, const QString &reason);
+    void markDying(WorkerConnection *worker);
+    void scheduleReap(WorkerConnection *worker);
+    void reap(int slotId);
+    void onStartFailed(const QString &message);
+
+    void finishTask(Task *task);
+    void failTask(Task *task, const TaskError &error);
+    void completeTask(Task *task);
+    void failQueued(TaskError::Kind kind, const QString &message);
+    void notifyCounts();
+
+    SharedState *const m_shared;
+    std::unique_ptr<QTemporaryDir> m_directory; // 0700: only our user reaches the socket
+    std::unique_ptr<QLocalServer> m_server;
+    QString m_serverError;
+    std::unordered_map<quint64, std::unique_ptr<Task>> m_tasks; // every unfinished task
+    Scheduler m_queue;                                          // tasks waiting for a worker
+    std::map<int, std::unique_ptr<WorkerConnection>> m_workers;
+    std::map<QLocalSocket *, std::unique_ptr<Peer>> m_peers;
+    quint64 m_nextTaskId = 1;
+    int m_nextSlotId = 1;
+    int m_startFailures = 0;     // consecutive; reset by a successful hello
+    QTimer m_startBackoff;       // no new worker is started while it runs
+    bool m_shuttingDown = false;
+};
+
+} // namespace QtProcessPool
+
+#endif

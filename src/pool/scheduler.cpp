@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+#include "pool/scheduler.h"
+
+#include "pool/processpool_p.h"
+
+#include <algorithm>
+
+namespace QtProcessPool {
+
+void Scheduler::push(Task *task)
+{
+    m_queues[task->request.priority].push_back(task);
+    ++m_size;
+}
+
+void Scheduler::pushFront(Task *task)
+{
+    m_queues[task->request.priority].push_front(task);
+    ++m_size;
+}
+
+Task *Scheduler::peek() const
+{
+    return m_queues.empty() ? nullptr : m_queues.begin()->second.front();
+}
+
+Task *Scheduler::pop()
+{
+    if (m_queues.empty())
+        return nullptr;
+    auto it = m_queues.begin();
+    Task *task = it->second.front();
+    it->second.pop_front();
+    if (it->second.empty())
+        m_queues.erase(it);
+    --m_size;
+    return task;
+}
+
+bool Scheduler::remove(Task *task)
+{
+    const auto it = m_queues.find(task->request.priority);
+    if (it == m_queues.end())
+        return false;
+    auto &queue = it->second;
+    const auto pos = std::find(queue.begin(), queue.end(), task);
+    if (pos == queue.end())
+        return false;
+    queue.erase(pos);
+    if (queue.empty())
+        m_queues.erase(it);
+    --m_size;
+    return true;
+}
+
+std::deque<Task *> Scheduler::takeAll()
+{
+    std::deque<Task *> all;
+    while (Task *task = pop())
+        all.push_back(task);
+    return all;
+}
+
+} // namespace QtProcessPool

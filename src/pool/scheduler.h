@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_SCHEDULER_H
+#define QTPROCESSPOOL_SCHEDULER_H
+
+#include <deque>
+#include <functional>
+#include <map>
+
+namespace QtProcessPool {
+
+struct Task;
+
+/// Tasks waiting for a worker: higher priority first, FIFO within a priority.
+/// Does not own the tasks. I/O thread only.
+class Scheduler
+{
+public:
+    void push(Task *task);
+    /// Back to the head of its priority: for tasks that had already been
+    /// dispatched once and must keep their place.
+    void pushFront(Task *task);
+    Task *peek() const;
+    Task *pop();
+    bool remove(Task *task);
+    bool isEmpty() const { return m_size == 0; }
+    int size() const { return m_size; }
+    /// Removes and returns every task, in dispatch order.
+    std::deque<Task *> takeAll();
+
+private:
+    std::map<int, std::deque<Task *>, std::greater<int>> m_queues;
+    int m_size = 0;
+};
+
+} // namespace QtProcessPool
+
+#endif

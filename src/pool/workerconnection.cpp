@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+#include "pool/workerconnection.h"
+
+#include <csignal>
+#include <cstring>
+
+#ifdef Q_OS_LINUX
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+#endif
+
+namespace QtProcessPool {
+
+QString signalName(int signal)
+{
+    switch (signal) {
+#define QPP_SIGNAL_CASE(name)                                                                      \
+    case name:                                                                                     \
+        return QStringLiteral(#name);
+        QPP_SIGNAL_CASE(SIGSEGV)
+        QPP_SIGNAL_CASE(SIGABRT)
+        QPP_SIGNAL_CASE(SIGKILL)
+        QPP_SIGNAL_CASE(SIGTERM)
+        QPP_SIGNAL_CASE(SIGBUS)
+        QPP_SIGNAL_CASE(SIGFPE)
+        QPP_SIGNAL_CASE(SIGILL)
+        QPP_SIGNAL_CASE(SIGINT)
+        QPP_SIGNAL_CASE(SIGPIPE)
+        QPP_SIGNAL_CASE(SIGTRAP)
+#ifdef SIGHUP
+        QPP_SIGNAL_CASE(SIGHUP)
+        QPP_SIGNAL_CASE(SIGQUIT)
+        QPP_SIGNAL_CASE(SIGXCPU)
+        QPP_SIGNAL_CASE(SIGXFSZ)
+        QPP_SIGNAL_CASE(SIGSYS)
+        QPP_SIGNAL_CASE(SIGUSR1)
+        QPP_SIGNAL_CASE(SIGUSR2)
+        QPP_SIGNAL_CASE(SIGALRM)
+#endif
+#undef QPP_SIGNAL_CASE
+    default:
+        return QStringLiteral("signal %1").arg(signal);
+    }
+}
+
+QString describeProcessEnd(const QProcess &process, bool startFailed)
+{
+    if (startFailed && process.error() == QProcess::FailedToStart)
+        return QStringLiteral("failed to start: %1").arg(process.errorString());
+    if (process.exitStatus() == QProcess::CrashExit) {
+        // On Unix QProcess reports the terminating signal as the exit code.
+        const int signal = process.exitCode();
+        QString text = QStringLiteral("crashed with %1").arg(signalName(signal));
+#ifdef Q_OS_UNIX
+        if (const char *description = ::strsignal(signal))
+            text += QStringLiteral(" (%1)").arg(QString::fromLocal8Bit(description));
+#endif
+        return text;
+    }
+    return QStringLiteral("exited with code %1").arg(process.exitCode());
+}
+
+bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid)
+{
+    *peerPid = 0;
+#ifdef Q_OS_LINUX
+    ucred credentials{};
+    socklen_t size = sizeof(credentials);
+    if (::getsockopt(int(socket.socketDescriptor()), SOL_SOCKET, SO_PEERCRED, &credentials,
+                     &size) != 0) {
+        return false;
+    }
+    *peerPid = credentials.pid;
+    return credentials.uid == ::geteuid();
+#else
+    Q_UNUSED(socket);
+    return true;
+#endif
+}
+
+} // namespace QtProcessPool

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_WORKERCONNECTION_H
+#define QTPROCESSPOOL_WORKERCONNECTION_H
+
+#include "protocol/frame.h"
+
+#include <QtCore/QProcess>
+#include <QtCore/QTimer>
+#include <QtNetwork/QLocalSocket>
+
+#include <deque>
+#include <memory>
+
+namespace QtProcessPool {
+
+struct Task;
+
+/// One worker process and, once it has proven its secret, its connection.
+/// Owned by the engine; I/O thread only.
+struct WorkerConnection
+{
+    enum class State {
+        Starting, // process launched, no authenticated connection yet
+        Ready,    // authenticated; takes tasks
+        Dying,    // its process ended, its socket closed, or we killed it; reaped soon
+    };
+
+    int slotId = 0;
+    State state = State::Starting;
+    qint64 pid = 0;
+    QByteArray secret;
+    std::unique_ptr<QProcess> process;
+    std::unique_ptr<QLocalSocket> socket;
+    protocol::FrameReader reader;
+    QTimer timer; // start timeout while Starting; grace after the socket closed
+    /// Tasks sent to the worker, oldest first; it runs them in order.
+    std::deque<Task *> inFlight;
+    bool everReady = false;
+    bool processEnded = false;
+    bool socketClosed = false;
+    bool reapScheduled = false;
+    bool killIssued = false;
+    bool protocolError = false; // its running task fails with ProtocolError, not Crashed
+    /// Set when we decided to kill it (protocol error, start timeout), so its
+    /// death is explained by that rather than by the signal we sent.
+    QString killReason;
+    QByteArray stderrBuffer;
+
+    bool isIdle() const { return state == State::Ready && inFlight.empty(); }
+};
+
+/// "crashed with SIGSEGV (Segmentation fault)", "exited with code 3",
+/// "failed to start: ...": what happened to a process, for messages.
+QString describeProcessEnd(const QProcess &process, bool startFailed);
+
+/// Name of a signal number ("SIGSEGV"), or "signal N".
+QString signalName(int signal);
+
+/// True when the peer of a connected local socket runs as our user (checked
+/// where the OS reports peer credentials; elsewhere the secret alone decides).
+/// *peerPid receives the peer's pid when known, else 0.
+bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid);
+
+} // namespace QtProcessPool
+
+#endif

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#include "protocol/frame.h"
+
+#include <QtCore/QtEndian>
+
+namespace QtProcessPool::protocol {
+
+void appendFrame(QByteArray &out, quint16 type, const QByteArray &body)
+{
+    Q_ASSERT(body.size() <= AbsoluteMaxMessageSize);
+    char header[HeaderSize];
+    qToBigEndian<quint32>(quint32(body.size()), header);
+    qToBigEndian<quint16>(type, header + 4);
+    qToBigEndian<quint16>(0, header + 6);
+    out.reserve(out.size() + HeaderSize + body.size());
+    out.append(header, HeaderSize);
+    out.append(body);
+}
+
+QByteArray encodeFrame(quint16 type, const QByteArray &body)
+{
+    QByteArray out;
+    appendFrame(out, type, body);
+    return out;
+}
+
+FrameReader::Status FrameReader::read(QIODevice &device, Frame *frame)
+{
+    if (!m_error.isEmpty())
+        return Status::Error;
+    if (!m_haveHeader) {
+        if (device.bytesAvailable() < HeaderSize)
+            return Status::NeedMore;
+        char header[HeaderSize];
+        if (device.read(header, HeaderSize) != HeaderSize) {
+            m_error = QStringLiteral("could not read a frame header");
+            return Status::Error;
+        }
+        m_bodySize = qFromBigEndian<quint32>(header);
+        m_type = qFromBigEndian<quint16>(header + 4);
+        const quint16 reserved = qFromBigEndian<quint16>(header + 6);
+        if (reserved != 0) {
+            m_error = QStringLiteral("malformed frame header");
+            return Status::Error;
+        }
+        if (qint64(m_bodySize) > m_maxBodySize) {
+            m_error = QStringLiteral("frame of %1 bytes exceeds the limit of %2 bytes")
+                          .arg(m_bodySize)
+                          .arg(m_maxBodySize);
+            return Status::Error;
+        }
+        m_haveHeader = true;
+    }
+    if (device.bytesAvailable() < qint64(m_bodySize))
+        return Status::NeedMore;
+    frame->type = m_type;
+    frame->body = device.read(m_bodySize);
+    if (frame->body.size() != qsizetype(m_bodySize)) {
+        m_error = QStringLiteral("could not read a frame body");
+        return Status::Error;
+    }
+    m_haveHeader = false;
+    return Status::Ready;
+}
+
+} // namespace QtProcessPool::protocol

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_PROTOCOL_FRAME_H
+#define QTPROCESSPOOL_PROTOCOL_FRAME_H
+
+// Framing of the pool <-> worker byte stream. Plain functions and a reader on
+// QIODevice: no sockets, no QObject, so every malformed input is unit-testable.
+//
+// A frame is an 8-byte header -- quint32 body length, quint16 message type,
+// quint16 reserved (zero), all big-endian -- followed by the body.
+
+#include <QtCore/QByteArray>
+#include <QtCore/QIODevice>
+#include <QtCore/QString>
+
+namespace QtProcessPool::protocol {
+
+inline constexpr int HeaderSize = 8;
+/// Default limit of a frame body; a frame announcing more is refused before
+/// anything is allocated for it.
+inline constexpr qint64 DefaultMaxMessageSize = qint64(1) << 30;
+/// The largest body a header can describe.
+inline constexpr qint64 AbsoluteMaxMessageSize = 0xffffffffLL;
+
+struct Frame
+{
+    quint16 type = 0;
+    QByteArray body;
+};
+
+/// Header followed by body. The body must not exceed AbsoluteMaxMessageSize.
+QByteArray encodeFrame(quint16 type, const QByteArray &body);
+/// Appends the frame to out (saves a copy when batching frames).
+void appendFrame(QByteArray &out, quint16 type, const QByteArray &body);
+
+/// Reads frames from a device as bytes become available. Bytes are only taken
+/// from the device once the whole frame is there, so a peer announcing a
+/// large body makes us allocate nothing until it has actually sent it.
+class FrameReader
+{
+public:
+    enum class Status { NeedMore, Ready, Error };
+
+    explicit FrameReader(qint64 maxBodySize = DefaultMaxMessageSize)
+        : m_maxBodySize(maxBodySize)
+    {
+    }
+    void setMaxBodySize(qint64 bytes) { m_maxBodySize = bytes; }
+    qint64 maxBodySize() const { return m_maxBodySize; }
+
+    /// Ready: *frame holds the next frame. NeedMore: call again after more
+    /// bytes arrive. Error: the stream is unusable (errorString() says why);
+    /// close the connection.
+    Status read(QIODevice &device, Frame *frame);
+    QString errorString() const { return m_error; }
+
+private:
+    qint64 m_maxBodySize;
+    bool m_haveHeader = false;
+    quint32 m_bodySize = 0;
+    quint16 m_type = 0;
+    QString m_error;
+};
+
+} // namespace QtProcessPool::protocol
+
+#endif

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+#include "protocol/messages.h"
+
+#include <QtProcessPool/detail/serialization.h>
+
+#include <QtCore/QDataStream>
+#include <QtCore/QtEndian>
+
+namespace QtProcessPool::protocol {
+
+namespace {
+
+constexpr quint32 NullMarker = 0xffffffffu;
+
+class Writer
+{
+public:
+    Writer()
+        : m_stream(&m_bytes, QIODevice::WriteOnly)
+    {
+        m_stream.setVersion(detail::StreamVersion);
+    }
+    template <typename T>
+    Writer &operator<<(const T &value)
+    {
+        m_stream << value;
+        return *this;
+    }
+    QByteArray take()
+    {
+        m_stream.device()->close();
+        return std::move(m_bytes);
+    }
+
+private:
+    QByteArray m_bytes;
+    QDataStream m_stream;
+};
+
+// Reads fields with bounds checks: a length prefix larger than what is left of
+// the body fails the read instead of allocating.
+class Reader
+{
+public:
+    explicit Reader(const QByteArray &body)
+        : m_body(body)
+    {
+    }
+    bool ok() const { return m_ok; }
+    bool atEnd() const { return m_pos == m_body.size(); }
+    /// True when every field decoded and no byte is left over.
+    bool finish() const { return m_ok && atEnd(); }
+
+    template <typename T>
+    Reader &operator>>(T &value)
+    {
+        static_assert(std::is_integral_v<T>);
+        if (!need(sizeof(T)))
+            return *this;
+        value = qFromBigEndian<T>(m_body.constData() + m_pos);
+        m_pos += sizeof(T);
+        return *this;
+    }
+    Reader &operator>>(QByteArray &value)
+    {
+        quint32 size = 0;
+        *this >> size;
+        if (!m_ok)
+            return *this;
+        if (size == NullMarker) {
+            value = QByteArray();
+        } else if (need(size)) {
+            value = m_body.mid(m_pos, size);
+            m_pos += size;
+        }
+        return *this;
+    }
+    Reader &operator>>(QString &value)
+    {
+        quint32 size = 0;
+        *this >> size;
+        if (!m_ok)
+            return *this;
+        if (size == NullMarker) {
+            value = QString();
+            return *this;
+        }
+        if (size % 2 != 0) {
+            m_ok = false;
+            return *this;
+        }
+        if (!need(size))
+            return *this;
+        value.resize(qsizetype(size / 2));
+        qFromBigEndian<char16_t>(m_body.constData() + m_pos, size / 2,
+                                 reinterpret_cast<char16_t *>(value.data()));
+        m_pos += size;
+        return *this;
+    }
+    Reader &operator>>(QStringList &value)
+    {
+        quint32 count = 0;
+        *this >> count;
+        // Each string takes at least its 4-byte length: bounds the reservation.
+        if (!m_ok || !fits(qint64(count) * 4))
+            return fail();
+        value.clear();
+        value.reserve(count);
+        for (quint32 i = 0; i < count && m_ok; ++i) {
+            QString s;
+            *this >> s;
+            value.append(s);
+        }
+        return *this;
+    }
+
+private:
+    bool fits(qint64 size) const { return size <= m_body.size() - m_pos; }
+    bool need(qint64 size)
+    {
+        if (!m_ok || !fits(size))
+            m_ok = false;
+        return m_ok;
+    }
+    Reader &fail()
+    {
+        m_ok = false;
+        return *this;
+    }
+
+    const QByteArray &m_body;
+    qsizetype m_pos = 0;
+    bool m_ok = true;
+};
+
+} // namespace
+
+QByteArray encodeBody(const Challenge &m)
+{
+    return (Writer() << m.nonce).take();
+}
+bool decodeBody(const QByteArray &body, Challenge *m)
+{
+    Reader r(body);
+    r >> m->nonce;
+    return r.finish() && m->nonce.size() == NonceSize;
+}
+
+QByteArray encodeBody(const Hello &m)
+{
+    return (Writer() << m.protocolVersion << m.slotId << m.pid << m.proof).take();
+}
+bool decodeBody(const QByteArray &body, Hello *m)
+{
+    Reader r(body);
+    r >> m->protocolVersion >> m->slotId >> m->pid >> m->proof;
+    return r.finish();
+}
+
+QByteArray encodeBody(const RunTask &m)
+{
+    return (Writer() << m.taskId << m.name << m.argTypes << m.resultType << m.arguments).take();
+}
+bool decodeBody(const QByteArray &body, RunTask *m)
+{
+    Reader r(body);
+    r >> m->taskId >> m->name >> m->argTypes >> m->resultType >> m->arguments;
+    return r.finish();
+}
+
+QByteArray encodeBody(const Shutdown &)
+{
+    return {};
+}
+bool decodeBody(const QByteArray &body, Shutdown *)
+{
+    return body.isEmpty();
+}
+
+QByteArray encodeBody(const TaskStarted &m)
+{
+    return (Writer() << m.taskId).take();
+}
+bool decodeBody(const QByteArray &body, TaskStarted *m)
+{
+    Reader r(body);
+    r >> m->taskId;
+    return r.finish();
+}
+
+QByteArray encodeBody(const TaskFinished &m)
+{
+    return (Writer() << m.taskId << m.resultCount << m.results).take();
+}
+bool decodeBody(const QByteArray &body, TaskFinished *m)
+{
+    Reader r(body);
+    r >> m->taskId >> m->resultCount >> m->results;
+    return r.finish();
+}
+
+QByteArray encodeBody(const TaskFailed &m)
+{
+    return (Writer() << m.taskId << m.kind << m.message << m.remoteType).take();
+}
+bool decodeBody(const QByteArray &body, TaskFailed *m)
+{
+    Reader r(body);
+    r >> m->taskId >> m->kind >> m->message >> m->remoteType;
+    return r.finish();
+}
+
+} // namespace QtProcessPool::protocol

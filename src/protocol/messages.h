@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_PROTOCOL_MESSAGES_H
+#define QTPROCESSPOOL_PROTOCOL_MESSAGES_H
+
+// The messages exchanged between pool and worker, and their bodies (QDataStream
+// with a pinned version). Pure functions on QByteArray: decode() returns false
+// for any body that is not exactly one well-formed message, and never
+// allocates more than the body's own size because of a length it announces.
+//
+// Conversation:
+//   pool -> worker  Challenge{nonce}                  on connection
+//   worker -> pool  Hello{version, slot, pid, HMAC-SHA256(secret, nonce)}
+//   pool -> worker  RunTask{...}  (Shutdown, CancelTask later)
+//   worker -> pool  TaskStarted, then TaskFinished or TaskFailed
+
+#include "protocol/frame.h"
+
+#include <QtCore/QByteArray>
+#include <QtCore/QString>
+#include <QtCore/QStringList>
+
+namespace QtProcessPool::protocol {
+
+inline constexpr quint32 ProtocolVersion = 1;
+inline constexpr int NonceSize = 32;
+
+enum class MessageType : quint16 {
+    // pool -> worker
+    Challenge = 1,
+    RunTask = 2,
+    CancelTask = 3, // reserved for cancellation
+    Shutdown = 4,
+    // worker -> pool
+    Hello = 16,
+    TaskStarted = 17,
+    TaskFinished = 18,
+    TaskFailed = 19,
+    TaskResults = 20,  // reserved for streamed results
+    TaskProgress = 21, // reserved for progress
+};
+
+struct Challenge
+{
+    static constexpr MessageType Type = MessageType::Challenge;
+    QByteArray nonce;
+};
+
+struct Hello
+{
+    static constexpr MessageType Type = MessageType::Hello;
+    quint32 protocolVersion = ProtocolVersion;
+    quint32 slotId = 0;
+    qint64 pid = 0;
+    QByteArray proof; // HMAC-SHA256(secret, nonce)
+};
+
+struct RunTask
+{
+    static constexpr MessageType Type = MessageType::RunTask;
+    quint64 taskId = 0;
+    QString name;
+    QStringList argTypes;
+    QString resultType;
+    QByteArray arguments;
+};
+
+struct Shutdown
+{
+    static constexpr MessageType Type = MessageType::Shutdown;
+};
+
+struct TaskStarted
+{
+    static constexpr MessageType Type = MessageType::TaskStarted;
+    quint64 taskId = 0;
+};
+
+struct TaskFinished
+{
+    static constexpr MessageType Type = MessageType::TaskFinished;
+    quint64 taskId = 0;
+    quint32 resultCount = 0;
+    QByteArray results;
+};
+
+struct TaskFailed
+{
+    static constexpr MessageType Type = MessageType::TaskFailed;
+    quint64 taskId = 0;
+    quint8 kind = 0; // TaskError::Kind
+    QString message;
+    QString remoteType;
+};
+
+QByteArray encodeBody(const Challenge &m);
+QByteArray encodeBody(const Hello &m);
+QByteArray encodeBody(const RunTask &m);
+QByteArray encodeBody(const Shutdown &m);
+QByteArray encodeBody(const TaskStarted &m);
+QByteArray encodeBody(const TaskFinished &m);
+QByteArray encodeBody(const TaskFailed &m);
+
+bool decodeBody(const QByteArray &body, Challenge *m);
+bool decodeBody(const QByteArray &body, Hello *m);
+bool decodeBody(const QByteArray &body, RunTask *m);
+bool decodeBody(const QByteArray &body, Shutdown *m);
+bool decodeBody(const QByteArray &body, TaskStarted *m);
+bool decodeBody(const QByteArray &body, TaskFinished *m);
+bool decodeBody(const QByteArray &body, TaskFailed *m);
+
+/// The whole frame (header and body) of a message.
+template <typename Message>
+QByteArray encodeMessage(const Message &m)
+{
+    return encodeFrame(quint16(Message::Type), encodeBody(m));
+}
+
+/// Decodes a frame as Message: false if the type differs or the body is malformed.
+template <typename Message>
+bool decodeMessage(const Frame &frame, Message *m)
+{
+    return frame.type == quint16(Message::Type) && decodeBody(frame.body, m);
+}
+
+} // namespace QtProcessPool::protocol
+
+#endif

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+// The worker side: connects to the pool, proves its secret, and runs tasks on
+// the main thread while an I/O thread owns the socket (so the pool can still
+// talk to a worker whose task is busy).
+#include "logging_p.h"
+#include "protocol/messages.h"
+
+#include <QtProcessPool/registry.h>
+#include <QtProcessPool/taskerror.h>
+#include <QtProcessPool/worker.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QMessageAuthenticationCode>
+#include <QtCore/QPointer>
+#include <QtCore/QThread>
+#include <QtNetwork/QLocalSocket>
+
+#include <atomic>
+#include <deque>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#if defined(__GNUC__) || defined(__clang__)
+#include <cxxabi.h>
+#define QPP_HAVE_CXXABI 1
+#endif
+
+#include <unistd.h>
+
+namespace QtProcessPool {
+
+namespace {
+
+constexpr char WorkerFlag[] = "--qtprocesspool-worker";
+
+using namespace protocol;
+
+QString demangle(const char *mangled)
+{
+#ifdef QPP_HAVE_CXXABI
+    int status = 0;
+    char *name = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+    if (status == 0 && name) {
+        QString result = QString::fromUtf8(name);
+        std::free(name);
+        return result;
+    }
+#endif
+    return QString::fromUtf8(mangled);
+}
+
+/// Name of the exception being handled, for catch (...).
+QString currentExceptionType()
+{
+#ifdef QPP_HAVE_CXXABI
+    if (const std::type_info *type = abi::__cxa_current_exception_type())
+        return demangle(type->name());
+#endif
+    return QStringLiteral("unknown");
+}
+
+/// Owns the socket; lives in the I/O thread.
+class Connection : public QObject
+{
+public:
+    Connection(QString serverName, quint32 slotId, QByteArray secret)
+        : m_serverName(std::move(serverName))
+        , m_slotId(slotId)
+        , m_secret(std::move(secret))
+    {
+    }
+
+    // I/O thread.
+    void start()
+    {
+        m_socket = new QLocalSocket(this);
+        connect(m_socket, &QLocalSocket::readyRead, this, &Connection::onReadyRead);
+        connect(m_socket, &QLocalSocket::disconnected, this, &Connection::onGone);
+        connect(m_socket, &QLocalSocket::errorOccurred, this, [this](QLocalSocket::LocalSocketError) {
+            if (m_socket->state() != QLocalSocket::ConnectedState)
+                onGone();
+        });
+        m_socket->connectToServer(m_serverName);
+    }
+
+    /// Set while the main thread runs a task (written by the I/O thread).
+    std::atomic<bool> busy{false};
+
+private:
+    void onReadyRead()
+    {
+        Frame frame;
+        for (;;) {
+            const FrameReader::Status status = m_reader.read(*m_socket, &frame);
+            if (status == FrameReader::Status::NeedMore)
+                return;
+            if (status == FrameReader::Status::Error || !handle(frame)) {
+                qCWarning(lcWorker) << "protocol error from the pool:"
+                                    << (status == FrameReader::Status::Error
+                                            ? m_reader.errorString()
+                                            : QStringLiteral("unexpected message %1").arg(frame.type));
+                onGone();
+                return;
+            }
+        }
+    }
+
+    bool handle(const Frame &frame)
+    {
+        if (!m_authenticated) {
+            Challenge challenge;
+            if (!decodeMessage(frame, &challenge))
+                return false;
+            Hello hello;
+            hello.slotId = m_slotId;
+            hello.pid = QCoreApplication::applicationPid();
+            hello.proof = QMessageAuthenticationCode::hash(challenge.nonce, m_secret,
+                                                           QCryptographicHash::Sha256);
+            m_socket->write(encodeMessage(hello));
+            m_authenticated = true;
+            return true;
+        }
+        switch (MessageType(frame.type)) {
+        case MessageType::RunTask: {
+            RunTask task;
+            if (!decodeBody(frame.body, &task))
+                return false;
+            m_pending.push_back(std::move(task));
+            startNext();
+            return true;
+        }
+        case MessageType::Shutdown:
+            onGone();
+            return true;
+        default:
+            return false;
+        }
+    }
+
+    // I/O thread. Hands the next task to the main thread. TaskStarted reaches
+    // the kernel before the task can run, so if the task kills the process the
+    // pool still learns it had started (and fails it instead of re-running it).
+    void startNext()
+    {
+        if (busy || m_pending.empty() || m_gone)
+            return;
+        RunTask task = std::move(m_pending.front());
+        m_pending.pop_front();
+        m_socket->write(encodeMessage(TaskStarted{task.taskId}));
+        m_socket->flush();
+        busy = true;
+        QMetaObject::invokeMethod(
+            QCoreApplication::instance(), [this, task = std::move(task)] { runTask(task); },
+            Qt::QueuedConnection);
+    }
+
+    // Main thread.
+    void runTask(const RunTask &task)
+    {
+        QByteArray reply = execute(task);
+        QMetaObject::invokeMethod(
+            this,
+            [this, reply = std::move(reply)] {
+                if (m_socket->state() == QLocalSocket::ConnectedState)
+                    m_socket->write(reply);
+                busy = false;
+                startNext();
+            },
+            Qt::QueuedConnection);
+    }
+
+    QByteArray execute(const RunTask &task)
+    {
+        const auto failed = [&](TaskError::Kind kind, const QString &message,
+                                const QString &type = {}) {
+            return encodeMessage(TaskFailed{task.taskId, quint8(kind), message, type});
+        };
+        const detail::TaskEntry *entry = detail::findTask(task.name);
+        if (!entry) {
+            return failed(TaskError::Kind::UnknownTask,
+                          QStringLiteral("no task is registered under the name '%1' in %2")
+                              .arg(task.name, QCoreApplication::applicationFilePath()));
+        }
+        const QString mismatch = detail::signatureMismatch(*entry, task.argTypes, task.resultType);
+        if (!mismatch.isEmpty())
+            return failed(TaskError::Kind::BadArguments, mismatch);
+
+        QDataStream in(task.arguments);
+        in.setVersion(detail::StreamVersion);
+        detail::TaskOutput output;
+        try {
+            if (!entry->invoke(in, output)) {
+                return failed(TaskError::Kind::BadArguments,
+                              QStringLiteral("the arguments of task '%1' do not decode as (%2)")
+                                  .arg(task.name, entry->argTypes.join(QStringLiteral(", "))));
+            }
+        } catch (const std::exception &e) {
+            return failed(TaskError::Kind::Exception, QString::fromUtf8(e.what()),
+                          demangle(typeid(e).name()));
+        } catch (const char *text) {
+            return failed(TaskError::Kind::Exception, QString::fromUtf8(text),
+                          QStringLiteral("const char*"));
+        } catch (const std::string &text) {
+            return failed(TaskError::Kind::Exception, QString::fromStdString(text),
+                          QStringLiteral("std::string"));
+        } catch (const QString &text) {
+            return failed(TaskError::Kind::Exception, text, QStringLiteral("QString"));
+        } catch (...) {
+            const QString type = currentExceptionType();
+            return failed(TaskError::Kind::Exception,
+                          QStringLiteral("the task threw an exception of type %1").arg(type), type);
+        }
+        if (output.results.size() > AbsoluteMaxMessageSize - 64) {
+            return failed(TaskError::Kind::ProtocolError,
+                          QStringLiteral("the result of task '%1' is %2 bytes, too large for one "
+                                         "message")
+                              .arg(task.name)
+                              .arg(output.results.size()));
+        }
+        return encodeMessage(
+            TaskFinished{task.taskId, quint32(output.resultCount), std::move(output.results)});
+    }
+
+    // I/O thread: the pool is gone (or broke the protocol). A busy task cannot
+    // be interrupted, so leave at once rather than compute for nobody.
+    void onGone()
+    {
+        if (m_gone)
+            return;
+        m_gone = true;
+        if (busy)
+            ::_exit(m_authenticated ? 0 : 2);
+        const int code = m_authenticated ? 0 : 2;
+        QMetaObject::invokeMethod(
+            QCoreApplication::instance(), [code] { QCoreApplication::exit(code); },
+            Qt::QueuedConnection);
+    }
+
+    const QString m_serverName;
+    const quint32 m_slotId;
+    const QByteArray m_secret;
+    QLocalSocket *m_socket = nullptr;
+    FrameReader m_reader{AbsoluteMaxMessageSize};
+    bool m_authenticated = false;
+    bool m_gone = false;
+    std::deque<RunTask> m_pending; // received, not yet handed to the main thread
+};
+
+/// Reads "<slot> <secret in hex>\n" from stdin, written there by the pool.
+bool readCredentials(quint32 *slotId, QByteArray *secret)
+{
+    std::string line;
+    char c;
+    while (line.size() < 1024 && ::read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
+        line.push_back(c);
+    const QList<QByteArray> parts = QByteArray::fromStdString(line).split(' ');
+    if (parts.size() != 2)
+        return false;
+    bool ok = false;
+    *slotId = parts[0].toUInt(&ok);
+    *secret = QByteArray::fromHex(parts[1]);
+    return ok && !secret->isEmpty();
+}
+
+} // namespace
+
+bool isWorkerProcess(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::strcmp(argv[i], WorkerFlag) == 0)
+            return true;
+    }
+    return false;
+}
+
+int execWorker(int argc, char **argv)
+{
+    QString serverName;
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::strcmp(argv[i], WorkerFlag) == 0)
+            serverName = QString::fromLocal8Bit(argv[i + 1]);
+    }
+    quint32 slotId = 0;
+    QByteArray secret;
+    if (serverName.isEmpty() || !readCredentials(&slotId, &secret)) {
+        std::fprintf(stderr, "QtProcessPool: this program was started as a worker without a "
+                             "pool to serve; exiting\n");
+        return 2;
+    }
+
+    std::unique_ptr<QCoreApplication> ownApp;
+    if (!QCoreApplication::instance())
+        ownApp = std::make_unique<QCoreApplication>(argc, argv);
+
+    QThread ioThread;
+    ioThread.setObjectName(QStringLiteral("QtProcessPool worker I/O"));
+    auto *connection = new Connection(serverName, slotId, secret);
+    connection->moveToThread(&ioThread);
+    ioThread.start();
+    QMetaObject::invokeMethod(connection, [connection] { connection->start(); },
+                              Qt::QueuedConnection);
+
+    const int code = QCoreApplication::exec();
+    ioThread.quit();
+    ioThread.wait();
+    delete connection; // its thread has finished: safe to delete from here
+    return code;
+}
+
+} // namespace QtProcessPool

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+#include "tasks.h"
+
+#include <QtProcessPool/Registry>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QThread>
+
+#include <csignal>
+#include <cstdlib>
+
+namespace TestTasks {
+
+QDataStream &operator<<(QDataStream &out, const Point &p)
+{
+    return out << qint32(p.x) << p.label;
+}
+QDataStream &operator>>(QDataStream &in, Point &p)
+{
+    qint32 x = 0;
+    in >> x >> p.label;
+    p.x = x;
+    return in;
+}
+
+int square(int x)
+{
+    return x * x;
+}
+double scale(double value, double factor)
+{
+    return value * factor;
+}
+QString greet(const QString &name)
+{
+    return QStringLiteral("hello, ") + name;
+}
+QByteArray reversed(QByteArray bytes)
+{
+    std::reverse(bytes.begin(), bytes.end());
+    return bytes;
+}
+QList<int> doubled(const QList<int> &values)
+{
+    QList<int> out;
+    for (int v : values)
+        out.append(2 * v);
+    return out;
+}
+QMap<QString, int> wordLengths(const QString &text)
+{
+    QMap<QString, int> out;
+    for (const QString &word : text.split(QLatin1Char(' '), Qt::SkipEmptyParts))
+        out.insert(word, int(word.size()));
+    return out;
+}
+QHash<QString, QList<double>> halves(const QHash<QString, QList<double>> &input)
+{
+    QHash<QString, QList<double>> out;
+    for (auto it = input.begin(); it != input.end(); ++it) {
+        QList<double> values;
+        for (double v : it.value())
+            values.append(v / 2);
+        out.insert(it.key(), values);
+    }
+    return out;
+}
+QVariantMap describe(const QVariantMap &input)
+{
+    QVariantMap out = input;
+    out.insert(QStringLiteral("keys"), int(input.size()));
+    out.insert(QStringLiteral("pid"), QCoreApplication::applicationPid());
+    return out;
+}
+Point movePoint(Point p, int dx)
+{
+    p.x += dx;
+    p.label += QStringLiteral(" moved");
+    return p;
+}
+void doNothing(int)
+{
+}
+QString appendBang(QString &text)
+{
+    text += QLatin1Char('!');
+    return text;
+}
+void countTo(QPromise<int> &promise, int n)
+{
+    for (int i = 1; i <= n; ++i)
+        promise.addResult(i);
+}
+QByteArray bigResult(int bytes)
+{
+    QByteArray out(bytes, Qt::Uninitialized);
+    for (int i = 0; i < bytes; ++i)
+        out[i] = char(i % 251);
+    return out;
+}
+qint64 workerPid()
+{
+    return QCoreApplication::applicationPid();
+}
+
+int throwRuntime(const QString &message)
+{
+    throw std::runtime_error(message.toStdString());
+}
+int throwCustom()
+{
+    throw CustomError("custom failure");
+}
+int throwInt()
+{
+    throw 42;
+}
+int throwNonStd()
+{
+    throw NotAnException{};
+}
+
+int crashSegv()
+{
+    std::raise(SIGSEGV);
+    return 0;
+}
+int crashAbort()
+{
+    std::abort();
+}
+int crashExit(int code)
+{
+    std::_Exit(code);
+}
+int sleepForever()
+{
+    for (;;)
+        QThread::sleep(1);
+}
+int sleepThenSquare(int ms, int x)
+{
+    QThread::msleep(ulong(ms));
+    return x * x;
+}
+
+int MathTasks::cube(int x)
+{
+    return x * x * x;
+}
+
+int notRegistered(int x)
+{
+    return x;
+}
+
+} // namespace TestTasks
+
+using namespace TestTasks;
+
+QPP_REGISTER_TASK(square)
+QPP_REGISTER_TASK(scale)
+QPP_REGISTER_TASK(greet)
+QPP_REGISTER_TASK(reversed)
+QPP_REGISTER_TASK(doubled)
+QPP_REGISTER_TASK(wordLengths)
+QPP_REGISTER_TASK(halves)
+QPP_REGISTER_TASK(describe)
+QPP_REGISTER_TASK(movePoint)
+QPP_REGISTER_TASK(doNothing)
+QPP_REGISTER_TASK(appendBang)
+QPP_REGISTER_TASK(countTo)
+QPP_REGISTER_TASK(bigResult)
+QPP_REGISTER_TASK(workerPid)
+QPP_REGISTER_TASK(throwRuntime)
+QPP_REGISTER_TASK(throwCustom)
+QPP_REGISTER_TASK(throwInt)
+QPP_REGISTER_TASK(throwNonStd)
+QPP_REGISTER_TASK(crashSegv)
+QPP_REGISTER_TASK(crashAbort)
+QPP_REGISTER_TASK(crashExit)
+QPP_REGISTER_TASK(sleepForever)
+QPP_REGISTER_TASK(sleepThenSquare)
+QPP_REGISTER_TASK(MathTasks::cube)
+QPP_REGISTER_TASK_AS("add", [](int a, int b) { return a + b; })
+QPP_REGISTER_TASK_AS("multiply", Multiplier{})
+
+namespace TestTasks {
+QString applicationClass()
+{
+    return QString::fromLatin1(QCoreApplication::instance()->metaObject()->className());
+}
+} // namespace TestTasks
+QPP_REGISTER_TASK(applicationClass)

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+// Tasks the integration tests run in real workers, well-behaved and not.
+#ifndef QTPROCESSPOOL_TESTS_TASKS_H
+#define QTPROCESSPOOL_TESTS_TASKS_H
+
+#include <QtCore/QByteArray>
+#include <QtCore/QDataStream>
+#include <QtCore/QHash>
+#include <QtCore/QList>
+#include <QtCore/QMap>
+#include <QtCore/QPromise>
+#include <QtCore/QString>
+#include <QtCore/QVariantMap>
+
+#include <stdexcept>
+
+namespace TestTasks {
+
+struct Point
+{
+    int x = 0;
+    QString label;
+    friend bool operator==(const Point &a, const Point &b) { return a.x == b.x && a.label == b.label; }
+};
+QDataStream &operator<<(QDataStream &out, const Point &p);
+QDataStream &operator>>(QDataStream &in, Point &p);
+
+class CustomError : public std::logic_error
+{
+public:
+    using std::logic_error::logic_error;
+};
+struct NotAnException
+{
+    int code = 7;
+};
+
+int square(int x);
+double scale(double value, double factor);
+QString greet(const QString &name);
+QByteArray reversed(QByteArray bytes);
+QList<int> doubled(const QList<int> &values);
+QMap<QString, int> wordLengths(const QString &text);
+QHash<QString, QList<double>> halves(const QHash<QString, QList<double>> &input);
+QVariantMap describe(const QVariantMap &input);
+Point movePoint(Point p, int dx);
+void doNothing(int x);
+QString appendBang(QString &text); // non-const lvalue reference parameter
+void countTo(QPromise<int> &promise, int n);
+QByteArray bigResult(int bytes);
+qint64 workerPid();
+
+int throwRuntime(const QString &message);
+int throwCustom();
+int throwInt();
+int throwNonStd();
+
+int crashSegv();
+int crashAbort();
+int crashExit(int code);
+int sleepForever();
+int sleepThenSquare(int ms, int x);
+
+struct MathTasks
+{
+    static int cube(int x);
+};
+struct Multiplier
+{
+    int operator()(int a, int b) const { return a * b; }
+};
+
+int notRegistered(int x);
+QString applicationClass();
+
+} // namespace TestTasks
+
+#endif

@@ -1,0 +1,669 @@
+// SPDX-License-Identifier: MIT
+// Integration tests: real worker processes (this binary in worker mode).
+#include "tasks.h"
+
+#include <QtProcessPool/ProcessPool>
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QFutureWatcher>
+#include <QtCore/QTemporaryDir>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <csignal>
+#include <optional>
+
+#include <cerrno>
+#include <sys/types.h>
+#include <unistd.h>
+
+using namespace QtProcessPool;
+using namespace TestTasks;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int Generous = 60000; // ms; the machine is small and shared
+
+template <typename T>
+bool finishes(const QFuture<T> &future, int ms = Generous)
+{
+    return QTest::qWaitFor([&] { return future.isFinished(); }, ms);
+}
+
+/// The TaskError a finished future failed with, if any.
+template <typename T>
+std::optional<TaskError> errorOf(QFuture<T> future)
+{
+    try {
+        future.waitForFinished();
+    } catch (const TaskError &error) {
+        return error;
+    }
+    return std::nullopt;
+}
+
+bool processGone(qint64 pid)
+{
+    // ESRCH also means reaped: a zombie would still answer kill(pid, 0).
+    return ::kill(pid_t(pid), 0) == -1 && errno == ESRCH;
+}
+
+} // namespace
+
+class TestProcessPool : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void resultTypes();
+    void argumentsAreConvertedAndCopiedAtCall();
+    void callableKinds();
+    void promiseTaskResults();
+    void runNamed();
+    void unknownTask();
+    void badArguments();
+    void dedicatedWorkerProgram();
+    void workerRunsCoreApplication();
+    void exceptions_data();
+    void exceptions();
+    void errorsReachHandlersAndResult();
+    void crashFailsOnlyItsTask_data();
+    void crashFailsOnlyItsTask();
+    void killedFromOutside();
+    void startFailure_data();
+    void startFailure();
+    void startFailureDoesNotSpin();
+    void destructionStopsEverything();
+    void destructionOfIdlePool();
+    void resultOnPoolThreadReturns();
+    void continuationsAndSignalsOnPoolThread();
+    void thousandMixedTasks();
+    void bigResult();
+    void resultOverMessageLimit();
+    void settingsAndProperties();
+    void queueFull();
+};
+
+void TestProcessPool::resultTypes()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+
+    QCOMPARE(pool.run(square, 12).result(), 144);
+    QCOMPARE(pool.run(scale, 1.5, 4.0).result(), 6.0);
+    QCOMPARE(pool.run(greet, QStringLiteral("Zoë ✓")).result(), QStringLiteral("hello, Zoë ✓"));
+    QCOMPARE(pool.run(reversed, QByteArray("abc\0d", 5)).result(), QByteArray("d\0cba", 5));
+    QCOMPARE(pool.run(doubled, QList<int>{1, 2, 3}).result(), (QList<int>{2, 4, 6}));
+    const QMap<QString, int> lengths{{QStringLiteral("a"), 1}, {QStringLiteral("bcd"), 3}};
+    QCOMPARE(pool.run(wordLengths, QStringLiteral("a bcd a")).result(), lengths);
+    QHash<QString, QList<double>> hash;
+    hash.insert(QStringLiteral("x"), {1.0, 3.0});
+    hash.insert(QStringLiteral("y"), {});
+    QHash<QString, QList<double>> halved;
+    halved.insert(QStringLiteral("x"), {0.5, 1.5});
+    halved.insert(QStringLiteral("y"), {});
+    QCOMPARE(pool.run(halves, hash).result(), halved);
+
+    const QVariantMap map{{QStringLiteral("name"), QStringLiteral("n")},
+                          {QStringLiteral("list"), QVariantList{1, QStringLiteral("two")}}};
+    const QVariantMap described = pool.run(describe, map).result();
+    QCOMPARE(described.value(QStringLiteral("name")).toString(), QStringLiteral("n"));
+    QCOMPARE(described.value(QStringLiteral("list")).toList().size(), 2);
+    QCOMPARE(described.value(QStringLiteral("keys")).toInt(), 2);
+    QVERIFY(described.value(QStringLiteral("pid")).toLongLong() != QCoreApplication::applicationPid());
+
+    const Point moved = pool.run(movePoint, Point{1, QStringLiteral("p")}, 41).result();
+    QCOMPARE(moved, (Point{42, QStringLiteral("p moved")}));
+
+    QFuture<void> nothing = pool.run(doNothing, 5);
+    static_assert(std::is_same_v<decltype(nothing), QFuture<void>>);
+    QVERIFY(finishes(nothing));
+    QVERIFY(!errorOf(nothing));
+    QVERIFY(!nothing.isCanceled());
+}
+
+void TestProcessPool::argumentsAreConvertedAndCopiedAtCall()
+{
+    ProcessPool pool;
+    // int -> double, const char * -> QString: converted to the parameter types.
+    QCOMPARE(pool.run(scale, 3, 2).result(), 6.0);
+    QCOMPARE(pool.run(greet, "bob").result(), QStringLiteral("hello, bob"));
+
+    // Serialized at the call: later changes do not reach the task.
+    QString name = QStringLiteral("first");
+    QFuture<QString> future = pool.run(greet, name);
+    name = QStringLiteral("second");
+    QCOMPARE(future.result(), QStringLiteral("hello, first"));
+
+    // A non-const reference parameter gets the worker's own copy.
+    QString text = QStringLiteral("hi");
+    QCOMPARE(pool.run(appendBang, text).result(), QStringLiteral("hi!"));
+    QCOMPARE(text, QStringLiteral("hi"));
+}
+
+void TestProcessPool::callableKinds()
+{
+    ProcessPool pool;
+    QCOMPARE(pool.run(&MathTasks::cube, 3).result(), 27);  // static member
+    QCOMPARE(pool.run(Multiplier{}, 6, 7).result(), 42);    // function object, by type
+    QCOMPARE(pool.runNamed<int>(QStringLiteral("add"), 40, 2).result(), 42); // lambda, by name
+    QCOMPARE(pool.runNamed<int>(QStringLiteral("multiply"), 3, 5).result(), 15);
+    QCOMPARE(pool.runNamed<int>(QStringLiteral("MathTasks::cube"), 2).result(), 8);
+}
+
+void TestProcessPool::promiseTaskResults()
+{
+    ProcessPool pool;
+    QFuture<int> future = pool.run(countTo, 5);
+    QVERIFY(finishes(future));
+    QCOMPARE(future.results(), (QList<int>{1, 2, 3, 4, 5}));
+}
+
+void TestProcessPool::runNamed()
+{
+    ProcessPool pool;
+    QCOMPARE(pool.runNamed<int>(QStringLiteral("square"), 9).result(), 81);
+    QCOMPARE(pool.runNamed<QString>(QStringLiteral("greet"), "literal").result(),
+             QStringLiteral("hello, literal"));
+    QFuture<void> v = pool.runNamed<void>(QStringLiteral("doNothing"), 1);
+    QVERIFY(finishes(v));
+    QVERIFY(!errorOf(v));
+}
+
+void TestProcessPool::unknownTask()
+{
+    ProcessPool pool;
+    auto unregistered = pool.run(notRegistered, 1);
+    QVERIFY(unregistered.isFinished()); // failed at once, no worker involved
+    auto e = errorOf(unregistered);
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::UnknownTask);
+    QCOMPARE(e->workerPid(), 0);
+
+    // A lambda is identified by its type: a new lambda is a new, unregistered task.
+    e = errorOf(pool.run([](int x) { return x; }, 1));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::UnknownTask);
+
+    e = errorOf(pool.runNamed<int>(QStringLiteral("no such task"), 1));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::UnknownTask);
+    QVERIFY2(e->message().contains(QStringLiteral("no such task")), qPrintable(e->message()));
+    QVERIFY(e->workerPid() > 0);
+    QCOMPARE(pool.queuedTaskCount() + pool.runningTaskCount(), 0);
+}
+
+void TestProcessPool::badArguments()
+{
+    ProcessPool pool;
+    // Known locally: refused before anything is sent.
+    auto e = errorOf(pool.runNamed<int>(QStringLiteral("square"), 2.5));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::BadArguments);
+    QVERIFY2(e->message().contains(QStringLiteral("(int)")), qPrintable(e->message()));
+    e = errorOf(pool.runNamed<QString>(QStringLiteral("square"), 2));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::BadArguments);
+    e = errorOf(pool.runNamed<int>(QStringLiteral("square"), 2, 3));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::BadArguments);
+    // The pool still works afterwards.
+    QCOMPARE(pool.run(square, 3).result(), 9);
+}
+
+void TestProcessPool::dedicatedWorkerProgram()
+{
+    ProcessPool pool;
+    pool.setWorkerProgram(QStringLiteral(QPP_DEDICATED_WORKER));
+    QCOMPARE(pool.workerProgram(), QStringLiteral(QPP_DEDICATED_WORKER));
+    // Only the worker knows this task: the worker checks the signature.
+    QCOMPARE(pool.runNamed<int>(QStringLiteral("onlyInWorker"), 4.2).result(), 42);
+
+    auto e = errorOf(pool.runNamed<int>(QStringLiteral("onlyInWorker"), 4));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::BadArguments);
+    QVERIFY2(e->message().contains(QStringLiteral("(double)")), qPrintable(e->message()));
+    QVERIFY(e->workerPid() > 0);
+    e = errorOf(pool.runNamed<QString>(QStringLiteral("onlyInWorker"), 1.0));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::BadArguments);
+
+    // Same name, different signature on each side: detected, never decoded.
+    e = errorOf(pool.run(square, 3));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::BadArguments);
+
+    // The test binary's tasks do not exist there.
+    e = errorOf(pool.run(greet, QStringLiteral("x")));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::UnknownTask);
+    QCOMPARE(pool.workerCount(), 1); // the same worker served all of that
+}
+
+void TestProcessPool::workerRunsCoreApplication()
+{
+    ProcessPool pool;
+    QCOMPARE(pool.run(applicationClass).result(), QStringLiteral("QCoreApplication"));
+}
+
+void TestProcessPool::exceptions_data()
+{
+    QTest::addColumn<int>("which");
+    QTest::addColumn<QString>("message");
+    QTest::addColumn<QString>("type");
+    QTest::newRow("std::runtime_error") << 0 << "bad input ✗" << "std::runtime_error";
+    QTest::newRow("user exception class") << 1 << "custom failure" << "TestTasks::CustomError";
+    QTest::newRow("thrown int") << 2 << "the task threw an exception of type int" << "int";
+    QTest::newRow("thrown struct") << 3
+                                   << "the task threw an exception of type TestTasks::NotAnException"
+                                   << "TestTasks::NotAnException";
+}
+
+void TestProcessPool::exceptions()
+{
+    QFETCH(int, which);
+    QFETCH(QString, message);
+    QFETCH(QString, type);
+    ProcessPool pool;
+    QFuture<int> future;
+    switch (which) {
+    case 0:
+        future = pool.run(throwRuntime, message);
+        break;
+    case 1:
+        future = pool.run(throwCustom);
+        break;
+    case 2:
+        future = pool.run(throwInt);
+        break;
+    default:
+        future = pool.run(throwNonStd);
+        break;
+    }
+    const auto e = errorOf(future);
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::Exception);
+    QCOMPARE(e->message(), message);
+    QCOMPARE(QString::fromUtf8(e->what()), message);
+    QCOMPARE(e->remoteType(), type);
+    QVERIFY(e->workerPid() > 0);
+    // The worker survives a throwing task.
+    QCOMPARE(pool.run(workerPid).result(), e->workerPid());
+}
+
+void TestProcessPool::errorsReachHandlersAndResult()
+{
+    ProcessPool pool;
+    QVERIFY_THROWS_EXCEPTION(TaskError, pool.run(throwRuntime, QStringLiteral("x")).result());
+
+    std::optional<TaskError> handled;
+    QFuture<int> chained = pool.run(throwRuntime, QStringLiteral("boom"))
+                               .then(this, [](int v) { return v + 1; })
+                               .onFailed(this, [&](const TaskError &error) {
+                                   handled = error;
+                                   return -1;
+                               });
+    QVERIFY(finishes(chained));
+    QCOMPARE(chained.result(), -1);
+    QVERIFY(handled);
+    QCOMPARE(handled->kind(), TaskError::Kind::Exception);
+    QCOMPARE(handled->message(), QStringLiteral("boom"));
+
+    // clone()/raise() keep the kind and details (QFuture copies exceptions through them).
+    const TaskError original(TaskError::Kind::Crashed, QStringLiteral("m"), QStringLiteral("t"), 9);
+    std::unique_ptr<TaskError> copy(original.clone());
+    QCOMPARE(copy->kind(), TaskError::Kind::Crashed);
+    QCOMPARE(copy->workerPid(), 9);
+    QVERIFY_THROWS_EXCEPTION(TaskError, copy->raise());
+}
+
+void TestProcessPool::crashFailsOnlyItsTask_data()
+{
+    QTest::addColumn<QString>("task");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("segfault") << "crashSegv" << "SIGSEGV";
+    QTest::newRow("abort") << "crashAbort" << "SIGABRT";
+    QTest::newRow("_Exit(3)") << "crashExit" << "exited with code 3";
+}
+
+void TestProcessPool::crashFailsOnlyItsTask()
+{
+    QFETCH(QString, task);
+    QFETCH(QString, expected);
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    QSignalSpy crashed(&pool, &ProcessPool::workerCrashed);
+
+    QFuture<int> slow = pool.run(sleepThenSquare, 1500, 3); // on the other worker
+    QFuture<int> crash = task == QLatin1String("crashExit")
+                             ? pool.runNamed<int>(task, 3)
+                             : pool.runNamed<int>(task);
+    QList<QFuture<int>> queued;
+    for (int i = 0; i < 6; ++i)
+        queued.append(pool.run(square, i));
+
+    const auto e = errorOf(crash);
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::Crashed);
+    QVERIFY2(e->message().contains(expected), qPrintable(e->message()));
+    QVERIFY2(e->message().contains(task), qPrintable(e->message()));
+    QVERIFY(e->workerPid() > 0);
+
+    QCOMPARE(slow.result(), 9);
+    for (int i = 0; i < queued.size(); ++i)
+        QCOMPARE(queued[i].result(), i * i);
+    QTRY_COMPARE_WITH_TIMEOUT(crashed.size(), 1, Generous);
+    QCOMPARE(crashed.at(0).at(0).toLongLong(), e->workerPid());
+    QVERIFY(crashed.at(0).at(1).toString().contains(expected));
+    QVERIFY(!pool.workerPids().contains(e->workerPid()));
+    QVERIFY(processGone(e->workerPid()));
+}
+
+void TestProcessPool::killedFromOutside()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    QFuture<int> stuck = pool.run(sleepForever);
+    QFuture<int> next = pool.run(square, 5);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.runningTaskCount(), 1, Generous);
+    const QList<qint64> pids = pool.workerPids();
+    QCOMPARE(pids.size(), 1);
+    QCOMPARE(::kill(pid_t(pids.first()), SIGKILL), 0);
+
+    const auto e = errorOf(stuck);
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::Crashed);
+    QVERIFY2(e->message().contains(QStringLiteral("SIGKILL")), qPrintable(e->message()));
+    QCOMPARE(next.result(), 25); // on a replacement worker
+    QVERIFY(!pool.workerPids().contains(pids.first()));
+}
+
+void TestProcessPool::startFailure_data()
+{
+    QTest::addColumn<QString>("program");
+    QTest::addColumn<QStringList>("arguments");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("missing program")
+        << "/nonexistent/qtprocesspool-worker" << QStringList() << "failed to start";
+    QTest::newRow("exits at once") << "/bin/sh" << QStringList{"-c", "exit 4"}
+                                   << "exited with code 4";
+    QTest::newRow("never connects")
+        << "/bin/sh" << QStringList{"-c", "exec sleep 60"} << "did not connect within 500 ms";
+}
+
+void TestProcessPool::startFailure()
+{
+    QFETCH(QString, program);
+    QFETCH(QStringList, arguments);
+    QFETCH(QString, expected);
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    pool.setWorkerStartTimeout(500ms);
+    pool.setWorkerProgram(program, arguments);
+    QElapsedTimer timer;
+    timer.start();
+    QList<QFuture<int>> futures;
+    for (int i = 0; i < 5; ++i)
+        futures.append(pool.run(square, i));
+    for (const QFuture<int> &future : futures) {
+        QVERIFY(finishes(future, 30000));
+        const auto e = errorOf(future);
+        QVERIFY(e);
+        QCOMPARE(e->kind(), TaskError::Kind::WorkerStartFailed);
+        QVERIFY2(e->message().contains(expected), qPrintable(e->message()));
+    }
+    QVERIFY2(timer.elapsed() < 20000, "start failure took too long");
+    QCOMPARE(pool.workerCount(), 0);
+    QCOMPARE(pool.queuedTaskCount(), 0);
+}
+
+void TestProcessPool::startFailureDoesNotSpin()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString log = dir.filePath(QStringLiteral("starts"));
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    pool.setWorkerProgram(QStringLiteral("/bin/sh"),
+                          {QStringLiteral("-c"), QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
+    // Keep asking for two seconds; without back-off this would start ~50 workers.
+    QElapsedTimer timer;
+    timer.start();
+    int failed = 0;
+    while (timer.elapsed() < 2000) {
+        QFuture<int> future = pool.run(square, 1);
+        QVERIFY(finishes(future, 30000));
+        const auto e = errorOf(future);
+        QVERIFY(e);
+        QCOMPARE(e->kind(), TaskError::Kind::WorkerStartFailed);
+        ++failed;
+    }
+    QFile file(log);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const int starts = int(file.readAll().count('\n'));
+    QVERIFY2(starts >= 1 && starts <= 6, qPrintable(QString::number(starts)));
+    QVERIFY(failed >= 1);
+}
+
+void TestProcessPool::destructionStopsEverything()
+{
+    auto pool = std::make_unique<ProcessPool>();
+    pool->setMaxWorkers(2);
+    QList<QFuture<int>> futures;
+    futures << pool->run(sleepForever) << pool->run(sleepForever);
+    for (int i = 0; i < 3; ++i)
+        futures << pool->run(square, i);
+    QTRY_COMPARE_WITH_TIMEOUT(pool->runningTaskCount(), 2, Generous);
+    const QList<qint64> pids = pool->workerPids();
+    QCOMPARE(pids.size(), 2);
+
+    QElapsedTimer timer;
+    timer.start();
+    pool.reset();
+    QVERIFY2(timer.elapsed() < 3000, qPrintable(QString::number(timer.elapsed())));
+    for (const QFuture<int> &future : futures) {
+        QVERIFY(future.isFinished());
+        QVERIFY(future.isCanceled());
+    }
+    for (qint64 pid : pids)
+        QVERIFY2(processGone(pid), qPrintable(QString::number(pid)));
+}
+
+void TestProcessPool::destructionOfIdlePool()
+{
+    auto pool = std::make_unique<ProcessPool>();
+    QCOMPARE(pool->run(square, 2).result(), 4);
+    const QList<qint64> pids = pool->workerPids();
+    QCOMPARE(pids.size(), 1);
+    QElapsedTimer timer;
+    timer.start();
+    pool.reset();
+    QVERIFY(timer.elapsed() < 3000);
+    QVERIFY(processGone(pids.first()));
+}
+
+void TestProcessPool::resultOnPoolThreadReturns()
+{
+    ProcessPool pool;
+    // No event loop runs here: the I/O thread alone must fulfil the future.
+    QFuture<int> future = pool.run(sleepThenSquare, 100, 6);
+    future.waitForFinished();
+    QCOMPARE(future.result(), 36);
+    QCOMPARE(pool.run(square, 7).result(), 49);
+}
+
+void TestProcessPool::continuationsAndSignalsOnPoolThread()
+{
+    ProcessPool pool;
+    QThread *const poolThread = QThread::currentThread();
+    QList<QThread *> signalThreads;
+    const auto record = [&] { signalThreads.append(QThread::currentThread()); };
+    connect(&pool, &ProcessPool::workerStarted, this, record, Qt::DirectConnection);
+    connect(&pool, &ProcessPool::workerCrashed, this, record, Qt::DirectConnection);
+    connect(&pool, &ProcessPool::queuedTaskCountChanged, this, record, Qt::DirectConnection);
+    connect(&pool, &ProcessPool::busyWorkerCountChanged, this, record, Qt::DirectConnection);
+    connect(&pool, &ProcessPool::idle, this, record, Qt::DirectConnection);
+
+    QThread *thenThread = nullptr;
+    QThread *failedThread = nullptr;
+    QFuture<int> chained = pool.run(square, 4).then(this, [&](int v) {
+        thenThread = QThread::currentThread();
+        return v + 1;
+    });
+    QFuture<int> failed = pool.run(crashExit, 1).onFailed(this, [&](const TaskError &) {
+        failedThread = QThread::currentThread();
+        return 0;
+    });
+    QVERIFY(finishes(chained));
+    QVERIFY(finishes(failed));
+    QCOMPARE(chained.result(), 17);
+    QCOMPARE(thenThread, poolThread);
+    QCOMPARE(failedThread, poolThread);
+    QVERIFY(pool.waitForDone(Generous));
+    QTRY_VERIFY_WITH_TIMEOUT(signalThreads.size() >= 4, Generous);
+    for (QThread *thread : signalThreads)
+        QCOMPARE(thread, poolThread);
+}
+
+void TestProcessPool::thousandMixedTasks()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    QSignalSpy idle(&pool, &ProcessPool::idle);
+    constexpr int Count = 1000;
+    std::vector<std::unique_ptr<QFutureWatcher<int>>> watchers;
+    std::vector<int> finishedCount(Count, 0);
+    QList<QFuture<void>> voids;
+    int crashes = 0;
+    for (int i = 0; i < Count; ++i) {
+        QFuture<int> future;
+        if (i % 250 == 100) {
+            future = pool.run(crashExit, 9);
+            ++crashes;
+        } else if (i % 10 == 3) {
+            future = pool.run(throwRuntime, QString::number(i));
+        } else if (i % 10 == 7) {
+            voids.append(pool.run(doNothing, i));
+            future = pool.run(square, i);
+        } else {
+            future = pool.run(square, i);
+        }
+        auto watcher = std::make_unique<QFutureWatcher<int>>();
+        connect(watcher.get(), &QFutureWatcher<int>::finished, this,
+                [&finishedCount, i] { ++finishedCount[size_t(i)]; });
+        watcher->setFuture(future);
+        watchers.push_back(std::move(watcher));
+    }
+    QVERIFY(pool.waitForDone(300000));
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(finishedCount.begin(), finishedCount.end(),
+                                         [](int n) { return n >= 1; }),
+                             Generous);
+    QTest::qWait(200); // any duplicate notification would arrive by now
+    int crashed = 0;
+    for (int i = 0; i < Count; ++i) {
+        QCOMPARE(finishedCount[size_t(i)], 1);
+        const QFuture<int> future = watchers[size_t(i)]->future();
+        const auto e = errorOf(future);
+        if (i % 250 == 100) {
+            QVERIFY(e);
+            QCOMPARE(e->kind(), TaskError::Kind::Crashed);
+            ++crashed;
+        } else if (i % 10 == 3) {
+            QVERIFY(e);
+            QCOMPARE(e->kind(), TaskError::Kind::Exception);
+            QCOMPARE(e->message(), QString::number(i));
+        } else {
+            QVERIFY(!e);
+            QCOMPARE(future.result(), i * i);
+        }
+    }
+    QCOMPARE(crashed, crashes);
+    for (const QFuture<void> &v : voids) {
+        QVERIFY(v.isFinished());
+        QVERIFY(!errorOf(v));
+    }
+    QVERIFY(idle.size() >= 1);
+    QCOMPARE(pool.queuedTaskCount(), 0);
+    QCOMPARE(pool.runningTaskCount(), 0);
+    QVERIFY(pool.workerCount() <= 2);
+}
+
+void TestProcessPool::bigResult()
+{
+    ProcessPool pool;
+    constexpr int Size = 64 * 1024 * 1024;
+    const QByteArray bytes = pool.run(TestTasks::bigResult, Size).result();
+    QCOMPARE(bytes.size(), Size);
+    QCOMPARE(bytes.at(0), char(0));
+    QCOMPARE(bytes.at(Size - 1), char((Size - 1) % 251));
+}
+
+void TestProcessPool::resultOverMessageLimit()
+{
+    ProcessPool pool;
+    pool.setMaxMessageSize(1024 * 1024);
+    const auto e = errorOf(pool.run(TestTasks::bigResult, 4 * 1024 * 1024));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::ProtocolError);
+    QVERIFY2(e->message().contains(QStringLiteral("limit")), qPrintable(e->message()));
+    QCOMPARE(pool.run(square, 3).result(), 9); // a replacement serves the next task
+
+    const auto tooBig = errorOf(pool.run(reversed, QByteArray(2 * 1024 * 1024, 'x')));
+    QVERIFY(tooBig);
+    QCOMPARE(tooBig->kind(), TaskError::Kind::BadArguments);
+}
+
+void TestProcessPool::settingsAndProperties()
+{
+    ProcessPool pool;
+    QCOMPARE(pool.maxWorkers(), QThread::idealThreadCount());
+    QCOMPARE(pool.property("maxWorkers").toInt(), QThread::idealThreadCount());
+    QVERIFY(pool.setProperty("maxWorkers", 3));
+    QCOMPARE(pool.maxWorkers(), 3);
+    pool.setMaxWorkers(0);
+    QCOMPARE(pool.maxWorkers(), 1);
+    QCOMPARE(pool.minWorkers(), 0);
+    QCOMPARE(pool.maxQueuedTasks(), 0);
+    QCOMPARE(pool.cancelGracePeriod(), 1000ms);
+    QCOMPARE(pool.taskTimeout(), 0ms);
+    pool.setTaskTimeout(5s);
+    QCOMPARE(pool.property("taskTimeout").value<std::chrono::milliseconds>(), 5000ms);
+    QCOMPARE(pool.workerCount(), 0);
+    QCOMPARE(pool.property("queuedTaskCount").toInt(), 0);
+
+    pool.setMinWorkers(2);
+    pool.setMaxWorkers(2);
+    QSignalSpy started(&pool, &ProcessPool::workerStarted);
+    pool.prestart();
+    QTRY_COMPARE_WITH_TIMEOUT(started.size(), 2, Generous);
+    QCOMPARE(pool.workerCount(), 2);
+    QCOMPARE(pool.workerPids().size(), 2);
+}
+
+void TestProcessPool::queueFull()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    pool.setMaxQueuedTasks(2);
+    QFuture<int> a = pool.run(sleepThenSquare, 200, 1);
+    QFuture<int> b = pool.run(sleepThenSquare, 200, 2);
+    QFuture<int> c = pool.run(square, 3);
+    QVERIFY(c.isFinished());
+    const auto e = errorOf(c);
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::QueueFull);
+    QCOMPARE(a.result(), 1);
+    QCOMPARE(b.result(), 4);
+}
+
+int main(int argc, char **argv)
+{
+    if (QtProcessPool::isWorkerProcess(argc, argv))
+        return QtProcessPool::execWorker(argc, argv);
+    QCoreApplication app(argc, argv);
+    TestProcessPool test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_processpool.moc"
