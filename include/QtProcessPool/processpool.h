@@ -234,7 +234,9 @@ private:
     template <typename Params, typename... Args, std::size_t... I>
     static constexpr bool argumentsConvertImpl(std::index_sequence<I...>)
     {
-        return (std::is_convertible_v<Args &&, std::tuple_element_t<I, Params>> && ...);
+        return ((std::is_convertible_v<Args &&, std::tuple_element_t<I, Params>> ||
+                 std::is_same_v<std::tuple_element_t<I, Params>, detail::WireType<Args>>) &&
+                ...);
     }
 
     template <typename R>

@@ -130,8 +130,7 @@ void Engine::dispatch()
         if (task->request.sink->isCanceled()) {
             // Canceled while queued: it never runs.
             m_queue.pop();
-            task->request.sink->cancelAndFinish();
-            completeTask(task);
+            cancelTask(task);
             continue;
         }
         WorkerConnection *worker = idleWorker();
@@ -609,22 +608,38 @@ void Engine::onStartFailed(const QString &message)
 
 void Engine::finishTask(Task *task)
 {
+    leaveCounts(task);
     task->request.sink->finish();
-    completeTask(task);
+    release(task);
 }
 
 void Engine::failTask(Task *task, const TaskError &error)
 {
+    leaveCounts(task);
     task->request.sink->fail(error);
-    completeTask(task);
+    release(task);
 }
 
-void Engine::completeTask(Task *task)
+void Engine::cancelTask(Task *task)
 {
+    leaveCounts(task);
+    task->request.sink->cancelAndFinish();
+    release(task);
+}
+
+void Engine::leaveCounts(Task *task)
+{
+    // Before the promise finishes: whoever sees the future finished also sees
+    // the counts without it.
     if (task->state == Task::State::Running)
         --m_shared->running;
     else
         --m_shared->queued;
+}
+
+void Engine::release(Task *task)
+{
+    // After the promise finished: when outstanding reaches 0, every future is done.
     m_tasks.erase(task->id); // deletes it
     if (--m_shared->outstanding == 0 && !m_shuttingDown)
         Q_EMIT idle();

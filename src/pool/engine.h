@@ -73,7 +73,9 @@ private:
 
     void finishTask(Task *task);
     void failTask(Task *task, const TaskError &error);
-    void completeTask(Task *task);
+    void cancelTask(Task *task);
+    void leaveCounts(Task *task);
+    void release(Task *task);
     void failQueued(TaskError::Kind kind, const QString &message);
     void notifyCounts();
 

@@ -7,6 +7,7 @@
 
 #include <QtCore/QHash>
 
+#include <deque>
 #include <map>
 #include <mutex>
 
@@ -17,6 +18,7 @@ namespace {
 struct Registry
 {
     std::mutex mutex; // registration may run from several static initializers
+    std::deque<TaskEntry> entries; // a deque: growing it keeps the addresses below valid
     QHash<QString, const TaskEntry *> byName;
     std::map<std::pair<std::type_index, quintptr>, const TaskEntry *> byCallable;
 };
@@ -38,8 +40,7 @@ void registerTask(TaskEntry entry)
                           << "is already registered; keeping the first one";
         return;
     }
-    // Entries live as long as the process; never freed, so lookups return stable pointers.
-    const TaskEntry *stored = new TaskEntry(std::move(entry));
+    const TaskEntry *stored = &r.entries.emplace_back(std::move(entry));
     r.byName.insert(stored->name, stored);
     r.byCallable.emplace(std::make_pair(stored->type, stored->address), stored);
 }

@@ -6,6 +6,7 @@
 #include <QtCore/QByteArray>
 #include <QtCore/QDataStream>
 #include <QtCore/QIODevice>
+#include <QtCore/QString>
 
 #include <tuple>
 #include <utility>
@@ -19,8 +20,12 @@ inline constexpr QDataStream::Version StreamVersion = QDataStream::Qt_6_0;
 template <typename P, typename A>
 void writeConverted(QDataStream &out, A &&arg)
 {
-    if constexpr (std::is_same_v<std::decay_t<A>, P>) {
+    using Decayed = std::decay_t<A>;
+    if constexpr (std::is_same_v<Decayed, P>) {
         out << static_cast<const P &>(arg);
+    } else if constexpr (std::is_same_v<P, QString> &&
+                         (std::is_same_v<Decayed, const char *> || std::is_same_v<Decayed, char *>)) {
+        out << QString::fromUtf8(arg); // also under QT_NO_CAST_FROM_ASCII
     } else {
         const P converted = std::forward<A>(arg); // implicit conversion, as a call would do
         out << converted;
