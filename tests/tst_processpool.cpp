@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Integration tests: real worker processes (this binary in worker mode).
 #include "tasks.h"
+#include "testutil.h"
 
 #include <QtProcessPool/ProcessPool>
 
@@ -10,46 +11,13 @@
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
-#include <csignal>
-#include <optional>
 
-#include <cerrno>
-#include <sys/types.h>
-#include <unistd.h>
 
 using namespace QtProcessPool;
 using namespace TestTasks;
 using namespace std::chrono_literals;
 
-namespace {
-
-constexpr int Generous = 60000; // ms; the machine is small and shared
-
-template <typename T>
-bool finishes(const QFuture<T> &future, int ms = Generous)
-{
-    return QTest::qWaitFor([&] { return future.isFinished(); }, ms);
-}
-
-/// The TaskError a finished future failed with, if any.
-template <typename T>
-std::optional<TaskError> errorOf(QFuture<T> future)
-{
-    try {
-        future.waitForFinished();
-    } catch (const TaskError &error) {
-        return error;
-    }
-    return std::nullopt;
-}
-
-bool processGone(qint64 pid)
-{
-    // ESRCH also means reaped: a zombie would still answer kill(pid, 0).
-    return ::kill(pid_t(pid), 0) == -1 && errno == ESRCH;
-}
-
-} // namespace
+using namespace TestUtil;
 
 class TestProcessPool : public QObject
 {

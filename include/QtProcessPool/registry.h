@@ -27,16 +27,73 @@
 #include <QtCore/QStringList>
 
 #include <functional>
+#include <memory>
 #include <typeindex>
 #include <utility>
 
 namespace QtProcessPool::detail {
+
+/// A QPromise task while it runs in the worker: the worker's I/O thread polls
+/// it for new results and progress, and cancels it, while the task runs on the
+/// main thread. Every member is thread-safe (QFuture's own locking).
+class RunningPromise
+{
+public:
+    virtual ~RunningPromise() = default;
+    virtual int resultCount() const = 0;
+    /// Results [from, to), serialized with StreamVersion, back to back.
+    virtual QByteArray serializeResults(int from, int to) const = 0;
+    virtual void progress(int *minimum, int *maximum, int *value, QString *text) const = 0;
+    virtual void cancel() = 0;
+};
+
+template <typename T>
+class RunningPromiseOf final : public RunningPromise
+{
+public:
+    explicit RunningPromiseOf(QFuture<T> future)
+        : m_future(std::move(future))
+    {
+    }
+    int resultCount() const override
+    {
+        if constexpr (std::is_void_v<T>)
+            return 0;
+        else
+            return m_future.resultCount();
+    }
+    QByteArray serializeResults(int from, int to) const override
+    {
+        QByteArray bytes;
+        if constexpr (!std::is_void_v<T>) {
+            QDataStream out(&bytes, QIODevice::WriteOnly);
+            out.setVersion(StreamVersion);
+            for (int i = from; i < to; ++i)
+                out << m_future.resultAt(i);
+        }
+        return bytes;
+    }
+    void progress(int *minimum, int *maximum, int *value, QString *text) const override
+    {
+        *minimum = m_future.progressMinimum();
+        *maximum = m_future.progressMaximum();
+        *value = m_future.progressValue();
+        *text = m_future.progressText();
+    }
+    void cancel() override { m_future.cancel(); }
+
+private:
+    QFuture<T> m_future;
+};
 
 /// What a task produced, serialized with StreamVersion (filled in the worker).
 struct TaskOutput
 {
     QByteArray results;
     int resultCount = 0;
+    /// Called (main thread) before a QPromise task runs; its results and
+    /// progress travel through the handle rather than through results above.
+    std::function<void(std::shared_ptr<RunningPromise>)> promiseStarted;
 };
 
 struct TaskEntry
@@ -106,11 +163,15 @@ bool invokeTask(const F &f, QDataStream &in, TaskOutput &output, std::index_sequ
     if constexpr (Traits::hasPromise) {
         QPromise<Result> promise;
         promise.start();
+        if (output.promiseStarted)
+            output.promiseStarted(std::make_shared<RunningPromiseOf<Result>>(promise.future()));
         f(promise, passArgument<std::tuple_element_t<I, RawParams>>(std::get<I>(args))...);
         promise.finish();
-        if constexpr (!std::is_void_v<Result>) {
-            for (const Result &value : promise.future().results())
-                writeResult(output, value);
+        if (!output.promiseStarted && !promise.isCanceled()) {
+            if constexpr (!std::is_void_v<Result>) {
+                for (const Result &value : promise.future().results())
+                    writeResult(output, value);
+            }
         }
     } else if constexpr (std::is_void_v<Result>) {
         f(passArgument<std::tuple_element_t<I, RawParams>>(std::get<I>(args))...);

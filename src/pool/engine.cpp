@@ -103,6 +103,7 @@ void Engine::wake()
         Task *raw = task.get();
         m_tasks.emplace(raw->id, std::move(task));
         m_queue.push(raw);
+        raw->request.sink->watchCancel(this, [this, id = raw->id] { onTaskCanceled(id); });
     }
     dispatch();
 }
@@ -200,6 +201,8 @@ void Engine::spawnWorker()
             [this, slotId] { forwardStderr(slotId); });
     worker->timer.setSingleShot(true);
     connect(&worker->timer, &QTimer::timeout, this, [this, slotId] { onWorkerTimer(slotId); });
+    worker->taskTimer.setSingleShot(true);
+    connect(&worker->taskTimer, &QTimer::timeout, this, [this, slotId] { onTaskTimer(slotId); });
     worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
     m_workers.emplace(slotId, std::move(owned));
     ++m_shared->workers;
@@ -219,6 +222,7 @@ void Engine::send(WorkerConnection *worker, Task *task)
                           task->request.resultType, task->request.arguments};
     worker->socket->write(encodeMessage(message));
     task->state = Task::State::Sent;
+    task->slotId = worker->slotId;
     worker->inFlight.push_back(task);
 }
 
@@ -385,10 +389,48 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             protocolViolation(w, QStringLiteral("started task %1 out of order").arg(message.taskId));
             return false;
         }
-        (*it)->state = Task::State::Running;
+        Task *task = *it;
+        task->state = Task::State::Running;
+        if (task->settled) {
+            armCancelGrace(w, task); // canceled on its way to the worker
+            return true;
+        }
         --m_shared->queued;
         ++m_shared->running;
+        const qint64 timeout = task->request.timeout.count() > 0 ? task->request.timeout.count()
+                                                                 : m_shared->taskTimeoutMs.load();
+        if (timeout > 0) {
+            w->taskTimerIsCancelGrace = false;
+            w->taskTimer.start(int(std::min<qint64>(timeout, INT_MAX)));
+        }
         notifyCounts();
+        return true;
+    }
+    case MessageType::TaskResults: {
+        TaskResults message;
+        Task *task = decodeBody(frame.body, &message) ? runningTask(w, message.taskId) : nullptr;
+        if (!task || message.resultCount > INT_MAX) {
+            protocolViolation(w, QStringLiteral("unexpected or malformed TaskResults"));
+            return false;
+        }
+        if (!task->settled && !task->request.sink->addResults(message.results,
+                                                               int(message.resultCount))) {
+            protocolViolation(w, QStringLiteral("results of task '%1' do not decode as %2")
+                                     .arg(task->request.name, task->request.resultType));
+            return false;
+        }
+        return true;
+    }
+    case MessageType::TaskProgress: {
+        TaskProgress message;
+        Task *task = decodeBody(frame.body, &message) ? runningTask(w, message.taskId) : nullptr;
+        if (!task) {
+            protocolViolation(w, QStringLiteral("unexpected or malformed TaskProgress"));
+            return false;
+        }
+        if (!task->settled)
+            task->request.sink->setProgress(message.minimum, message.maximum, message.value,
+                                            message.text);
         return true;
     }
     case MessageType::TaskFinished: {
@@ -400,7 +442,10 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
         }
         Task *task = w->inFlight.front();
         w->inFlight.pop_front();
-        if (task->request.sink->addResults(message.results, int(message.resultCount))) {
+        w->taskTimer.stop();
+        if (task->settled) {
+            release(task); // canceled or timed out meanwhile: nothing late is delivered
+        } else if (task->request.sink->addResults(message.results, int(message.resultCount))) {
             finishTask(task);
         } else {
             failTask(task, TaskError(TaskError::Kind::ProtocolError,
@@ -424,7 +469,11 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
         }
         Task *task = w->inFlight.front();
         w->inFlight.pop_front();
-        failTask(task, TaskError(kind, message.message, message.remoteType, w->pid));
+        w->taskTimer.stop();
+        if (task->settled)
+            release(task);
+        else
+            failTask(task, TaskError(kind, message.message, message.remoteType, w->pid));
         dispatch();
         return true;
     }
@@ -570,7 +619,9 @@ void Engine::reap(int slotId)
     // The task it was running fails; tasks sent ahead go back to the head of the queue.
     for (auto t = w->inFlight.rbegin(); t != w->inFlight.rend(); ++t) {
         Task *task = *t;
-        if (task->state == Task::State::Running || ++task->requeues > MaxRequeues) {
+        if (task->settled) {
+            release(task);
+        } else if (task->state == Task::State::Running || ++task->requeues > MaxRequeues) {
             const auto kind = w->protocolError ? TaskError::Kind::ProtocolError
                                                : TaskError::Kind::Crashed;
             failTask(task, TaskError(kind,
@@ -606,43 +657,126 @@ void Engine::onStartFailed(const QString &message)
 
 // --- task completion --------------------------------------------------------
 
+void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
+{
+    Q_ASSERT(!task->settled);
+    // Counts first: whoever sees the future finished also sees the counts without it.
+    if (task->state == Task::State::Running)
+        --m_shared->running;
+    else
+        --m_shared->queued;
+    task->settled = true;
+    detail::ResultSink &sink = *task->request.sink;
+    switch (outcome) {
+    case Outcome::Finished:
+        sink.finish();
+        break;
+    case Outcome::Failed:
+        sink.fail(*error);
+        break;
+    case Outcome::Canceled:
+        sink.cancelAndFinish();
+        break;
+    }
+    // After the future finished: when outstanding reaches 0, every future is done.
+    if (--m_shared->outstanding == 0 && !m_shuttingDown)
+        Q_EMIT idle();
+}
+
+void Engine::release(Task *task)
+{
+    m_tasks.erase(task->id); // deletes it
+}
+
 void Engine::finishTask(Task *task)
 {
-    leaveCounts(task);
-    task->request.sink->finish();
+    settle(task, Outcome::Finished);
     release(task);
 }
 
 void Engine::failTask(Task *task, const TaskError &error)
 {
-    leaveCounts(task);
-    task->request.sink->fail(error);
+    settle(task, Outcome::Failed, &error);
     release(task);
 }
 
 void Engine::cancelTask(Task *task)
 {
-    leaveCounts(task);
-    task->request.sink->cancelAndFinish();
+    settle(task, Outcome::Canceled);
     release(task);
 }
 
-void Engine::leaveCounts(Task *task)
+Task *Engine::runningTask(WorkerConnection *w, quint64 taskId) const
 {
-    // Before the promise finishes: whoever sees the future finished also sees
-    // the counts without it.
-    if (task->state == Task::State::Running)
-        --m_shared->running;
-    else
-        --m_shared->queued;
+    // Workers run their tasks in order: only the oldest one can be running.
+    if (w->inFlight.empty() || w->inFlight.front()->id != taskId ||
+        w->inFlight.front()->state != Task::State::Running) {
+        return nullptr;
+    }
+    return w->inFlight.front();
 }
 
-void Engine::release(Task *task)
+void Engine::onTaskCanceled(quint64 taskId)
 {
-    // After the promise finished: when outstanding reaches 0, every future is done.
-    m_tasks.erase(task->id); // deletes it
-    if (--m_shared->outstanding == 0 && !m_shuttingDown)
-        Q_EMIT idle();
+    const auto it = m_tasks.find(taskId);
+    if (it == m_tasks.end() || it->second->settled || m_shuttingDown)
+        return;
+    Task *task = it->second.get();
+    if (task->state == Task::State::Queued) {
+        m_queue.remove(task); // never starts
+        cancelTask(task);
+        notifyCounts();
+        return;
+    }
+    // Sent or running: the future ends now and nothing later reaches it. The
+    // worker is told; a task that does not stop in time is killed with its worker.
+    settle(task, Outcome::Canceled);
+    WorkerConnection *w = worker(task->slotId);
+    if (w && w->socket && w->state == WorkerConnection::State::Ready) {
+        w->socket->write(encodeMessage(CancelTask{taskId}));
+        if (task->state == Task::State::Running)
+            armCancelGrace(w, task);
+    }
+    notifyCounts();
+}
+
+void Engine::armCancelGrace(WorkerConnection *w, Task *task)
+{
+    const qint64 grace = m_shared->cancelGracePeriodMs;
+    if (grace <= 0) {
+        kill(w, QStringLiteral("was killed: task '%1' was canceled").arg(task->request.name));
+        return;
+    }
+    w->taskTimerIsCancelGrace = true;
+    w->taskTimer.start(int(std::min<qint64>(grace, INT_MAX)));
+}
+
+void Engine::onTaskTimer(int slotId)
+{
+    WorkerConnection *w = worker(slotId);
+    if (!w || w->inFlight.empty() || w->inFlight.front()->state != Task::State::Running)
+        return;
+    Task *task = w->inFlight.front();
+    if (w->taskTimerIsCancelGrace) {
+        kill(w, QStringLiteral("was killed: task '%1' was still running %2 ms after it was "
+                               "canceled")
+                    .arg(task->request.name)
+                    .arg(m_shared->cancelGracePeriodMs));
+        return;
+    }
+    if (task->settled)
+        return;
+    const qint64 timeout = task->request.timeout.count() > 0 ? task->request.timeout.count()
+                                                             : m_shared->taskTimeoutMs.load();
+    const TaskError error(TaskError::Kind::TimedOut,
+                          QStringLiteral("task '%1' ran longer than its timeout of %2 ms; its "
+                                         "worker %3 was killed")
+                              .arg(task->request.name)
+                              .arg(timeout)
+                              .arg(w->pid),
+                          {}, w->pid);
+    settle(task, Outcome::Failed, &error);
+    kill(w, QStringLiteral("was killed: task '%1' timed out").arg(task->request.name));
 }
 
 void Engine::failQueued(TaskError::Kind kind, const QString &message)
@@ -671,8 +805,10 @@ void Engine::shutdown()
     m_startBackoff.stop();
     m_queue.takeAll();
     for (auto &entry : m_tasks) {
-        entry.second->request.sink->cancelAndFinish();
-        --m_shared->outstanding;
+        if (!entry.second->settled) {
+            entry.second->request.sink->cancelAndFinish();
+            --m_shared->outstanding;
+        }
     }
     m_tasks.clear();
     m_peers.clear();

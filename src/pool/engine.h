@@ -71,11 +71,18 @@ private:
     void reap(int slotId);
     void onStartFailed(const QString &message);
 
+    enum class Outcome { Finished, Failed, Canceled };
+    /// Finishes the task's future (once) and takes it out of the counts.
+    void settle(Task *task, Outcome outcome, const TaskError *error = nullptr);
+    /// Forgets a task; it must be settled and in no queue or worker.
+    void release(Task *task);
     void finishTask(Task *task);
     void failTask(Task *task, const TaskError &error);
     void cancelTask(Task *task);
-    void leaveCounts(Task *task);
-    void release(Task *task);
+    void onTaskCanceled(quint64 taskId);
+    void onTaskTimer(int slotId);
+    Task *runningTask(WorkerConnection *worker, quint64 taskId) const;
+    void armCancelGrace(WorkerConnection *worker, Task *task);
     void failQueued(TaskError::Kind kind, const QString &message);
     void notifyCounts();
 

@@ -28,6 +28,11 @@ struct Task
     /// Times the task went back to the queue because its worker died before
     /// starting it; bounded so a task that kills workers early cannot loop.
     int requeues = 0;
+    /// The future has finished (result, error or canceled) and the counts no
+    /// longer include the task; it may still occupy a worker until that worker
+    /// reports back or dies.
+    bool settled = false;
+    int slotId = 0; // the worker it was sent to
 };
 
 /// State shared by the pool's thread and its I/O thread. Settings and counts

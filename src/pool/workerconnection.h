@@ -33,6 +33,8 @@ struct WorkerConnection
     std::unique_ptr<QLocalSocket> socket;
     protocol::FrameReader reader;
     QTimer timer; // start timeout while Starting; grace after the socket closed
+    QTimer taskTimer; // the running task's timeout, or its cancel grace period
+    bool taskTimerIsCancelGrace = false;
     /// Tasks sent to the worker, oldest first; it runs them in order.
     std::deque<Task *> inFlight;
     bool everReady = false;

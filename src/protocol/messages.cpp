@@ -168,6 +168,39 @@ bool decodeBody(const QByteArray &body, RunTask *m)
     return r.finish();
 }
 
+QByteArray encodeBody(const CancelTask &m)
+{
+    return (Writer() << m.taskId).take();
+}
+bool decodeBody(const QByteArray &body, CancelTask *m)
+{
+    Reader r(body);
+    r >> m->taskId;
+    return r.finish();
+}
+
+QByteArray encodeBody(const TaskResults &m)
+{
+    return (Writer() << m.taskId << m.resultCount << m.results).take();
+}
+bool decodeBody(const QByteArray &body, TaskResults *m)
+{
+    Reader r(body);
+    r >> m->taskId >> m->resultCount >> m->results;
+    return r.finish();
+}
+
+QByteArray encodeBody(const TaskProgress &m)
+{
+    return (Writer() << m.taskId << m.minimum << m.maximum << m.value << m.text).take();
+}
+bool decodeBody(const QByteArray &body, TaskProgress *m)
+{
+    Reader r(body);
+    r >> m->taskId >> m->minimum >> m->maximum >> m->value >> m->text;
+    return r.finish();
+}
+
 QByteArray encodeBody(const Shutdown &)
 {
     return {};

@@ -10,8 +10,11 @@
 // Conversation:
 //   pool -> worker  Challenge{nonce}                  on connection
 //   worker -> pool  Hello{version, slot, pid, HMAC-SHA256(secret, nonce)}
-//   pool -> worker  RunTask{...}  (Shutdown, CancelTask later)
-//   worker -> pool  TaskStarted, then TaskFinished or TaskFailed
+//   pool -> worker  RunTask{...}, CancelTask{id}, Shutdown
+//   worker -> pool  TaskStarted, any number of TaskResults / TaskProgress
+//                   (QPromise tasks), then TaskFinished or TaskFailed.
+//                   A task canceled before it started ends with an empty
+//                   TaskFinished.
 
 #include "protocol/frame.h"
 
@@ -28,15 +31,15 @@ enum class MessageType : quint16 {
     // pool -> worker
     Challenge = 1,
     RunTask = 2,
-    CancelTask = 3, // reserved for cancellation
+    CancelTask = 3,
     Shutdown = 4,
     // worker -> pool
     Hello = 16,
     TaskStarted = 17,
     TaskFinished = 18,
     TaskFailed = 19,
-    TaskResults = 20,  // reserved for streamed results
-    TaskProgress = 21, // reserved for progress
+    TaskResults = 20,
+    TaskProgress = 21,
 };
 
 struct Challenge
@@ -62,6 +65,30 @@ struct RunTask
     QStringList argTypes;
     QString resultType;
     QByteArray arguments;
+};
+
+struct CancelTask
+{
+    static constexpr MessageType Type = MessageType::CancelTask;
+    quint64 taskId = 0;
+};
+
+struct TaskResults
+{
+    static constexpr MessageType Type = MessageType::TaskResults;
+    quint64 taskId = 0;
+    quint32 resultCount = 0;
+    QByteArray results; // resultCount values, back to back
+};
+
+struct TaskProgress
+{
+    static constexpr MessageType Type = MessageType::TaskProgress;
+    quint64 taskId = 0;
+    qint32 minimum = 0;
+    qint32 maximum = 0;
+    qint32 value = 0;
+    QString text;
 };
 
 struct Shutdown
@@ -95,6 +122,9 @@ struct TaskFailed
 QByteArray encodeBody(const Challenge &m);
 QByteArray encodeBody(const Hello &m);
 QByteArray encodeBody(const RunTask &m);
+QByteArray encodeBody(const CancelTask &m);
+QByteArray encodeBody(const TaskResults &m);
+QByteArray encodeBody(const TaskProgress &m);
 QByteArray encodeBody(const Shutdown &m);
 QByteArray encodeBody(const TaskStarted &m);
 QByteArray encodeBody(const TaskFinished &m);
@@ -103,6 +133,9 @@ QByteArray encodeBody(const TaskFailed &m);
 bool decodeBody(const QByteArray &body, Challenge *m);
 bool decodeBody(const QByteArray &body, Hello *m);
 bool decodeBody(const QByteArray &body, RunTask *m);
+bool decodeBody(const QByteArray &body, CancelTask *m);
+bool decodeBody(const QByteArray &body, TaskResults *m);
+bool decodeBody(const QByteArray &body, TaskProgress *m);
 bool decodeBody(const QByteArray &body, Shutdown *m);
 bool decodeBody(const QByteArray &body, TaskStarted *m);
 bool decodeBody(const QByteArray &body, TaskFinished *m);

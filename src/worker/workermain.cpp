@@ -13,8 +13,10 @@
 #include <QtCore/QMessageAuthenticationCode>
 #include <QtCore/QPointer>
 #include <QtCore/QThread>
+#include <QtCore/QTimer>
 #include <QtNetwork/QLocalSocket>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <cstdio>
@@ -35,6 +37,7 @@ namespace QtProcessPool {
 namespace {
 
 constexpr char WorkerFlag[] = "--qtprocesspool-worker";
+constexpr int PollMs = 20; // how often a running QPromise task's results and progress are sent
 
 using namespace protocol;
 
@@ -76,6 +79,9 @@ public:
     // I/O thread.
     void start()
     {
+        m_pollTimer = new QTimer(this);
+        m_pollTimer->setInterval(PollMs);
+        connect(m_pollTimer, &QTimer::timeout, this, &Connection::flushPromise);
         m_socket = new QLocalSocket(this);
         connect(m_socket, &QLocalSocket::readyRead, this, &Connection::onReadyRead);
         connect(m_socket, &QLocalSocket::disconnected, this, &Connection::onGone);
@@ -132,12 +138,71 @@ private:
             startNext();
             return true;
         }
+        case MessageType::CancelTask: {
+            CancelTask cancel;
+            if (!decodeBody(frame.body, &cancel))
+                return false;
+            onCancel(cancel.taskId);
+            return true;
+        }
         case MessageType::Shutdown:
             onGone();
             return true;
         default:
             return false;
         }
+    }
+
+    // I/O thread.
+    void onCancel(quint64 taskId)
+    {
+        if (busy && taskId == m_runningId) {
+            m_cancelRequested = true; // QPromise tasks see isCanceled(); others run on
+            if (m_promise)
+                m_promise->cancel();
+            return;
+        }
+        const auto it = std::find_if(m_pending.begin(), m_pending.end(),
+                                     [taskId](const RunTask &t) { return t.taskId == taskId; });
+        if (it != m_pending.end()) {
+            m_pending.erase(it);
+            m_socket->write(encodeMessage(TaskFinished{taskId, 0, {}})); // never started
+        }
+    }
+
+    // I/O thread: sends what a running QPromise task produced since the last
+    // call. Called every PollMs, so a chatty task costs at most one batch of
+    // results and one progress message per period.
+    void flushPromise()
+    {
+        if (!m_promise)
+            return;
+        const int count = m_promise->resultCount();
+        if (count > m_resultsSent) {
+            m_socket->write(encodeMessage(TaskResults{m_runningId, quint32(count - m_resultsSent),
+                                                      m_promise->serializeResults(m_resultsSent,
+                                                                                  count)}));
+            m_resultsSent = count;
+        }
+        TaskProgress progress{m_runningId, 0, 0, 0, {}};
+        m_promise->progress(&progress.minimum, &progress.maximum, &progress.value, &progress.text);
+        if (progress.minimum != m_progress.minimum || progress.maximum != m_progress.maximum ||
+            progress.value != m_progress.value || progress.text != m_progress.text) {
+            m_progress = progress;
+            m_socket->write(encodeMessage(progress));
+        }
+    }
+
+    void promiseStarted(quint64 taskId, std::shared_ptr<detail::RunningPromise> promise)
+    {
+        if (!busy || taskId != m_runningId)
+            return;
+        m_promise = std::move(promise);
+        m_resultsSent = 0;
+        m_progress = TaskProgress{};
+        if (m_cancelRequested)
+            m_promise->cancel();
+        m_pollTimer->start();
     }
 
     // I/O thread. Hands the next task to the main thread. TaskStarted reaches
@@ -152,6 +217,8 @@ private:
         m_socket->write(encodeMessage(TaskStarted{task.taskId}));
         m_socket->flush();
         busy = true;
+        m_runningId = task.taskId;
+        m_cancelRequested = false;
         QMetaObject::invokeMethod(
             QCoreApplication::instance(), [this, task = std::move(task)] { runTask(task); },
             Qt::QueuedConnection);
@@ -164,8 +231,12 @@ private:
         QMetaObject::invokeMethod(
             this,
             [this, reply = std::move(reply)] {
-                if (m_socket->state() == QLocalSocket::ConnectedState)
+                if (m_socket->state() == QLocalSocket::ConnectedState) {
+                    flushPromise(); // the last results and progress precede the end
                     m_socket->write(reply);
+                }
+                m_pollTimer->stop();
+                m_promise.reset();
                 busy = false;
                 startNext();
             },
@@ -191,6 +262,11 @@ private:
         QDataStream in(task.arguments);
         in.setVersion(detail::StreamVersion);
         detail::TaskOutput output;
+        output.promiseStarted = [this, id = task.taskId](std::shared_ptr<detail::RunningPromise> p) {
+            QMetaObject::invokeMethod(
+                this, [this, id, p = std::move(p)]() mutable { promiseStarted(id, std::move(p)); },
+                Qt::QueuedConnection);
+        };
         try {
             if (!entry->invoke(in, output)) {
                 return failed(TaskError::Kind::BadArguments,
@@ -247,6 +323,12 @@ private:
     bool m_authenticated = false;
     bool m_gone = false;
     std::deque<RunTask> m_pending; // received, not yet handed to the main thread
+    quint64 m_runningId = 0;       // valid while busy
+    bool m_cancelRequested = false;
+    std::shared_ptr<detail::RunningPromise> m_promise; // of the running QPromise task
+    int m_resultsSent = 0;
+    TaskProgress m_progress;       // last progress sent
+    QTimer *m_pollTimer = nullptr;
 };
 
 /// Reads "<slot> <secret in hex>\n" from stdin, written there by the pool.

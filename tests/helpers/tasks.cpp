@@ -192,3 +192,40 @@ QString applicationClass()
 }
 } // namespace TestTasks
 QPP_REGISTER_TASK(applicationClass)
+
+#include <QtCore/QFile>
+
+namespace TestTasks {
+void streamNumbers(QPromise<int> &promise, int n)
+{
+    promise.setProgressRange(0, n);
+    for (int i = 1; i <= n; ++i) {
+        promise.addResult(i);
+        promise.setProgressValue(i);
+    }
+}
+void progressFlood(QPromise<int> &promise, int updates)
+{
+    promise.setProgressRange(0, updates);
+    for (int i = 1; i <= updates; ++i)
+        promise.setProgressValueAndText(i, QStringLiteral("step %1").arg(i));
+    promise.addResult(updates);
+}
+void waitForCancel(QPromise<int> &promise, const QString &marker)
+{
+    while (!promise.isCanceled())
+        QThread::msleep(1);
+    QFile file(marker);
+    if (file.open(QIODevice::WriteOnly))
+        file.write("canceled");
+}
+int touchFile(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::WriteOnly) ? 1 : 0;
+}
+} // namespace TestTasks
+QPP_REGISTER_TASK(streamNumbers)
+QPP_REGISTER_TASK(progressFlood)
+QPP_REGISTER_TASK(waitForCancel)
+QPP_REGISTER_TASK(touchFile)

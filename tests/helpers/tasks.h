@@ -76,3 +76,11 @@ QString applicationClass();
 } // namespace TestTasks
 
 #endif
+
+namespace TestTasks {
+// Control tasks (cancel, progress, streaming).
+void streamNumbers(QPromise<int> &promise, int n);       // progress 0..n, results 1..n
+void progressFlood(QPromise<int> &promise, int updates); // one result at the end
+void waitForCancel(QPromise<int> &promise, const QString &marker); // writes marker once canceled
+int touchFile(const QString &path);
+} // namespace TestTasks

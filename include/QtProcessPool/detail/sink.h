@@ -8,71 +8,103 @@
 #include <QtProcessPool/taskerror.h>
 
 #include <QtCore/QFuture>
+#include <QtCore/QFutureInterface>
+#include <QtCore/QFutureWatcher>
 #include <QtCore/QPromise>
 #include <QtCore/QStringList>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <vector>
 
 namespace QtProcessPool::detail {
 
-/// The type-erased end of a task's QPromise. Created by run() on the caller's
+/// The type-erased end of a task's promise. Created by run() on the caller's
 /// thread, then owned and driven by the pool's I/O thread only.
 class QTPROCESSPOOL_EXPORT ResultSink
 {
 public:
     virtual ~ResultSink();
-    /// Decodes count values written with StreamVersion and adds them in order.
-    /// Returns false (adding nothing) if the bytes are not exactly that.
+    /// Decodes count values written with StreamVersion and adds them in order,
+    /// as one batch. Returns false (adding nothing) if the bytes are not exactly that.
     virtual bool addResults(const QByteArray &bytes, int count) = 0;
+    virtual void setProgress(int minimum, int maximum, int value, const QString &text) = 0;
     virtual void fail(const TaskError &error) = 0;
     virtual void finish() = 0;
     virtual void cancelAndFinish() = 0;
     virtual bool isCanceled() const = 0;
+    /// Calls onCanceled (in context's thread) when the caller cancels the future.
+    virtual void watchCancel(QObject *context, std::function<void()> onCanceled) = 0;
 };
 
 template <typename T>
 class PromiseSink final : public ResultSink
 {
 public:
-    PromiseSink() { m_promise.start(); }
-    QFuture<T> future() { return m_promise.future(); }
+    PromiseSink() { m_interface.reportStarted(); }
+    ~PromiseSink() override
+    {
+        // Finishing exactly once is the engine's job; this only guards against leaks.
+        if (!m_interface.isFinished()) {
+            m_interface.cancel();
+            m_interface.reportFinished();
+        }
+    }
+    QFuture<T> future() { return m_interface.future(); }
 
     bool addResults(const QByteArray &bytes, int count) override
     {
         if constexpr (std::is_void_v<T>) {
             return count == 0 && bytes.isEmpty();
         } else {
+            if (count == 0)
+                return bytes.isEmpty();
             QDataStream in(bytes);
             in.setVersion(StreamVersion);
-            std::vector<T> values(static_cast<size_t>(count));
+            // Each value takes at least one byte: bounds the reservation.
+            if (count < 0 || count > bytes.size())
+                return false;
+            QList<T> values(count);
             for (T &value : values) {
                 if (!readValue(in, value))
                     return false;
             }
             if (!in.atEnd())
                 return false;
-            for (T &value : values)
-                m_promise.addResult(std::move(value));
+            m_interface.reportResults(values); // one batch: one resultsReadyAt for watchers
             return true;
         }
     }
+    void setProgress(int minimum, int maximum, int value, const QString &text) override
+    {
+        m_interface.setProgressRange(minimum, maximum);
+        m_interface.setProgressValueAndText(value, text);
+    }
     void fail(const TaskError &error) override
     {
-        m_promise.setException(error);
-        m_promise.finish();
+        m_interface.reportException(error);
+        m_interface.reportFinished();
     }
-    void finish() override { m_promise.finish(); }
+    void finish() override { m_interface.reportFinished(); }
     void cancelAndFinish() override
     {
-        m_promise.future().cancel();
-        m_promise.finish();
+        m_interface.cancel();
+        m_interface.reportFinished();
     }
-    bool isCanceled() const override { return m_promise.isCanceled(); }
+    bool isCanceled() const override { return m_interface.isCanceled(); }
+    void watchCancel(QObject *context, std::function<void()> onCanceled) override
+    {
+        m_watcher = std::make_unique<QFutureWatcher<T>>();
+        m_watcher->moveToThread(context->thread());
+        QObject::connect(m_watcher.get(), &QFutureWatcherBase::canceled, context,
+                         std::move(onCanceled));
+        m_watcher->setFuture(m_interface.future());
+    }
 
 private:
-    QPromise<T> m_promise;
+    QFutureInterface<T> m_interface;
+    std::unique_ptr<QFutureWatcher<T>> m_watcher;
 };
 
 /// Everything the pool needs to run one task; built by the run() templates.
