@@ -38,6 +38,8 @@ private Q_SLOTS:
     void timeoutKillsWorker();
     void queueWaitDoesNotCountTowardsTimeout();
     void priorityOrder();
+    void suspendRunningPromiseTask();
+    void suspendedQueuedTaskWaits();
 };
 
 void TestControl::streamingResultsInOrder()
@@ -292,6 +294,44 @@ void TestControl::priorityOrder()
         QVERIFY(finishes(f));
     QCOMPARE(blocker.result(), 0);
     QCOMPARE(order, (QList<int>{2, 4, 3, 6, 1, 5}));
+}
+
+void TestControl::suspendRunningPromiseTask()
+{
+    ProcessPool pool;
+    QFuture<int> future = pool.run(suspendable, 300);
+    QTRY_VERIFY_WITH_TIMEOUT(future.resultCount() >= 5, Generous);
+    future.suspend();
+    QVERIFY(future.isSuspending() || future.isSuspended());
+    QTest::qWait(300); // results in flight arrive
+    const int atSuspend = future.resultCount();
+    QTest::qWait(500); // 50 more would have come without suspension
+    QVERIFY2(future.resultCount() <= atSuspend + 1,
+             qPrintable(QStringLiteral("%1 -> %2").arg(atSuspend).arg(future.resultCount())));
+    QVERIFY(!future.isFinished());
+    future.resume();
+    QVERIFY(finishes(future));
+    const QList<int> results = future.results();
+    QCOMPARE(results.size(), 300);
+    QCOMPARE(results.last(), 300);
+}
+
+void TestControl::suspendedQueuedTaskWaits()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    QFuture<int> busy = pool.run(sleepThenSquare, 300, 1);
+    QFuture<int> held = pool.run(square, 2);
+    held.suspend();
+    QCOMPARE(busy.result(), 1);
+    QFuture<int> later = pool.run(square, 3); // not blocked behind the suspended one
+    QCOMPARE(later.result(), 9);
+    QTest::qWait(200);
+    QVERIFY(!held.isFinished());
+    QCOMPARE(pool.queuedTaskCount(), 1);
+    held.resume();
+    QVERIFY(finishes(held));
+    QCOMPARE(held.result(), 4);
 }
 
 int main(int argc, char **argv)

@@ -17,6 +17,7 @@
 #include <QtCore/QStringList>
 
 #include <chrono>
+#include <iterator>
 #include <memory>
 
 namespace QtProcessPool {
@@ -80,12 +81,7 @@ public:
     auto run(const TaskOptions &options, F f, Args &&...args)
     {
         using Traits = detail::FunctionTraits<F>;
-        static_assert(!Traits::isMemberFunction,
-                      "run() cannot call a non-static member function in another process: "
-                      "there is no object there. Use a free or static function, or a lambda.");
-        static_assert(Traits::isCallable,
-                      "run() takes a registered function, captureless lambda or function object "
-                      "with one non-template operator().");
+        checkCallable<Traits>();
         if constexpr (Traits::isCallable) {
             using Params = typename Traits::Params;
             using Result = typename Traits::Result;
@@ -107,12 +103,8 @@ public:
                               "task's parameter type.");
                 const detail::TaskEntry *entry =
                     detail::findTask(typeid(F), detail::callableAddress(f));
-                if (!entry) {
-                    return detail::failedFuture<Result>(TaskError(
-                        TaskError::Kind::UnknownTask,
-                        QStringLiteral("this function is not registered as a task; register it "
-                                       "with QPP_REGISTER_TASK or QPP_REGISTER_TASK_AS")));
-                }
+                if (!entry)
+                    return detail::failedFuture<Result>(unregisteredError());
                 detail::TaskRequest request;
                 request.name = entry->name;
                 request.argTypes = entry->argTypes;
@@ -154,6 +146,80 @@ public:
         request.arguments = detail::serializeArguments(static_cast<Params *>(nullptr),
                                                        std::forward<Args>(args)...);
         return submit<R>(TaskOptions{}, std::move(request));
+    }
+
+    /// Runs f once per item of items (QList, std::vector, any sequence with
+    /// begin()/end()) and returns one future with one result per item, at the
+    /// item's index (QFutureWatcher::resultReadyAt fires as chunks finish).
+    /// Items are converted to f's parameter type and serialized now, and sent
+    /// to workers in chunks of chunkSize items (0: about four chunks per
+    /// worker, at most 4096 items each). Progress counts finished items.
+    /// An item that throws (or whose worker crashes) fails the whole future
+    /// with its TaskError: chunks not started are dropped, running ones stop
+    /// at their next item. cancel() does the same without an error; a chunk
+    /// still running after cancelGracePeriod() is killed with its worker.
+    /// TaskOptions do not apply; taskTimeout() applies to each chunk.
+    template <typename F, typename Sequence>
+    auto mapped(F f, const Sequence &items, int chunkSize = 0)
+    {
+        using Traits = detail::FunctionTraits<F>;
+        checkCallable<Traits>();
+        if constexpr (Traits::isCallable) {
+            using Params = typename Traits::Params;
+            using Result = typename Traits::Result;
+            static_assert(!Traits::hasPromise,
+                          "mapped() takes a function of one item; a QPromise<T>& task cannot be "
+                          "mapped.");
+            static_assert(std::tuple_size_v<Params> == 1,
+                          "mapped() needs a function taking exactly one parameter (the item).");
+            if constexpr (!Traits::hasPromise && std::tuple_size_v<Params> == 1) {
+                using Item = std::tuple_element_t<0, Params>;
+                using std::begin;
+                using std::end;
+                static_assert(argumentsConvert<Params, decltype(*begin(items))>(),
+                              "The items given to mapped() must convert implicitly to the "
+                              "function's parameter type.");
+                static_assert(detail::isStreamable<Item>,
+                              "The parameter type of a mapped() function needs QDataStream "
+                              "operators << and >>.");
+                static_assert(std::is_void_v<Result> || detail::isStreamable<Result>,
+                              "The result type of a mapped() function needs QDataStream "
+                              "operators << and >>.");
+                const detail::TaskEntry *entry =
+                    detail::findTask(typeid(F), detail::callableAddress(f));
+                if (!entry)
+                    return detail::failedFuture<Result>(unregisteredError());
+                detail::MapRequest request;
+                request.name = entry->name;
+                request.argTypes = entry->argTypes;
+                request.resultType = entry->resultType;
+                const qsizetype count = qsizetype(std::distance(begin(items), end(items)));
+                const int chunk =
+                    chunkSize > 0 ? chunkSize : detail::autoChunkSize(count, maxWorkers());
+                request.totalItems = int(count);
+                QByteArray bytes;
+                int inChunk = 0;
+                for (auto it = begin(items); it != end(items); ++it) {
+                    {
+                        QDataStream out(&bytes, QIODevice::WriteOnly | QIODevice::Append);
+                        out.setVersion(detail::StreamVersion);
+                        detail::writeConverted<Item>(out, *it);
+                    }
+                    if (++inChunk == chunk) {
+                        request.chunks.emplace_back(std::move(bytes), inChunk);
+                        bytes = QByteArray();
+                        inChunk = 0;
+                    }
+                }
+                if (inChunk > 0)
+                    request.chunks.emplace_back(std::move(bytes), inChunk);
+                auto sink = std::make_unique<detail::PromiseSink<Result>>();
+                QFuture<Result> future = sink->future();
+                request.sink = std::move(sink);
+                submitMapped(std::move(request));
+                return future;
+            }
+        }
     }
 
     /// Upper bound of worker processes, started lazily as tasks arrive.
@@ -225,6 +291,23 @@ Q_SIGNALS:
     void idle();
 
 private:
+    template <typename Traits>
+    static constexpr void checkCallable()
+    {
+        static_assert(!Traits::isMemberFunction,
+                      "A non-static member function cannot run in another process: there is no "
+                      "object there. Use a free or static function, or a lambda.");
+        static_assert(Traits::isCallable,
+                      "The pool runs registered functions, captureless lambdas and function "
+                      "objects with one non-template operator().");
+    }
+    static TaskError unregisteredError()
+    {
+        return TaskError(TaskError::Kind::UnknownTask,
+                         QStringLiteral("this function is not registered as a task; register it "
+                                        "with QPP_REGISTER_TASK or QPP_REGISTER_TASK_AS"));
+    }
+
     template <typename Params, typename... Args>
     static constexpr bool argumentsConvert()
     {
@@ -250,6 +333,8 @@ private:
         submitRequest(std::move(request));
         return future;
     }
+    /// Takes the mapped() call over: one task per chunk, sharing its future.
+    void submitMapped(detail::MapRequest &&request);
     /// Takes the request (and its promise) over; fails it at once on a full queue.
     void submitRequest(detail::TaskRequest &&request);
 

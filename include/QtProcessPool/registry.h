@@ -45,6 +45,7 @@ public:
     virtual QByteArray serializeResults(int from, int to) const = 0;
     virtual void progress(int *minimum, int *maximum, int *value, QString *text) const = 0;
     virtual void cancel() = 0;
+    virtual void setSuspended(bool suspended) = 0;
 };
 
 template <typename T>
@@ -81,6 +82,7 @@ public:
         *text = m_future.progressText();
     }
     void cancel() override { m_future.cancel(); }
+    void setSuspended(bool suspended) override { m_future.setSuspended(suspended); }
 
 private:
     QFuture<T> m_future;
@@ -105,9 +107,9 @@ struct TaskEntry
     /// Identity for run(f): the callable's type, plus the address for function pointers.
     std::type_index type = typeid(void);
     quintptr address = 0;
-    /// Decodes the arguments, runs the task and serializes its results. Returns
-    /// false, without running anything, when the arguments do not decode.
-    /// Exceptions thrown by the task propagate.
+    /// Decodes one call's arguments from the stream, runs the task and appends
+    /// its results. Returns false, without running anything, when the
+    /// arguments do not decode. Exceptions thrown by the task propagate.
     std::function<bool(QDataStream &arguments, TaskOutput &output)> invoke;
 };
 
@@ -157,7 +159,7 @@ bool invokeTask(const F &f, QDataStream &in, TaskOutput &output, std::index_sequ
     using Result = typename Traits::Result;
 
     Params args;
-    if (!(readValue(in, std::get<I>(args)) && ...) || !in.atEnd())
+    if (!(readValue(in, std::get<I>(args)) && ...))
         return false;
 
     if constexpr (Traits::hasPromise) {

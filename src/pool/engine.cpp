@@ -94,16 +94,40 @@ void Engine::init()
 void Engine::wake()
 {
     std::vector<std::unique_ptr<Task>> batch;
+    std::vector<std::shared_ptr<TaskGroup>> groups;
     {
         QMutexLocker lock(&m_shared->mutex);
         batch.swap(m_shared->inbox);
+        groups.swap(m_shared->groupInbox);
     }
     for (auto &task : batch) {
         task->id = m_nextTaskId++;
         Task *raw = task.get();
         m_tasks.emplace(raw->id, std::move(task));
         m_queue.push(raw);
-        raw->request.sink->watchCancel(this, [this, id = raw->id] { onTaskCanceled(id); });
+        if (raw->group) {
+            raw->group->taskIds.push_back(raw->id);
+        } else {
+            raw->request.sink->watch(this, [this, id = raw->id](detail::ResultSink::Event event) {
+                onFutureEvent(id, event);
+            });
+        }
+    }
+    for (const auto &group : groups) {
+        group->sink->setProgress(0, group->totalItems, 0, {});
+        // Weak: the group owns the sink, which owns the watcher holding this.
+        group->sink->watch(this, [this, weak = std::weak_ptr<TaskGroup>(group)](
+                                     detail::ResultSink::Event event) {
+            const auto g = weak.lock();
+            if (!g || g->settled)
+                return;
+            if (event == detail::ResultSink::Event::Canceled) {
+                cancelGroup(*g);
+                return;
+            }
+            for (quint64 id : g->taskIds)
+                onFutureEvent(id, event);
+        });
     }
     dispatch();
 }
@@ -127,11 +151,20 @@ void Engine::dispatch()
         failQueued(TaskError::Kind::WorkerStartFailed, m_serverError);
         return;
     }
+    std::vector<Task *> suspended; // skipped over, keeping their place
     while (Task *task = m_queue.peek()) {
-        if (task->request.sink->isCanceled()) {
+        if (sinkOf(task).isSuspendRequested() && !sinkOf(task).isCanceled()) {
+            suspended.push_back(m_queue.pop());
+            continue;
+        }
+        if (sinkOf(task).isCanceled()) {
             // Canceled while queued: it never runs.
-            m_queue.pop();
-            cancelTask(task);
+            if (task->group) {
+                cancelGroup(*task->group);
+            } else {
+                m_queue.pop();
+                cancelTask(task);
+            }
             continue;
         }
         WorkerConnection *worker = idleWorker();
@@ -140,6 +173,8 @@ void Engine::dispatch()
         m_queue.pop();
         send(worker, task);
     }
+    for (auto it = suspended.rbegin(); it != suspended.rend(); ++it)
+        m_queue.pushFront(*it);
     spawnAsNeeded();
     notifyCounts();
 }
@@ -218,8 +253,12 @@ void Engine::spawnWorker()
 
 void Engine::send(WorkerConnection *worker, Task *task)
 {
-    const RunTask message{task->id, task->request.name, task->request.argTypes,
-                          task->request.resultType, task->request.arguments};
+    const RunTask message{task->id,
+                          task->request.name,
+                          task->request.argTypes,
+                          task->request.resultType,
+                          quint32(task->group ? task->itemCount : 0),
+                          task->request.arguments};
     worker->socket->write(encodeMessage(message));
     task->state = Task::State::Sent;
     task->slotId = worker->slotId;
@@ -413,8 +452,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             protocolViolation(w, QStringLiteral("unexpected or malformed TaskResults"));
             return false;
         }
-        if (!task->settled && !task->request.sink->addResults(message.results,
-                                                               int(message.resultCount))) {
+        if (!task->settled && !sinkOf(task).addResults(message.results, int(message.resultCount))) {
             protocolViolation(w, QStringLiteral("results of task '%1' do not decode as %2")
                                      .arg(task->request.name, task->request.resultType));
             return false;
@@ -429,8 +467,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             return false;
         }
         if (!task->settled)
-            task->request.sink->setProgress(message.minimum, message.maximum, message.value,
-                                            message.text);
+            sinkOf(task).setProgress(message.minimum, message.maximum, message.value, message.text);
         return true;
     }
     case MessageType::TaskFinished: {
@@ -443,9 +480,18 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
         Task *task = w->inFlight.front();
         w->inFlight.pop_front();
         w->taskTimer.stop();
+        const int expected = task->group && task->request.resultType != QLatin1String("void")
+                                 ? task->itemCount
+                                 : int(message.resultCount);
         if (task->settled) {
             release(task); // canceled or timed out meanwhile: nothing late is delivered
-        } else if (task->request.sink->addResults(message.results, int(message.resultCount))) {
+        } else if (int(message.resultCount) == expected &&
+                   sinkOf(task).addResults(message.results, int(message.resultCount),
+                                           task->group ? task->firstIndex : -1)) {
+            if (TaskGroup *group = task->group.get()) {
+                group->finishedItems += task->itemCount;
+                group->sink->setProgress(0, group->totalItems, group->finishedItems, {});
+            }
             finishTask(task);
         } else {
             failTask(task, TaskError(TaskError::Kind::ProtocolError,
@@ -666,6 +712,25 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
     else
         --m_shared->queued;
     task->settled = true;
+    if (TaskGroup *group = task->group.get()) {
+        --group->pendingChunks;
+        if (!group->settled && (outcome != Outcome::Finished || group->pendingChunks == 0)) {
+            // The first chunk to fail or be canceled ends the whole future;
+            // the other chunks are dropped (queued) or told to stop (running).
+            group->settled = true;
+            if (outcome == Outcome::Finished)
+                group->sink->finish();
+            else if (outcome == Outcome::Failed)
+                group->sink->fail(*error);
+            else
+                group->sink->cancelAndFinish();
+            if (outcome != Outcome::Finished)
+                cancelGroup(*group);
+        }
+        if (--m_shared->outstanding == 0 && !m_shuttingDown)
+            Q_EMIT idle();
+        return;
+    }
     detail::ResultSink &sink = *task->request.sink;
     switch (outcome) {
     case Outcome::Finished:
@@ -716,12 +781,46 @@ Task *Engine::runningTask(WorkerConnection *w, quint64 taskId) const
     return w->inFlight.front();
 }
 
-void Engine::onTaskCanceled(quint64 taskId)
+void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
 {
     const auto it = m_tasks.find(taskId);
     if (it == m_tasks.end() || it->second->settled || m_shuttingDown)
         return;
     Task *task = it->second.get();
+    switch (event) {
+    case detail::ResultSink::Event::Canceled:
+        cancelOne(task);
+        break;
+    case detail::ResultSink::Event::Suspending:
+    case detail::ResultSink::Event::Resumed: {
+        // Queued tasks of a suspended future wait in the queue (see dispatch());
+        // a running one is told, and its suspendIfRequested() blocks.
+        const bool suspend = event == detail::ResultSink::Event::Suspending;
+        WorkerConnection *w = task->state == Task::State::Queued ? nullptr : worker(task->slotId);
+        if (w && w->socket && w->state == WorkerConnection::State::Ready)
+            w->socket->write(encodeMessage(SuspendTask{taskId, quint8(suspend)}));
+        if (!suspend)
+            dispatch();
+        break;
+    }
+    }
+}
+
+void Engine::cancelGroup(TaskGroup &group)
+{
+    if (m_shuttingDown)
+        return;
+    // By id: canceling one chunk may release others.
+    const std::vector<quint64> ids = group.taskIds;
+    for (quint64 id : ids) {
+        const auto it = m_tasks.find(id);
+        if (it != m_tasks.end() && !it->second->settled)
+            cancelOne(it->second.get());
+    }
+}
+
+void Engine::cancelOne(Task *task)
+{
     if (task->state == Task::State::Queued) {
         m_queue.remove(task); // never starts
         cancelTask(task);
@@ -733,11 +832,16 @@ void Engine::onTaskCanceled(quint64 taskId)
     settle(task, Outcome::Canceled);
     WorkerConnection *w = worker(task->slotId);
     if (w && w->socket && w->state == WorkerConnection::State::Ready) {
-        w->socket->write(encodeMessage(CancelTask{taskId}));
+        w->socket->write(encodeMessage(CancelTask{task->id}));
         if (task->state == Task::State::Running)
             armCancelGrace(w, task);
     }
     notifyCounts();
+}
+
+detail::ResultSink &Engine::sinkOf(const Task *task)
+{
+    return task->group ? *task->group->sink : *task->request.sink;
 }
 
 void Engine::armCancelGrace(WorkerConnection *w, Task *task)
@@ -781,8 +885,15 @@ void Engine::onTaskTimer(int slotId)
 
 void Engine::failQueued(TaskError::Kind kind, const QString &message)
 {
+    std::vector<quint64> ids;
     for (Task *task : m_queue.takeAll())
-        failTask(task, TaskError(kind, message));
+        ids.push_back(task->id);
+    // By id: failing one chunk of a mapped() call releases its siblings.
+    for (quint64 id : ids) {
+        const auto it = m_tasks.find(id);
+        if (it != m_tasks.end() && !it->second->settled)
+            failTask(it->second.get(), TaskError(kind, message));
+    }
     notifyCounts();
 }
 
@@ -805,10 +916,18 @@ void Engine::shutdown()
     m_startBackoff.stop();
     m_queue.takeAll();
     for (auto &entry : m_tasks) {
-        if (!entry.second->settled) {
-            entry.second->request.sink->cancelAndFinish();
-            --m_shared->outstanding;
+        Task *task = entry.second.get();
+        if (task->settled)
+            continue;
+        if (TaskGroup *group = task->group.get()) {
+            if (!group->settled) {
+                group->settled = true;
+                group->sink->cancelAndFinish();
+            }
+        } else {
+            task->request.sink->cancelAndFinish();
         }
+        --m_shared->outstanding;
     }
     m_tasks.clear();
     m_peers.clear();

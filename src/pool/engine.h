@@ -79,7 +79,10 @@ private:
     void finishTask(Task *task);
     void failTask(Task *task, const TaskError &error);
     void cancelTask(Task *task);
-    void onTaskCanceled(quint64 taskId);
+    void onFutureEvent(quint64 taskId, detail::ResultSink::Event event);
+    void cancelOne(Task *task);
+    void cancelGroup(TaskGroup &group);
+    static detail::ResultSink &sinkOf(const Task *task);
     void onTaskTimer(int slotId);
     Task *runningTask(WorkerConnection *worker, quint64 taskId) const;
     void armCancelGrace(WorkerConnection *worker, Task *task);

@@ -106,6 +106,72 @@ void ProcessPool::submitRequest(detail::TaskRequest &&request)
         QMetaObject::invokeMethod(d->engine, &Engine::wake, Qt::QueuedConnection);
 }
 
+void ProcessPool::submitMapped(detail::MapRequest &&request)
+{
+    Q_D(ProcessPool);
+    const int chunks = int(request.chunks.size());
+    if (chunks == 0) { // nothing to map: finished at once, no results
+        request.sink->setProgress(0, 0, 0, {});
+        request.sink->finish();
+        return;
+    }
+    const qint64 limit = d->shared.maxMessageSize;
+    for (const auto &chunk : request.chunks) {
+        if (chunk.first.size() > limit - 4096) {
+            request.sink->fail(TaskError(TaskError::Kind::BadArguments,
+                                         QStringLiteral("a chunk of %1 items of mapped() task "
+                                                        "'%2' takes %3 bytes, more than "
+                                                        "maxMessageSize (%4); pass a smaller "
+                                                        "chunkSize")
+                                             .arg(chunk.second)
+                                             .arg(request.name)
+                                             .arg(chunk.first.size())
+                                             .arg(limit)));
+            return;
+        }
+    }
+    const int maxQueued = d->shared.maxQueuedTasks;
+    if (maxQueued > 0 && d->shared.queued + chunks > maxQueued) {
+        request.sink->fail(TaskError(TaskError::Kind::QueueFull,
+                                     QStringLiteral("the queue is full (%1 tasks waiting; "
+                                                    "mapped() needs %2)")
+                                         .arg(maxQueued)
+                                         .arg(chunks)));
+        return;
+    }
+    auto group = std::make_shared<TaskGroup>();
+    group->sink = std::move(request.sink);
+    group->totalItems = request.totalItems;
+    group->pendingChunks = chunks;
+    std::vector<std::unique_ptr<Task>> tasks;
+    tasks.reserve(size_t(chunks));
+    int firstIndex = 0;
+    for (auto &chunk : request.chunks) {
+        auto task = std::make_unique<Task>();
+        task->request.name = request.name;
+        task->request.argTypes = request.argTypes;
+        task->request.resultType = request.resultType;
+        task->request.arguments = std::move(chunk.first);
+        task->group = group;
+        task->firstIndex = firstIndex;
+        task->itemCount = chunk.second;
+        firstIndex += chunk.second;
+        tasks.push_back(std::move(task));
+    }
+    d->shared.queued += chunks;
+    d->shared.outstanding += chunks;
+    bool wake;
+    {
+        QMutexLocker lock(&d->shared.mutex);
+        wake = d->shared.inbox.empty();
+        for (auto &task : tasks)
+            d->shared.inbox.push_back(std::move(task));
+        d->shared.groupInbox.push_back(std::move(group));
+    }
+    if (wake)
+        QMetaObject::invokeMethod(d->engine, &Engine::wake, Qt::QueuedConnection);
+}
+
 int ProcessPool::maxWorkers() const
 {
     return d_func()->shared.maxWorkers;

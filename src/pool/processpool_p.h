@@ -17,6 +17,18 @@ namespace QtProcessPool {
 
 class Engine;
 
+/// The shared end of a mapped() call: one future, filled by several chunks.
+/// Created on the pool's thread, then touched by the I/O thread only.
+struct TaskGroup
+{
+    std::unique_ptr<detail::ResultSink> sink;
+    int totalItems = 0;
+    int finishedItems = 0;
+    int pendingChunks = 0;    // chunks not settled yet
+    bool settled = false;     // the future has finished
+    std::vector<quint64> taskIds; // its chunks, in input order
+};
+
 /// One submitted task. Created on the pool's thread, owned by the engine (I/O
 /// thread) once it leaves the inbox.
 struct Task
@@ -33,6 +45,11 @@ struct Task
     /// reports back or dies.
     bool settled = false;
     int slotId = 0; // the worker it was sent to
+    /// Set for a chunk of mapped(): its results go to the group's future at
+    /// firstIndex (request.sink is then null).
+    std::shared_ptr<TaskGroup> group;
+    int firstIndex = 0;
+    int itemCount = 0;
 };
 
 /// State shared by the pool's thread and its I/O thread. Settings and counts
@@ -67,6 +84,7 @@ struct SharedState
     QString workingDirectory;
     QList<qint64> pids;
     std::vector<std::unique_ptr<Task>> inbox;
+    std::vector<std::shared_ptr<TaskGroup>> groupInbox; // groups whose chunks are in inbox
 };
 
 class ProcessPoolPrivate

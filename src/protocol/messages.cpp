@@ -159,12 +159,14 @@ bool decodeBody(const QByteArray &body, Hello *m)
 
 QByteArray encodeBody(const RunTask &m)
 {
-    return (Writer() << m.taskId << m.name << m.argTypes << m.resultType << m.arguments).take();
+    return (Writer() << m.taskId << m.name << m.argTypes << m.resultType << m.itemCount
+                     << m.arguments)
+        .take();
 }
 bool decodeBody(const QByteArray &body, RunTask *m)
 {
     Reader r(body);
-    r >> m->taskId >> m->name >> m->argTypes >> m->resultType >> m->arguments;
+    r >> m->taskId >> m->name >> m->argTypes >> m->resultType >> m->itemCount >> m->arguments;
     return r.finish();
 }
 
@@ -177,6 +179,17 @@ bool decodeBody(const QByteArray &body, CancelTask *m)
     Reader r(body);
     r >> m->taskId;
     return r.finish();
+}
+
+QByteArray encodeBody(const SuspendTask &m)
+{
+    return (Writer() << m.taskId << m.suspended).take();
+}
+bool decodeBody(const QByteArray &body, SuspendTask *m)
+{
+    Reader r(body);
+    r >> m->taskId >> m->suspended;
+    return r.finish() && m->suspended <= 1;
 }
 
 QByteArray encodeBody(const TaskResults &m)

@@ -10,7 +10,7 @@
 // Conversation:
 //   pool -> worker  Challenge{nonce}                  on connection
 //   worker -> pool  Hello{version, slot, pid, HMAC-SHA256(secret, nonce)}
-//   pool -> worker  RunTask{...}, CancelTask{id}, Shutdown
+//   pool -> worker  RunTask{...}, CancelTask{id}, SuspendTask{id, on/off}, Shutdown
 //   worker -> pool  TaskStarted, any number of TaskResults / TaskProgress
 //                   (QPromise tasks), then TaskFinished or TaskFailed.
 //                   A task canceled before it started ends with an empty
@@ -33,6 +33,7 @@ enum class MessageType : quint16 {
     RunTask = 2,
     CancelTask = 3,
     Shutdown = 4,
+    SuspendTask = 5,
     // worker -> pool
     Hello = 16,
     TaskStarted = 17,
@@ -64,6 +65,9 @@ struct RunTask
     QString name;
     QStringList argTypes;
     QString resultType;
+    /// 0: arguments hold one call. N > 0: a chunk of mapped(): arguments hold
+    /// N calls back to back, and the task produces N results in order.
+    quint32 itemCount = 0;
     QByteArray arguments;
 };
 
@@ -71,6 +75,13 @@ struct CancelTask
 {
     static constexpr MessageType Type = MessageType::CancelTask;
     quint64 taskId = 0;
+};
+
+struct SuspendTask
+{
+    static constexpr MessageType Type = MessageType::SuspendTask;
+    quint64 taskId = 0;
+    quint8 suspended = 0; // 1: suspend, 0: resume
 };
 
 struct TaskResults
@@ -123,6 +134,7 @@ QByteArray encodeBody(const Challenge &m);
 QByteArray encodeBody(const Hello &m);
 QByteArray encodeBody(const RunTask &m);
 QByteArray encodeBody(const CancelTask &m);
+QByteArray encodeBody(const SuspendTask &m);
 QByteArray encodeBody(const TaskResults &m);
 QByteArray encodeBody(const TaskProgress &m);
 QByteArray encodeBody(const Shutdown &m);
@@ -134,6 +146,7 @@ bool decodeBody(const QByteArray &body, Challenge *m);
 bool decodeBody(const QByteArray &body, Hello *m);
 bool decodeBody(const QByteArray &body, RunTask *m);
 bool decodeBody(const QByteArray &body, CancelTask *m);
+bool decodeBody(const QByteArray &body, SuspendTask *m);
 bool decodeBody(const QByteArray &body, TaskResults *m);
 bool decodeBody(const QByteArray &body, TaskProgress *m);
 bool decodeBody(const QByteArray &body, Shutdown *m);

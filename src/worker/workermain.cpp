@@ -38,6 +38,7 @@ namespace {
 
 constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 constexpr int PollMs = 20; // how often a running QPromise task's results and progress are sent
+constexpr int SuspendPollMs = 5; // a suspended mapped() chunk checks for resume this often
 
 using namespace protocol;
 
@@ -145,6 +146,17 @@ private:
             onCancel(cancel.taskId);
             return true;
         }
+        case MessageType::SuspendTask: {
+            SuspendTask suspend;
+            if (!decodeBody(frame.body, &suspend))
+                return false;
+            if (busy && suspend.taskId == m_runningId) {
+                m_suspendRequested = suspend.suspended != 0;
+                if (m_promise)
+                    m_promise->setSuspended(m_suspendRequested);
+            }
+            return true;
+        }
         case MessageType::Shutdown:
             onGone();
             return true;
@@ -202,6 +214,8 @@ private:
         m_progress = TaskProgress{};
         if (m_cancelRequested)
             m_promise->cancel();
+        if (m_suspendRequested)
+            m_promise->setSuspended(true);
         m_pollTimer->start();
     }
 
@@ -219,6 +233,7 @@ private:
         busy = true;
         m_runningId = task.taskId;
         m_cancelRequested = false;
+        m_suspendRequested = false;
         QMetaObject::invokeMethod(
             QCoreApplication::instance(), [this, task = std::move(task)] { runTask(task); },
             Qt::QueuedConnection);
@@ -262,17 +277,30 @@ private:
         QDataStream in(task.arguments);
         in.setVersion(detail::StreamVersion);
         detail::TaskOutput output;
+        const quint32 calls = std::max<quint32>(task.itemCount, 1);
         output.promiseStarted = [this, id = task.taskId](std::shared_ptr<detail::RunningPromise> p) {
             QMetaObject::invokeMethod(
                 this, [this, id, p = std::move(p)]() mutable { promiseStarted(id, std::move(p)); },
                 Qt::QueuedConnection);
         };
+        const auto badArguments = [&] {
+            return failed(TaskError::Kind::BadArguments,
+                          QStringLiteral("the arguments of task '%1' do not decode as (%2)")
+                              .arg(task.name, entry->argTypes.join(QStringLiteral(", "))));
+        };
         try {
-            if (!entry->invoke(in, output)) {
-                return failed(TaskError::Kind::BadArguments,
-                              QStringLiteral("the arguments of task '%1' do not decode as (%2)")
-                                  .arg(task.name, entry->argTypes.join(QStringLiteral(", "))));
+            for (quint32 call = 0; call < calls; ++call) {
+                // A chunk of mapped() stops between items when canceled, and
+                // waits there while suspended.
+                while (call > 0 && m_suspendRequested && !m_cancelRequested)
+                    QThread::msleep(SuspendPollMs);
+                if (call > 0 && m_cancelRequested)
+                    return encodeMessage(TaskFinished{task.taskId, 0, {}});
+                if (!entry->invoke(in, output))
+                    return badArguments();
             }
+            if (!in.atEnd())
+                return badArguments();
         } catch (const std::exception &e) {
             return failed(TaskError::Kind::Exception, QString::fromUtf8(e.what()),
                           demangle(typeid(e).name()));
@@ -324,7 +352,8 @@ private:
     bool m_gone = false;
     std::deque<RunTask> m_pending; // received, not yet handed to the main thread
     quint64 m_runningId = 0;       // valid while busy
-    bool m_cancelRequested = false;
+    std::atomic<bool> m_cancelRequested{false}; // read by the main thread between mapped items
+    std::atomic<bool> m_suspendRequested{false};
     std::shared_ptr<detail::RunningPromise> m_promise; // of the running QPromise task
     int m_resultsSent = 0;
     TaskProgress m_progress;       // last progress sent

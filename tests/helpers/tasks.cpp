@@ -229,3 +229,40 @@ QPP_REGISTER_TASK(streamNumbers)
 QPP_REGISTER_TASK(progressFlood)
 QPP_REGISTER_TASK(waitForCancel)
 QPP_REGISTER_TASK(touchFile)
+
+namespace TestTasks {
+int failOnThirteen(int x)
+{
+    if (x == 13)
+        throw std::domain_error("unlucky item");
+    return x;
+}
+int slowSquare(int x)
+{
+    QThread::msleep(50);
+    return x * x;
+}
+void recordItem(const QString &path)
+{
+    QFile file(path);
+    if (file.open(QIODevice::Append))
+        file.write("x\n");
+}
+} // namespace TestTasks
+QPP_REGISTER_TASK(failOnThirteen)
+QPP_REGISTER_TASK(slowSquare)
+QPP_REGISTER_TASK(recordItem)
+
+namespace TestTasks {
+void suspendable(QPromise<int> &promise, int n)
+{
+    for (int i = 1; i <= n; ++i) {
+        promise.suspendIfRequested();
+        if (promise.isCanceled())
+            return;
+        promise.addResult(i);
+        QThread::msleep(10);
+    }
+}
+} // namespace TestTasks
+QPP_REGISTER_TASK(suspendable)

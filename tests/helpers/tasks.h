@@ -84,3 +84,14 @@ void progressFlood(QPromise<int> &promise, int updates); // one result at the en
 void waitForCancel(QPromise<int> &promise, const QString &marker); // writes marker once canceled
 int touchFile(const QString &path);
 } // namespace TestTasks
+
+namespace TestTasks {
+// Per-item tasks for mapped().
+int failOnThirteen(int x);     // throws std::domain_error for 13
+int slowSquare(int x);         // 50 ms per item
+void recordItem(const QString &path); // appends a line to the file
+} // namespace TestTasks
+
+namespace TestTasks {
+void suspendable(QPromise<int> &promise, int n); // 10 ms per result, honours suspend/cancel
+} // namespace TestTasks

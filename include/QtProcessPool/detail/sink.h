@@ -13,9 +13,11 @@
 #include <QtCore/QPromise>
 #include <QtCore/QStringList>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace QtProcessPool::detail {
@@ -27,15 +29,20 @@ class QTPROCESSPOOL_EXPORT ResultSink
 public:
     virtual ~ResultSink();
     /// Decodes count values written with StreamVersion and adds them in order,
-    /// as one batch. Returns false (adding nothing) if the bytes are not exactly that.
-    virtual bool addResults(const QByteArray &bytes, int count) = 0;
+    /// as one batch, at beginIndex (-1: after the last). Returns false (adding
+    /// nothing) if the bytes are not exactly that.
+    virtual bool addResults(const QByteArray &bytes, int count, int beginIndex = -1) = 0;
     virtual void setProgress(int minimum, int maximum, int value, const QString &text) = 0;
     virtual void fail(const TaskError &error) = 0;
     virtual void finish() = 0;
     virtual void cancelAndFinish() = 0;
     virtual bool isCanceled() const = 0;
-    /// Calls onCanceled (in context's thread) when the caller cancels the future.
-    virtual void watchCancel(QObject *context, std::function<void()> onCanceled) = 0;
+    enum class Event { Canceled, Suspending, Resumed };
+    /// Calls onEvent (in context's thread) when the caller cancels, suspends
+    /// or resumes the future.
+    virtual void watch(QObject *context, std::function<void(Event)> onEvent) = 0;
+    /// The caller asked to suspend the future (and has not resumed it).
+    virtual bool isSuspendRequested() const = 0;
 };
 
 template <typename T>
@@ -53,7 +60,7 @@ public:
     }
     QFuture<T> future() { return m_interface.future(); }
 
-    bool addResults(const QByteArray &bytes, int count) override
+    bool addResults(const QByteArray &bytes, int count, int beginIndex = -1) override
     {
         if constexpr (std::is_void_v<T>) {
             return count == 0 && bytes.isEmpty();
@@ -72,7 +79,8 @@ public:
             }
             if (!in.atEnd())
                 return false;
-            m_interface.reportResults(values); // one batch: one resultsReadyAt for watchers
+            // One batch: one resultsReadyAt for watchers.
+            m_interface.reportResults(values, beginIndex, count);
             return true;
         }
     }
@@ -93,13 +101,21 @@ public:
         m_interface.reportFinished();
     }
     bool isCanceled() const override { return m_interface.isCanceled(); }
-    void watchCancel(QObject *context, std::function<void()> onCanceled) override
+    void watch(QObject *context, std::function<void(Event)> onEvent) override
     {
         m_watcher = std::make_unique<QFutureWatcher<T>>();
         m_watcher->moveToThread(context->thread());
         QObject::connect(m_watcher.get(), &QFutureWatcherBase::canceled, context,
-                         std::move(onCanceled));
+                         [onEvent] { onEvent(Event::Canceled); });
+        QObject::connect(m_watcher.get(), &QFutureWatcherBase::suspending, context,
+                         [onEvent] { onEvent(Event::Suspending); });
+        QObject::connect(m_watcher.get(), &QFutureWatcherBase::resumed, context,
+                         [onEvent] { onEvent(Event::Resumed); });
         m_watcher->setFuture(m_interface.future());
+    }
+    bool isSuspendRequested() const override
+    {
+        return m_interface.isSuspending() || m_interface.isSuspended();
     }
 
 private:
@@ -118,6 +134,25 @@ struct TaskRequest
     std::chrono::milliseconds timeout{0};
     std::unique_ptr<ResultSink> sink;
 };
+
+/// A mapped() call: the items, serialized in chunks, and the one future they fill.
+struct MapRequest
+{
+    QString name;
+    QStringList argTypes;
+    QString resultType;
+    std::vector<std::pair<QByteArray, int>> chunks; // serialized items, item count
+    int totalItems = 0;
+    std::unique_ptr<ResultSink> sink;
+};
+
+/// Items per chunk when mapped() is given 0: about four chunks per worker, so
+/// the load balances, capped so results and progress still flow.
+inline int autoChunkSize(qsizetype items, int workers)
+{
+    const qsizetype perChunk = (items + 4 * qsizetype(workers) - 1) / (4 * qsizetype(workers));
+    return int(std::clamp<qsizetype>(perChunk, 1, 4096));
+}
 
 /// A future that has already failed (unknown task, bad arguments, full queue).
 template <typename T>
