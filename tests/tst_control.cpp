@@ -39,6 +39,9 @@ private Q_SLOTS:
     void queueWaitDoesNotCountTowardsTimeout();
     void priorityOrder();
     void suspendRunningPromiseTask();
+    void cancelSentAheadTask();
+    void sentAheadTaskMovesToIdleWorker();
+    void lastProgressValueArrives();
     void suspendedQueuedTaskWaits();
 };
 
@@ -332,6 +335,65 @@ void TestControl::suspendedQueuedTaskWaits()
     held.resume();
     QVERIFY(finishes(held));
     QCOMPARE(held.result(), 4);
+}
+
+void TestControl::cancelSentAheadTask()
+{
+    QTemporaryDir dir;
+    ProcessPool pool;
+    pool.setMaxWorkers(1); // so the next task is sent ahead to the busy worker
+    QSignalSpy crashed(&pool, &ProcessPool::workerCrashed);
+    QFuture<int> busy = pool.run(sleepThenSquare, 800, 2);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.runningTaskCount(), 1, Generous);
+    const qint64 pid = pool.workerPids().value(0);
+    const QString marker = dir.filePath(QStringLiteral("ran"));
+    QFuture<int> ahead = pool.run(touchFile, marker);
+    QTest::qWait(100); // on its way to the worker
+    ahead.cancel();
+    QVERIFY(finishes(ahead, 5000));
+    QVERIFY(ahead.isCanceled());
+    QVERIFY(!busy.isFinished());
+    QCOMPARE(busy.result(), 4);
+    QCOMPARE(pool.run(workerPid).result(), pid); // nobody was killed
+    QVERIFY(!QFileInfo::exists(marker));
+    QCOMPARE(crashed.size(), 0);
+    QCOMPARE(pool.queuedTaskCount(), 0);
+}
+
+void TestControl::sentAheadTaskMovesToIdleWorker()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    pool.setMinWorkers(2);
+    pool.prestart();
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerPids().size(), 2, Generous);
+    QFuture<int> slow = pool.run(sleepThenSquare, 3000, 1);
+    QFuture<int> quick = pool.run(sleepThenSquare, 200, 2);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.runningTaskCount(), 2, Generous);
+    QElapsedTimer timer;
+    timer.start();
+    QFuture<int> next = pool.run(square, 3); // sent ahead to a busy worker
+    QCOMPARE(next.result(), 9);
+    // Taken back from the slow worker as soon as the quick one was free.
+    QVERIFY2(timer.elapsed() < 2500, qPrintable(QString::number(timer.elapsed())));
+    QVERIFY(!slow.isFinished());
+    QCOMPARE(quick.result(), 4);
+    QCOMPARE(slow.result(), 1);
+}
+
+void TestControl::lastProgressValueArrives()
+{
+    ProcessPool pool;
+    // Stops short of the maximum, after many coalesced updates: the last
+    // value still reaches the future.
+    QFuture<int> future = pool.run(progressTo, 137, 1000);
+    QVERIFY(finishes(future));
+    QCOMPARE(future.progressMaximum(), 1000);
+    QCOMPARE(future.progressValue(), 137);
+    QFuture<int> flood = pool.run(progressFlood, 777);
+    QVERIFY(finishes(flood));
+    QCOMPARE(flood.progressValue(), 777);
+    QCOMPARE(flood.progressText(), QStringLiteral("step 777"));
 }
 
 int main(int argc, char **argv)

@@ -176,7 +176,75 @@ void Engine::dispatch()
     for (auto it = suspended.rbegin(); it != suspended.rend(); ++it)
         m_queue.pushFront(*it);
     spawnAsNeeded();
+    sendAhead(suspended.size());
+    stealBack();
     notifyCounts();
+}
+
+void Engine::sendAhead(size_t suspendedCount)
+{
+    // Only when no worker is idle or on its way: then a busy worker gets its
+    // next task now, so it starts the moment the current one ends (no round
+    // trip in between).
+    if (m_queue.size() <= int(suspendedCount))
+        return;
+    for (const auto &entry : m_workers) {
+        if (entry.second->state == WorkerConnection::State::Starting)
+            return;
+    }
+    for (const auto &entry : m_workers) {
+        WorkerConnection *w = entry.second.get();
+        // Never to a worker that may be killed: its running task is canceled,
+        // timed out or on a deadline we cannot predict.
+        if (w->state != WorkerConnection::State::Ready || w->inFlight.size() != 1 ||
+            w->inFlight.front()->settled || w->taskTimer.isActive()) {
+            continue;
+        }
+        Task *task = m_queue.peek();
+        if (!task || sinkOf(task).isSuspendRequested() || sinkOf(task).isCanceled())
+            return;
+        m_queue.pop();
+        send(w, task);
+    }
+}
+
+void Engine::stealBack()
+{
+    // An idle worker while another holds a task it has not started: ask for it
+    // back (it returns unstarted, or starts anyway and the request is void).
+    if (!m_queue.isEmpty() || !idleWorker())
+        return;
+    for (const auto &entry : m_workers) {
+        WorkerConnection *w = entry.second.get();
+        if (w->state != WorkerConnection::State::Ready || w->inFlight.size() < 2)
+            continue;
+        Task *task = w->inFlight.back();
+        if (task->state == Task::State::Sent && !task->settled && !task->revoking) {
+            task->revoking = true;
+            w->socket->write(encodeMessage(RevokeTask{task->id}));
+        }
+    }
+}
+
+bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
+{
+    const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(),
+                                 [taskId](Task *t) { return t->id == taskId; });
+    if (it == w->inFlight.end() || (*it)->state != Task::State::Sent || resultCount != 0) {
+        protocolViolation(w, QStringLiteral("unexpected TaskFinished for task %1").arg(taskId));
+        return false;
+    }
+    Task *task = *it;
+    w->inFlight.erase(it);
+    if (task->settled) {
+        release(task); // canceled while sent ahead: it never ran
+    } else {
+        task->state = Task::State::Queued;
+        task->revoking = false;
+        m_queue.pushFront(task); // revoked: another worker takes it
+    }
+    dispatch();
+    return true;
 }
 
 void Engine::spawnAsNeeded()
@@ -473,13 +541,21 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
     case MessageType::TaskFinished: {
         TaskFinished message;
         if (!decodeBody(frame.body, &message) || w->inFlight.empty() ||
-            w->inFlight.front()->id != message.taskId || message.resultCount > INT_MAX) {
-            protocolViolation(w, QStringLiteral("unexpected or malformed TaskFinished"));
+            message.resultCount > INT_MAX) {
+            protocolViolation(w, QStringLiteral("malformed TaskFinished"));
             return false;
+        }
+        if (w->inFlight.front()->id != message.taskId) {
+            // Not the oldest: a task sent ahead that the worker dropped unstarted.
+            return dropped(w, message.taskId, message.resultCount);
         }
         Task *task = w->inFlight.front();
         w->inFlight.pop_front();
         w->taskTimer.stop();
+        if (task->state == Task::State::Sent) { // dropped before it started
+            w->inFlight.push_front(task);
+            return dropped(w, message.taskId, message.resultCount);
+        }
         const int expected = task->group && task->request.resultType != QLatin1String("void")
                                  ? task->itemCount
                                  : int(message.resultCount);

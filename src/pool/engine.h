@@ -47,6 +47,9 @@ private:
 
     void dispatch();
     void spawnAsNeeded();
+    void sendAhead(size_t suspendedCount);
+    void stealBack();
+    bool dropped(WorkerConnection *worker, quint64 taskId, quint32 resultCount);
     void spawnWorker();
     void send(WorkerConnection *worker, Task *task);
     WorkerConnection *worker(int slotId) const;

@@ -45,6 +45,7 @@ struct Task
     /// reports back or dies.
     bool settled = false;
     int slotId = 0; // the worker it was sent to
+    bool revoking = false; // sent ahead, and asked back (RevokeTask)
     /// Set for a chunk of mapped(): its results go to the group's future at
     /// firstIndex (request.sink is then null).
     std::shared_ptr<TaskGroup> group;

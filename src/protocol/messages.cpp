@@ -181,6 +181,17 @@ bool decodeBody(const QByteArray &body, CancelTask *m)
     return r.finish();
 }
 
+QByteArray encodeBody(const RevokeTask &m)
+{
+    return (Writer() << m.taskId).take();
+}
+bool decodeBody(const QByteArray &body, RevokeTask *m)
+{
+    Reader r(body);
+    r >> m->taskId;
+    return r.finish();
+}
+
 QByteArray encodeBody(const SuspendTask &m)
 {
     return (Writer() << m.taskId << m.suspended).take();

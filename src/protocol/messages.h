@@ -10,7 +10,8 @@
 // Conversation:
 //   pool -> worker  Challenge{nonce}                  on connection
 //   worker -> pool  Hello{version, slot, pid, HMAC-SHA256(secret, nonce)}
-//   pool -> worker  RunTask{...}, CancelTask{id}, SuspendTask{id, on/off}, Shutdown
+//   pool -> worker  RunTask{...}, CancelTask{id}, RevokeTask{id}, SuspendTask{id, on/off},
+//                   Shutdown
 //   worker -> pool  TaskStarted, any number of TaskResults / TaskProgress
 //                   (QPromise tasks), then TaskFinished or TaskFailed.
 //                   A task canceled before it started ends with an empty
@@ -34,6 +35,7 @@ enum class MessageType : quint16 {
     CancelTask = 3,
     Shutdown = 4,
     SuspendTask = 5,
+    RevokeTask = 6,
     // worker -> pool
     Hello = 16,
     TaskStarted = 17,
@@ -74,6 +76,14 @@ struct RunTask
 struct CancelTask
 {
     static constexpr MessageType Type = MessageType::CancelTask;
+    quint64 taskId = 0;
+};
+
+/// Give back a task sent ahead if it has not started (answered with an empty
+/// TaskFinished); ignored once it runs. Unlike CancelTask, never cancels.
+struct RevokeTask
+{
+    static constexpr MessageType Type = MessageType::RevokeTask;
     quint64 taskId = 0;
 };
 
@@ -134,6 +144,7 @@ QByteArray encodeBody(const Challenge &m);
 QByteArray encodeBody(const Hello &m);
 QByteArray encodeBody(const RunTask &m);
 QByteArray encodeBody(const CancelTask &m);
+QByteArray encodeBody(const RevokeTask &m);
 QByteArray encodeBody(const SuspendTask &m);
 QByteArray encodeBody(const TaskResults &m);
 QByteArray encodeBody(const TaskProgress &m);
@@ -146,6 +157,7 @@ bool decodeBody(const QByteArray &body, Challenge *m);
 bool decodeBody(const QByteArray &body, Hello *m);
 bool decodeBody(const QByteArray &body, RunTask *m);
 bool decodeBody(const QByteArray &body, CancelTask *m);
+bool decodeBody(const QByteArray &body, RevokeTask *m);
 bool decodeBody(const QByteArray &body, SuspendTask *m);
 bool decodeBody(const QByteArray &body, TaskResults *m);
 bool decodeBody(const QByteArray &body, TaskProgress *m);

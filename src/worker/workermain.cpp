@@ -146,6 +146,13 @@ private:
             onCancel(cancel.taskId);
             return true;
         }
+        case MessageType::RevokeTask: {
+            RevokeTask revoke;
+            if (!decodeBody(frame.body, &revoke))
+                return false;
+            dropPending(revoke.taskId);
+            return true;
+        }
         case MessageType::SuspendTask: {
             SuspendTask suspend;
             if (!decodeBody(frame.body, &suspend))
@@ -174,11 +181,17 @@ private:
                 m_promise->cancel();
             return;
         }
+        dropPending(taskId);
+    }
+
+    // I/O thread: gives back a task that has not started (an empty TaskFinished).
+    void dropPending(quint64 taskId)
+    {
         const auto it = std::find_if(m_pending.begin(), m_pending.end(),
                                      [taskId](const RunTask &t) { return t.taskId == taskId; });
         if (it != m_pending.end()) {
             m_pending.erase(it);
-            m_socket->write(encodeMessage(TaskFinished{taskId, 0, {}})); // never started
+            m_socket->write(encodeMessage(TaskFinished{taskId, 0, {}}));
         }
     }
 

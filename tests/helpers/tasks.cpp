@@ -266,3 +266,15 @@ void suspendable(QPromise<int> &promise, int n)
 }
 } // namespace TestTasks
 QPP_REGISTER_TASK(suspendable)
+
+namespace TestTasks {
+void progressTo(QPromise<int> &promise, int value, int maximum)
+{
+    promise.setProgressRange(0, maximum);
+    for (int i = 1; i <= value; ++i) {
+        promise.setProgressValue(i);
+        QThread::msleep(1);
+    }
+}
+} // namespace TestTasks
+QPP_REGISTER_TASK(progressTo)

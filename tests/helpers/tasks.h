@@ -95,3 +95,7 @@ void recordItem(const QString &path); // appends a line to the file
 namespace TestTasks {
 void suspendable(QPromise<int> &promise, int n); // 10 ms per result, honours suspend/cancel
 } // namespace TestTasks
+
+namespace TestTasks {
+void progressTo(QPromise<int> &promise, int value, int maximum); // 1 ms per step, stops at value
+} // namespace TestTasks
