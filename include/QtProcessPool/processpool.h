@@ -236,11 +236,16 @@ public:
     /// Stored only for now: workers are not yet recycled after N tasks.
     int maxTasksPerWorker() const;
     void setMaxTasksPerWorker(int count);
-    /// Stored only for now: tasks are not yet timed out.
+    /// Longest a task may run, counted from its start in a worker (not its wait
+    /// in the queue); past it the task fails with TaskError::TimedOut and its
+    /// worker is killed and replaced. TaskOptions::timeout overrides it per
+    /// task; for mapped() it applies to each chunk. 0 (default): none.
     std::chrono::milliseconds taskTimeout() const;
     void setTaskTimeout(std::chrono::milliseconds timeout);
-    /// Stored only for now: running tasks are not yet cancelled in the worker
-    /// (a canceled future does finish as canceled; the worker runs the task to its end).
+    /// After future.cancel() on a running task, how long its worker may take to
+    /// stop (a QPromise task sees isCanceled() at once) before it is killed and
+    /// replaced. The future itself finishes canceled at once. Default 1 s; 0:
+    /// kill at once.
     std::chrono::milliseconds cancelGracePeriod() const;
     void setCancelGracePeriod(std::chrono::milliseconds period);
     /// How long a starting worker may take to connect and prove its secret

@@ -11,8 +11,9 @@ struct TaskOptions
 {
     /// Higher runs first among tasks not yet sent to a worker; FIFO within one priority.
     int priority = 0;
-    /// 0: use the pool's taskTimeout(). Stored now; enforced once timeouts land
-    /// (see README "Status"); until then no task is timed out.
+    /// Longest the task may run once started in a worker; past it the future
+    /// fails with TaskError::TimedOut and the worker is killed and replaced.
+    /// 0: use the pool's taskTimeout().
     std::chrono::milliseconds timeout{0};
 };
 
