@@ -42,6 +42,7 @@ private Q_SLOTS:
     void cancelSentAheadTask();
     void sentAheadTaskMovesToIdleWorker();
     void lastProgressValueArrives();
+    void countsStayExactThroughCancelCrashAndTimeout();
     void suspendedQueuedTaskWaits();
 };
 
@@ -394,6 +395,36 @@ void TestControl::lastProgressValueArrives()
     QVERIFY(finishes(flood));
     QCOMPARE(flood.progressValue(), 777);
     QCOMPARE(flood.progressText(), QStringLiteral("step 777"));
+}
+
+void TestControl::countsStayExactThroughCancelCrashAndTimeout()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    pool.setCancelGracePeriod(100ms);
+    QSignalSpy queuedChanged(&pool, &ProcessPool::queuedTaskCountChanged);
+    QSignalSpy busyChanged(&pool, &ProcessPool::busyWorkerCountChanged);
+    TaskOptions shortTimeout;
+    shortTimeout.timeout = 300ms;
+    QList<QFuture<int>> futures;
+    futures << pool.run(shortTimeout, sleepForever) << pool.run(crashAbort)
+            << pool.run(sleepForever);
+    for (int i = 0; i < 20; ++i)
+        futures << pool.run(sleepThenSquare, 20, i);
+    QFuture<int> canceledQueued = pool.run(square, 1);
+    canceledQueued.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(pool.runningTaskCount() >= 1, Generous);
+    futures[2].cancel(); // running or queued: either way it ends
+    QVERIFY(pool.waitForDone(Generous));
+    for (const QFuture<int> &f : futures)
+        QVERIFY(f.isFinished());
+    QCOMPARE(pool.queuedTaskCount(), 0);
+    QCOMPARE(pool.runningTaskCount(), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.busyWorkerCount(), 0, Generous);
+    QTRY_VERIFY_WITH_TIMEOUT(!queuedChanged.isEmpty() && queuedChanged.last().at(0).toInt() == 0,
+                             Generous);
+    QTRY_VERIFY_WITH_TIMEOUT(!busyChanged.isEmpty() && busyChanged.last().at(0).toInt() == 0,
+                             Generous);
 }
 
 int main(int argc, char **argv)
