@@ -281,7 +281,11 @@ void TestControl::priorityOrder()
     ProcessPool pool;
     pool.setMaxWorkers(1);
     QList<int> order;
-    QFuture<int> blocker = pool.run(sleepThenSquare, 500, 0);
+    // A worker whose task has a timeout is never sent tasks ahead (it may be
+    // killed), so all six stay in the queue while it is busy.
+    TaskOptions withTimeout;
+    withTimeout.timeout = 60s;
+    QFuture<int> blocker = pool.run(withTimeout, sleepThenSquare, 500, 0);
     QTRY_COMPARE_WITH_TIMEOUT(pool.runningTaskCount(), 1, Generous);
     const QList<std::pair<int, int>> submissions{{1, 0}, {2, 5}, {3, 1}, {4, 5}, {5, -2}, {6, 1}};
     QList<QFuture<int>> futures;

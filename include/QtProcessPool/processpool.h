@@ -6,6 +6,7 @@
 #include <QtProcessPool/detail/traits.h>
 #include <QtProcessPool/qtprocesspool_export.h>
 #include <QtProcessPool/registry.h>
+#include <QtProcessPool/statistics.h>
 #include <QtProcessPool/taskerror.h>
 #include <QtProcessPool/taskoptions.h>
 #include <QtProcessPool/worker.h>
@@ -51,6 +52,8 @@ class QTPROCESSPOOL_EXPORT ProcessPool : public QObject
                    setWorkerStartTimeout)
     Q_PROPERTY(int maxQueuedTasks READ maxQueuedTasks WRITE setMaxQueuedTasks)
     Q_PROPERTY(qint64 maxMessageSize READ maxMessageSize WRITE setMaxMessageSize)
+    Q_PROPERTY(qint64 workerMemoryLimit READ workerMemoryLimit WRITE setWorkerMemoryLimit)
+    Q_PROPERTY(qint64 maxWorkerRss READ maxWorkerRss WRITE setMaxWorkerRss)
     Q_PROPERTY(QString workerProgram READ workerProgram)
     Q_PROPERTY(int workerCount READ workerCount)
     Q_PROPERTY(int busyWorkerCount READ busyWorkerCount NOTIFY busyWorkerCountChanged)
@@ -226,14 +229,17 @@ public:
     /// Default QThread::idealThreadCount(); at least 1.
     int maxWorkers() const;
     void setMaxWorkers(int count);
-    /// Workers prestart() starts (at least one). Default 0. Not yet kept
-    /// alive against idleTimeout (worker lifecycle issue): stored only.
+    /// Workers kept alive even when idle (started by prestart() or on first
+    /// use, and replaced when they end). Default 0.
     int minWorkers() const;
     void setMinWorkers(int count);
-    /// Stored only for now: idle workers are not yet retired.
+    /// Workers above minWorkers() exit after this long without work. Default
+    /// 30 s; 0: never.
     std::chrono::milliseconds idleTimeout() const;
     void setIdleTimeout(std::chrono::milliseconds timeout);
-    /// Stored only for now: workers are not yet recycled after N tasks.
+    /// A worker retires after this many tasks (between tasks; its replacement
+    /// may start while it finishes its last one, so maxWorkers() + 1
+    /// processes can exist briefly). workerRecycled() is emitted. 0: never.
     int maxTasksPerWorker() const;
     void setMaxTasksPerWorker(int count);
     /// Longest a task may run, counted from its start in a worker (not its wait
@@ -271,6 +277,63 @@ public:
     void setWorkerEnvironment(const QProcessEnvironment &environment);
     void setWorkerWorkingDirectory(const QString &directory);
 
+    /// Hard cap of each worker's address space (RLIMIT_AS on Linux), for
+    /// workers started afterwards. A task allocating past it fails with
+    /// TaskError::Exception (std::bad_alloc) or, if its worker dies of it,
+    /// Crashed with the limit named; the pool goes on. 0 (default): none.
+    /// Incompatible with AddressSanitizer builds of the worker.
+    qint64 workerMemoryLimit() const;
+    void setWorkerMemoryLimit(qint64 bytes);
+    /// A worker whose resident memory exceeds this after a task is retired
+    /// gracefully and replaced (a guard against leaks in task code; Linux).
+    /// 0 (default): never.
+    qint64 maxWorkerRss() const;
+    void setMaxWorkerRss(qint64 bytes);
+
+    /// Runs f(args...) once in every worker started afterwards, before its
+    /// first task (e.g. to load a model); f must be registered. If it throws
+    /// or crashes, the worker counts as failed to start: waiting tasks fail
+    /// with TaskError::WorkerStartFailed carrying its message, after the same
+    /// back-off as other start failures. workerStartTimeout() includes it.
+    template <typename F, typename... Args>
+    void setWorkerInitializer(F f, Args &&...args)
+    {
+        using Traits = detail::FunctionTraits<F>;
+        checkCallable<Traits>();
+        if constexpr (Traits::isCallable) {
+            using Params = typename Traits::Params;
+            static_assert(!Traits::hasPromise, "A worker initializer cannot take a QPromise.");
+            static_assert(std::tuple_size_v<Params> == sizeof...(Args),
+                          "setWorkerInitializer() was given a different number of arguments "
+                          "than the function takes.");
+            if constexpr (!Traits::hasPromise && std::tuple_size_v<Params> == sizeof...(Args)) {
+                static_assert(argumentsConvert<Params, Args...>(),
+                              "Each argument must convert implicitly to the initializer's "
+                              "parameter type.");
+                detail::TaskRequest request;
+                if (const detail::TaskEntry *entry =
+                        detail::findTask(typeid(F), detail::callableAddress(f))) {
+                    request.name = entry->name;
+                    request.argTypes = entry->argTypes;
+                    request.resultType = entry->resultType;
+                    request.arguments = detail::serializeArguments(
+                        static_cast<Params *>(nullptr), std::forward<Args>(args)...);
+                } else {
+                    // No worker has it: each fails to start, saying so.
+                    request.name = QStringLiteral("<unregistered initializer: register it with "
+                                                  "QPP_REGISTER_TASK>");
+                    request.resultType = QStringLiteral("void");
+                }
+                setInitializer(std::move(request));
+            }
+        }
+    }
+    /// No initializer for workers started afterwards.
+    void clearWorkerInitializer();
+
+    /// A snapshot of the counts and timings since the pool was created.
+    Statistics statistics() const;
+
     /// Starts max(minWorkers(), 1) workers now (bounded by maxWorkers()), so the
     /// first tasks do not pay the start-up time.
     void prestart();
@@ -292,6 +355,9 @@ Q_SIGNALS:
     void queuedTaskCountChanged(int count);
     void busyWorkerCountChanged(int count);
     void workerRecycled(qint64 pid, const QString &reason);
+    /// A line a worker wrote to its stdout or stderr (also forwarded to this
+    /// process's stderr as "[worker <pid>] line").
+    void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &line);
     /// Nothing queued or running any more.
     void idle();
 
@@ -338,6 +404,7 @@ private:
         submitRequest(std::move(request));
         return future;
     }
+    void setInitializer(detail::TaskRequest &&request);
     /// Takes the mapped() call over: one task per chunk, sharing its future.
     void submitMapped(detail::MapRequest &&request);
     /// Takes the request (and its promise) over; fails it at once on a full queue.

@@ -15,6 +15,7 @@
 #ifdef Q_OS_LINUX
 #include <csignal>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #endif
 
@@ -32,6 +33,8 @@ constexpr int SocketGraceMs = 1000;   // a worker whose socket closed should exi
 constexpr int KillWaitMs = 2000;      // SIGKILL takes effect by then
 constexpr int MaxRequeues = 3;        // see Task::requeues
 constexpr int ShutdownGraceMs = 300;  // idle workers may exit on their own this long
+constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiting tasks fail
+constexpr quint64 InitializerTaskId = 0; // task ids start at 1
 
 QByteArray randomBytes(int size)
 {
@@ -135,10 +138,7 @@ void Engine::wake()
 void Engine::prestart(int count)
 {
     const int target = std::min(count, std::max(1, m_shared->maxWorkers.load()));
-    int live = 0;
-    for (const auto &entry : m_workers)
-        live += entry.second->state != WorkerConnection::State::Dying;
-    for (; live < target && m_serverError.isEmpty(); ++live)
+    for (int live = liveWorkers(); live < target && m_serverError.isEmpty(); ++live)
         spawnWorker();
     notifyCounts();
 }
@@ -178,6 +178,7 @@ void Engine::dispatch()
     spawnAsNeeded();
     sendAhead(suspended.size());
     stealBack();
+    armIdleTimers();
     notifyCounts();
 }
 
@@ -247,19 +248,34 @@ bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
     return true;
 }
 
+int Engine::liveWorkers() const
+{
+    int live = 0;
+    for (const auto &entry : m_workers)
+        live += entry.second->isLive();
+    return live;
+}
+
 void Engine::spawnAsNeeded()
 {
-    if (m_queue.isEmpty() || m_startBackoff.isActive())
+    if (m_startBackoff.isActive() || !m_serverError.isEmpty())
         return;
     int live = 0;
     int starting = 0;
     for (const auto &entry : m_workers) {
-        live += entry.second->state != WorkerConnection::State::Dying;
-        starting += entry.second->state == WorkerConnection::State::Starting;
+        const WorkerConnection &w = *entry.second;
+        live += w.isLive();
+        starting += w.state == WorkerConnection::State::Starting ||
+                    w.state == WorkerConnection::State::Initializing;
     }
     const int max = std::max(1, m_shared->maxWorkers.load());
-    for (; starting < m_queue.size() && live < max; ++starting, ++live)
+    // Enough to give every waiting task a worker, and minWorkers() kept alive.
+    const int minimum = std::min(max, m_shared->minWorkers.load());
+    while (live < max && (starting < m_queue.size() || live < minimum)) {
         spawnWorker();
+        ++starting;
+        ++live;
+    }
 }
 
 void Engine::spawnWorker()
@@ -284,15 +300,24 @@ void Engine::spawnWorker()
         if (!m_shared->workingDirectory.isEmpty())
             process->setWorkingDirectory(m_shared->workingDirectory);
     }
-    // Worker stdout goes straight to ours; stderr is forwarded line by line with the pid.
-    process->setProcessChannelMode(QProcess::ForwardedOutputChannel);
-#ifdef Q_OS_LINUX
+    // Worker output is forwarded line by line, prefixed with its pid.
+    process->setProcessChannelMode(QProcess::SeparateChannels);
+#ifdef Q_OS_UNIX
     const pid_t parent = ::getpid();
-    process->setChildProcessModifier([parent] {
-        // The worker dies with this thread's process even if it is SIGKILLed.
+    const rlim_t memoryLimit = rlim_t(m_shared->workerMemoryLimit.load());
+    process->setChildProcessModifier([parent, memoryLimit] {
+        // Runs in the child between fork and exec: async-signal-safe calls only.
+        if (memoryLimit > 0) {
+            const rlimit limit{memoryLimit, memoryLimit};
+            ::setrlimit(RLIMIT_AS, &limit);
+        }
+#ifdef Q_OS_LINUX
+        // The worker dies with this thread's process even if it is SIGKILLed;
+        // if the parent is already gone, the signal would never come.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent)
             ::_exit(1);
+#endif
     });
 #endif
     connect(process, &QProcess::finished, this, [this, slotId] { onProcessEnded(slotId); });
@@ -301,7 +326,11 @@ void Engine::spawnWorker()
             onProcessEnded(slotId);
     });
     connect(process, &QProcess::readyReadStandardError, this,
-            [this, slotId] { forwardStderr(slotId); });
+            [this, slotId] { forwardOutput(slotId, QProcess::StandardError); });
+    connect(process, &QProcess::readyReadStandardOutput, this,
+            [this, slotId] { forwardOutput(slotId, QProcess::StandardOutput); });
+    worker->idleTimer.setSingleShot(true);
+    connect(&worker->idleTimer, &QTimer::timeout, this, [this, slotId] { onIdleTimeout(slotId); });
     worker->timer.setSingleShot(true);
     connect(&worker->timer, &QTimer::timeout, this, [this, slotId] { onWorkerTimer(slotId); });
     worker->taskTimer.setSingleShot(true);
@@ -331,6 +360,10 @@ void Engine::send(WorkerConnection *worker, Task *task)
     task->state = Task::State::Sent;
     task->slotId = worker->slotId;
     worker->inFlight.push_back(task);
+    worker->idleTimer.stop();
+    const int maxTasks = m_shared->maxTasksPerWorker;
+    if (maxTasks > 0 && ++worker->tasksSent >= maxTasks && worker->retireReason.isEmpty())
+        worker->retireReason = QStringLiteral("served %1 tasks").arg(worker->tasksSent);
 }
 
 WorkerConnection *Engine::worker(int slotId) const
@@ -443,20 +476,69 @@ void Engine::onPeerReadyRead(QLocalSocket *socket)
     const int slotId = accepted->slotId;
     connect(socket, &QLocalSocket::readyRead, this, [this, slotId] { onWorkerReadyRead(slotId); });
     connect(socket, &QLocalSocket::disconnected, this, [this, slotId] { onSocketClosed(slotId); });
-    accepted->state = WorkerConnection::State::Ready;
-    accepted->everReady = true;
     accepted->pid = accepted->process->processId();
-    accepted->timer.stop();
+    RunTask initializer;
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        const detail::TaskRequest &request = m_shared->initializer;
+        initializer = RunTask{InitializerTaskId, request.name, request.argTypes,
+                              request.resultType, 0, request.arguments};
+    }
+    if (!initializer.name.isEmpty()) {
+        // Ready once the initializer has run; the start timeout still applies.
+        accepted->state = WorkerConnection::State::Initializing;
+        accepted->initializing = true;
+        socket->write(encodeMessage(initializer));
+    } else {
+        becomeReady(accepted);
+    }
+    if (socket->bytesAvailable() > 0)
+        onWorkerReadyRead(slotId);
+}
+
+void Engine::becomeReady(WorkerConnection *w)
+{
+    w->state = WorkerConnection::State::Ready;
+    w->initializing = false;
+    w->everReady = true;
+    w->timer.stop();
     m_startFailures = 0;
     {
         QMutexLocker lock(&m_shared->mutex);
-        m_shared->pids.append(accepted->pid);
+        m_shared->pids.append(w->pid);
+        ++m_shared->statistics.counts.workersStarted;
     }
-    qCDebug(lcPool) << "worker" << accepted->pid << "ready";
-    Q_EMIT workerStarted(accepted->pid);
-    if (socket->bytesAvailable() > 0)
-        onWorkerReadyRead(slotId);
+    qCDebug(lcPool) << "worker" << w->pid << "ready";
+    Q_EMIT workerStarted(w->pid);
     dispatch();
+}
+
+bool Engine::handleInitializerFrame(WorkerConnection *w, const Frame &frame)
+{
+    TaskStarted started;
+    TaskFinished finished;
+    TaskFailed failed;
+    if (decodeMessage(frame, &started) && started.taskId == InitializerTaskId)
+        return true;
+    if (decodeMessage(frame, &finished) && finished.taskId == InitializerTaskId) {
+        becomeReady(w);
+        return true;
+    }
+    if (decodeMessage(frame, &failed) && failed.taskId == InitializerTaskId) {
+        QString name;
+        {
+            QMutexLocker lock(&m_shared->mutex);
+            name = m_shared->initializer.name;
+        }
+        kill(w, QStringLiteral("failed in its initializer '%1': %2%3")
+                    .arg(name, failed.message,
+                         failed.remoteType.isEmpty()
+                             ? QString()
+                             : QStringLiteral(" (%1)").arg(failed.remoteType)));
+        return false;
+    }
+    protocolViolation(w, QStringLiteral("unexpected message while initializing"));
+    return false;
 }
 
 // --- worker traffic ---------------------------------------------------------
@@ -482,6 +564,8 @@ void Engine::onWorkerReadyRead(int slotId)
 
 bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
 {
+    if (w->state == WorkerConnection::State::Initializing)
+        return handleInitializerFrame(w, frame);
     switch (MessageType(frame.type)) {
     case MessageType::TaskStarted: {
         TaskStarted message;
@@ -504,6 +588,11 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
         }
         --m_shared->queued;
         ++m_shared->running;
+        task->startedAt = steadyNow();
+        {
+            QMutexLocker lock(&m_shared->mutex);
+            m_shared->statistics.queueWait.add(task->startedAt - task->submittedAt);
+        }
         const qint64 timeout = task->request.timeout.count() > 0 ? task->request.timeout.count()
                                                                  : m_shared->taskTimeoutMs.load();
         if (timeout > 0) {
@@ -575,6 +664,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
                                          .arg(task->request.name, task->request.resultType),
                                      {}, w->pid));
         }
+        afterTask(w);
         dispatch();
         return true;
     }
@@ -596,6 +686,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             release(task);
         else
             failTask(task, TaskError(kind, message.message, message.remoteType, w->pid));
+        afterTask(w);
         dispatch();
         return true;
     }
@@ -635,7 +726,7 @@ void Engine::onProcessEnded(int slotId)
     if (!w || w->processEnded)
         return;
     w->processEnded = true;
-    forwardStderr(slotId, true);
+    flushOutput(slotId);
     if (w->socket && !w->socketClosed) {
         // Read what it sent before dying; the socket reports its end shortly.
         markDying(w);
@@ -653,6 +744,9 @@ void Engine::onWorkerTimer(int slotId)
         return;
     if (w->state == WorkerConnection::State::Starting) {
         kill(w, QStringLiteral("did not connect within %1 ms").arg(m_shared->workerStartTimeoutMs));
+    } else if (w->state == WorkerConnection::State::Initializing) {
+        kill(w, QStringLiteral("did not finish its initializer within %1 ms")
+                    .arg(m_shared->workerStartTimeoutMs));
     } else if (!w->processEnded && !w->killIssued) {
         kill(w, QStringLiteral("closed its connection but did not exit"));
     } else {
@@ -691,21 +785,78 @@ void Engine::scheduleReap(WorkerConnection *w)
                               Qt::QueuedConnection);
 }
 
-void Engine::forwardStderr(int slotId, bool flush)
+void Engine::forwardOutput(int slotId, QProcess::ProcessChannel channel, bool flush)
 {
     WorkerConnection *w = worker(slotId);
     if (!w)
         return;
-    w->stderrBuffer += w->process->readAllStandardError();
+    const bool isOut = channel == QProcess::StandardOutput;
+    QByteArray &buffer = isOut ? w->stdoutBuffer : w->stderrBuffer;
+    buffer += isOut ? w->process->readAllStandardOutput() : w->process->readAllStandardError();
     const qint64 pid = w->pid ? w->pid : w->process->processId();
     qsizetype newline;
-    while ((newline = w->stderrBuffer.indexOf('\n')) >= 0 ||
-           ((flush || w->stderrBuffer.size() > 65536) && !w->stderrBuffer.isEmpty())) {
-        const qsizetype end = newline >= 0 ? newline : w->stderrBuffer.size();
+    while ((newline = buffer.indexOf('\n')) >= 0 ||
+           ((flush || buffer.size() > 65536) && !buffer.isEmpty())) {
+        const qsizetype end = newline >= 0 ? newline : buffer.size();
         std::fprintf(stderr, "[worker %lld] %.*s\n", static_cast<long long>(pid), int(end),
-                     w->stderrBuffer.constData());
-        w->stderrBuffer.remove(0, std::min(end + 1, w->stderrBuffer.size()));
+                     buffer.constData());
+        if (!m_shuttingDown)
+            Q_EMIT workerOutput(pid, channel, QString::fromLocal8Bit(buffer.constData(), end));
+        buffer.remove(0, std::min(end + 1, buffer.size()));
     }
+}
+
+void Engine::flushOutput(int slotId)
+{
+    forwardOutput(slotId, QProcess::StandardOutput, true);
+    forwardOutput(slotId, QProcess::StandardError, true);
+}
+
+void Engine::afterTask(WorkerConnection *w)
+{
+    // Leak guard: a worker grown past maxWorkerRss leaves after its tasks.
+    const qint64 maxRss = m_shared->maxWorkerRss;
+    if (maxRss > 0 && w->retireReason.isEmpty() && w->state == WorkerConnection::State::Ready) {
+        const qint64 rss = residentMemory(w->pid);
+        if (rss > maxRss) {
+            w->retireReason = QStringLiteral("resident memory %1 MiB exceeds maxWorkerRss %2 MiB")
+                                  .arg(rss / (1024 * 1024))
+                                  .arg(maxRss / (1024 * 1024));
+        }
+    }
+    if (!w->retireReason.isEmpty() && w->inFlight.empty() &&
+        w->state == WorkerConnection::State::Ready) {
+        retire(w, true);
+    }
+}
+
+void Engine::retire(WorkerConnection *w, bool recycled)
+{
+    // Graceful: the worker exits on its own when its connection closes.
+    w->retiring = true;
+    w->recycled = recycled;
+    w->idleTimer.stop();
+    markDying(w);
+    w->socket->disconnectFromServer();
+}
+
+void Engine::armIdleTimers()
+{
+    const qint64 timeout = m_shared->idleTimeoutMs;
+    for (const auto &entry : m_workers) {
+        WorkerConnection *w = entry.second.get();
+        if (timeout > 0 && w->isIdle() && !w->idleTimer.isActive())
+            w->idleTimer.start(int(std::min<qint64>(timeout, INT_MAX)));
+    }
+}
+
+void Engine::onIdleTimeout(int slotId)
+{
+    WorkerConnection *w = worker(slotId);
+    if (!w || !w->isIdle() || liveWorkers() <= m_shared->minWorkers)
+        return;
+    qCDebug(lcPool) << "worker" << w->pid << "idle for" << m_shared->idleTimeoutMs << "ms; retiring";
+    retire(w, false);
 }
 
 void Engine::reap(int slotId)
@@ -713,7 +864,7 @@ void Engine::reap(int slotId)
     const auto it = m_workers.find(slotId);
     if (it == m_workers.end())
         return;
-    forwardStderr(slotId, true);
+    flushOutput(slotId);
     std::unique_ptr<WorkerConnection> w = std::move(it->second);
     m_workers.erase(it);
     --m_shared->workers;
@@ -724,17 +875,39 @@ void Engine::reap(int slotId)
         w->process->kill();
         w->process->waitForFinished(KillWaitMs);
     }
-    const QString how =
+    QString how =
         w->killReason.isEmpty() ? describeProcessEnd(*w->process, !w->everReady) : w->killReason;
+    const bool crashed = w->killReason.isEmpty() && w->process->exitStatus() == QProcess::CrashExit;
+    if (crashed && m_shared->workerMemoryLimit > 0) {
+        how += QStringLiteral(" (its memory limit is %1 bytes)").arg(m_shared->workerMemoryLimit);
+    }
 
     if (!w->everReady) {
+        if (w->initializing && w->killReason.isEmpty())
+            how += QStringLiteral(" while running its initializer");
         onStartFailed(QStringLiteral("worker program %1 %2").arg(w->process->program(), how));
+        dispatch();
+        return;
+    }
+    const bool expected = w->retiring && w->killReason.isEmpty() && !crashed &&
+                          w->process->exitCode() == 0 && w->inFlight.empty();
+    if (expected) {
+        {
+            QMutexLocker lock(&m_shared->mutex);
+            m_shared->pids.removeOne(w->pid);
+            m_shared->statistics.counts.workersRecycled += w->recycled;
+        }
+        qCDebug(lcPool) << "worker" << w->pid << "retired:" << w->retireReason;
+        Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
+        if (w->recycled)
+            Q_EMIT workerRecycled(w->pid, w->retireReason);
         dispatch();
         return;
     }
     {
         QMutexLocker lock(&m_shared->mutex);
         m_shared->pids.removeOne(w->pid);
+        ++m_shared->statistics.counts.workersCrashed;
     }
     const QString reason = QStringLiteral("worker %1 %2").arg(w->pid).arg(how);
     qCWarning(lcPool) << reason;
@@ -771,9 +944,11 @@ void Engine::onStartFailed(const QString &message)
     const bool anyAlive = std::any_of(m_workers.begin(), m_workers.end(), [](const auto &entry) {
         return entry.second->state != WorkerConnection::State::Dying;
     });
-    if (!anyAlive) {
+    if (!anyAlive && m_startFailures >= MaxStartAttempts) {
         failQueued(TaskError::Kind::WorkerStartFailed,
-                   QStringLiteral("could not start a worker: %1").arg(message));
+                   QStringLiteral("could not start a worker (%1 attempts): %2")
+                       .arg(m_startFailures)
+                       .arg(message));
     }
 }
 
@@ -787,6 +962,24 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
         --m_shared->running;
     else
         --m_shared->queued;
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        Statistics &counts = m_shared->statistics.counts;
+        switch (outcome) {
+        case Outcome::Finished:
+            ++counts.finished;
+            break;
+        case Outcome::Failed:
+            ++counts.failed;
+            ++counts.failedByKind[error->kind()];
+            break;
+        case Outcome::Canceled:
+            ++counts.canceled;
+            break;
+        }
+        if (task->startedAt > 0)
+            m_shared->statistics.runTime.add(steadyNow() - task->startedAt);
+    }
     task->settled = true;
     if (TaskGroup *group = task->group.get()) {
         --group->pendingChunks;
@@ -1006,6 +1199,8 @@ void Engine::shutdown()
         --m_shared->outstanding;
     }
     m_tasks.clear();
+    for (auto &entry : m_peers)
+        entry.first->disconnect(this); // deleting it emits disconnected()
     m_peers.clear();
     m_server.reset();
 
@@ -1034,7 +1229,7 @@ void Engine::shutdown()
             process->kill();
             process->waitForFinished(KillWaitMs); // reaps it: no zombie
         }
-        forwardStderr(entry.first, true);
+        flushOutput(entry.first);
     }
     m_workers.clear();
     m_shared->workers = 0;

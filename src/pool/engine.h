@@ -39,6 +39,8 @@ Q_SIGNALS:
     void workerStarted(qint64 pid);
     void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
     void workerCrashed(qint64 pid, const QString &reason);
+    void workerRecycled(qint64 pid, const QString &reason);
+    void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &line);
     void countsChanged();
     void idle();
 
@@ -67,7 +69,15 @@ private:
     void onSocketClosed(int slotId);
     void onProcessEnded(int slotId);
     void onWorkerTimer(int slotId);
-    void forwardStderr(int slotId, bool flush = false);
+    void forwardOutput(int slotId, QProcess::ProcessChannel channel, bool flush = false);
+    void flushOutput(int slotId);
+    void becomeReady(WorkerConnection *worker);
+    bool handleInitializerFrame(WorkerConnection *worker, const protocol::Frame &frame);
+    void afterTask(WorkerConnection *worker);
+    void retire(WorkerConnection *worker, bool recycled);
+    void armIdleTimers();
+    void onIdleTimeout(int slotId);
+    int liveWorkers() const;
     void kill(WorkerConnection *worker, const QString &reason);
     void markDying(WorkerConnection *worker);
     void scheduleReap(WorkerConnection *worker);

@@ -7,6 +7,9 @@
 #include <QtCore/QEventLoop>
 #include <QtCore/QTimer>
 
+#include <algorithm>
+#include <chrono>
+
 namespace QtProcessPool {
 
 namespace {
@@ -15,6 +18,45 @@ qint64 toMs(std::chrono::milliseconds value)
     return std::max<qint64>(0, value.count());
 }
 } // namespace
+
+qint64 steadyNow()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void DurationSamples::add(qint64 nanoseconds)
+{
+    if (m_samples.size() < size_t(SampleCount))
+        m_samples.push_back(nanoseconds);
+    else
+        m_samples[m_next] = nanoseconds;
+    m_next = (m_next + 1) % size_t(SampleCount);
+    ++m_count;
+    m_sum += double(nanoseconds);
+    m_max = std::max(m_max, nanoseconds);
+}
+
+Statistics::Durations DurationSamples::summary() const
+{
+    Statistics::Durations d;
+    d.samples = m_count;
+    if (m_samples.empty())
+        return d;
+    std::vector<qint64> sorted = m_samples;
+    std::sort(sorted.begin(), sorted.end());
+    const auto percentile = [&](double p) {
+        const size_t index = std::min(sorted.size() - 1, size_t(p * double(sorted.size())));
+        return double(sorted[index]) / 1e6;
+    };
+    d.mean = m_sum / double(m_count) / 1e6;
+    d.p50 = percentile(0.50);
+    d.p95 = percentile(0.95);
+    d.p99 = percentile(0.99);
+    d.max = double(m_max) / 1e6;
+    return d;
+}
 
 ProcessPool::ProcessPool(QObject *parent)
     : QObject(parent)
@@ -32,6 +74,10 @@ ProcessPool::ProcessPool(QObject *parent)
     connect(d->engine, &Engine::workerExited, this, &ProcessPool::workerExited,
             Qt::QueuedConnection);
     connect(d->engine, &Engine::workerCrashed, this, &ProcessPool::workerCrashed,
+            Qt::QueuedConnection);
+    connect(d->engine, &Engine::workerRecycled, this, &ProcessPool::workerRecycled,
+            Qt::QueuedConnection);
+    connect(d->engine, &Engine::workerOutput, this, &ProcessPool::workerOutput,
             Qt::QueuedConnection);
     connect(
         d->engine, &Engine::idle, this,
@@ -60,12 +106,26 @@ ProcessPool::ProcessPool(QObject *parent)
 
     d->thread.start();
     QMetaObject::invokeMethod(d->engine, &Engine::init, Qt::QueuedConnection);
+
+    // The application is quitting: cancel pending work and stop the workers
+    // now, while the event loop can still deliver the cancellations.
+    if (QCoreApplication *app = QCoreApplication::instance()) {
+        connect(app, &QCoreApplication::aboutToQuit, this, [this] { d_func()->stop(); });
+    }
+}
+
+void ProcessPoolPrivate::stop()
+{
+    if (stopped)
+        return;
+    stopped = true;
+    QMetaObject::invokeMethod(engine, &Engine::shutdown, Qt::BlockingQueuedConnection);
 }
 
 ProcessPool::~ProcessPool()
 {
     Q_D(ProcessPool);
-    QMetaObject::invokeMethod(d->engine, &Engine::shutdown, Qt::BlockingQueuedConnection);
+    d->stop();
     d->thread.quit();
     d->thread.wait();
     delete d->engine; // its thread has finished: safe from here
@@ -74,6 +134,10 @@ ProcessPool::~ProcessPool()
 void ProcessPool::submitRequest(detail::TaskRequest &&request)
 {
     Q_D(ProcessPool);
+    if (d->stopped) { // the application is quitting
+        request.sink->cancelAndFinish();
+        return;
+    }
     const qint64 limit = d->shared.maxMessageSize;
     if (request.arguments.size() > limit - 4096) {
         request.sink->fail(TaskError(TaskError::Kind::BadArguments,
@@ -93,6 +157,11 @@ void ProcessPool::submitRequest(detail::TaskRequest &&request)
     }
     auto task = std::make_unique<Task>();
     task->request = std::move(request);
+    task->submittedAt = steadyNow();
+    {
+        QMutexLocker lock(&d->shared.mutex);
+        ++d->shared.statistics.counts.submitted;
+    }
     ++d->shared.queued;
     ++d->shared.outstanding;
     bool wake;
@@ -110,6 +179,10 @@ void ProcessPool::submitMapped(detail::MapRequest &&request)
 {
     Q_D(ProcessPool);
     const int chunks = int(request.chunks.size());
+    if (d->stopped) { // the application is quitting
+        request.sink->cancelAndFinish();
+        return;
+    }
     if (chunks == 0) { // nothing to map: finished at once, no results
         request.sink->setProgress(0, 0, 0, {});
         request.sink->finish();
@@ -146,8 +219,10 @@ void ProcessPool::submitMapped(detail::MapRequest &&request)
     std::vector<std::unique_ptr<Task>> tasks;
     tasks.reserve(size_t(chunks));
     int firstIndex = 0;
+    const qint64 now = steadyNow();
     for (auto &chunk : request.chunks) {
         auto task = std::make_unique<Task>();
+        task->submittedAt = now;
         task->request.name = request.name;
         task->request.argTypes = request.argTypes;
         task->request.resultType = request.resultType;
@@ -164,6 +239,7 @@ void ProcessPool::submitMapped(detail::MapRequest &&request)
     {
         QMutexLocker lock(&d->shared.mutex);
         wake = d->shared.inbox.empty();
+        d->shared.statistics.counts.submitted += chunks;
         for (auto &task : tasks)
             d->shared.inbox.push_back(std::move(task));
         d->shared.groupInbox.push_back(std::move(group));
@@ -244,6 +320,51 @@ void ProcessPool::setMaxMessageSize(qint64 bytes)
 {
     d_func()->shared.maxMessageSize =
         std::clamp<qint64>(bytes, 64 * 1024, protocol::AbsoluteMaxMessageSize);
+}
+
+qint64 ProcessPool::workerMemoryLimit() const
+{
+    return d_func()->shared.workerMemoryLimit;
+}
+void ProcessPool::setWorkerMemoryLimit(qint64 bytes)
+{
+    d_func()->shared.workerMemoryLimit = std::max<qint64>(0, bytes);
+}
+qint64 ProcessPool::maxWorkerRss() const
+{
+    return d_func()->shared.maxWorkerRss;
+}
+void ProcessPool::setMaxWorkerRss(qint64 bytes)
+{
+    d_func()->shared.maxWorkerRss = std::max<qint64>(0, bytes);
+}
+
+void ProcessPool::setInitializer(detail::TaskRequest &&request)
+{
+    Q_D(ProcessPool);
+    QMutexLocker lock(&d->shared.mutex);
+    d->shared.initializer = std::move(request);
+}
+void ProcessPool::clearWorkerInitializer()
+{
+    setInitializer(detail::TaskRequest());
+}
+
+Statistics ProcessPool::statistics() const
+{
+    Q_D(const ProcessPool);
+    Statistics result;
+    {
+        QMutexLocker lock(&d->shared.mutex);
+        result = d->shared.statistics.counts;
+        result.queueWait = d->shared.statistics.queueWait.summary();
+        result.runTime = d->shared.statistics.runTime.summary();
+    }
+    result.queuedTasks = d->shared.queued;
+    result.runningTasks = d->shared.running;
+    result.busyWorkers = d->shared.busyWorkers;
+    result.workers = d->shared.workers;
+    return result;
 }
 
 QString ProcessPool::workerProgram() const

@@ -40,6 +40,8 @@ struct Task
     /// Times the task went back to the queue because its worker died before
     /// starting it; bounded so a task that kills workers early cannot loop.
     int requeues = 0;
+    qint64 submittedAt = 0; // steady clock, ns
+    qint64 startedAt = 0;
     /// The future has finished (result, error or canceled) and the counts no
     /// longer include the task; it may still occupy a worker until that worker
     /// reports back or dies.
@@ -53,6 +55,30 @@ struct Task
     int itemCount = 0;
 };
 
+/// Durations of the last SampleCount tasks, for percentiles.
+class DurationSamples
+{
+public:
+    static constexpr int SampleCount = 10000;
+    void add(qint64 nanoseconds);
+    Statistics::Durations summary() const;
+
+private:
+    std::vector<qint64> m_samples; // ring buffer
+    size_t m_next = 0;
+    qint64 m_count = 0;
+    qint64 m_max = 0;
+    double m_sum = 0; // of all samples ever, for the mean
+};
+
+/// Counters behind statistics(); guarded by SharedState::mutex.
+struct StatisticsCollector
+{
+    Statistics counts; // durations and live counts are filled in on read
+    DurationSamples queueWait;
+    DurationSamples runTime;
+};
+
 /// State shared by the pool's thread and its I/O thread. Settings and counts
 /// are atomics (read anywhere); the rest is guarded by its mutex.
 struct SharedState
@@ -61,7 +87,9 @@ struct SharedState
     std::atomic<int> minWorkers{0};
     std::atomic<int> maxTasksPerWorker{0};
     std::atomic<int> maxQueuedTasks{0};
-    std::atomic<qint64> idleTimeoutMs{0};
+    std::atomic<qint64> idleTimeoutMs{30000};
+    std::atomic<qint64> workerMemoryLimit{0};
+    std::atomic<qint64> maxWorkerRss{0};
     std::atomic<qint64> taskTimeoutMs{0};
     std::atomic<qint64> cancelGracePeriodMs{1000};
     std::atomic<qint64> workerStartTimeoutMs{10000};
@@ -84,13 +112,22 @@ struct SharedState
     bool environmentSet = false;
     QString workingDirectory;
     QList<qint64> pids;
+    detail::TaskRequest initializer; // name empty: none (sink unused)
+    StatisticsCollector statistics;
     std::vector<std::unique_ptr<Task>> inbox;
     std::vector<std::shared_ptr<TaskGroup>> groupInbox; // groups whose chunks are in inbox
 };
 
+/// Nanoseconds on a steady clock, for task durations.
+qint64 steadyNow();
+
 class ProcessPoolPrivate
 {
 public:
+    /// Shuts the engine down (once): pending futures canceled, workers stopped.
+    void stop();
+
+    bool stopped = false; // pool's thread; after stop() run() returns canceled futures
     SharedState shared;
     QThread thread;         // the I/O thread
     Engine *engine = nullptr; // lives in thread

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "pool/workerconnection.h"
 
+#include <QtCore/QFile>
+
 #include <csignal>
 #include <cstring>
 
@@ -59,6 +61,22 @@ QString describeProcessEnd(const QProcess &process, bool startFailed)
         return text;
     }
     return QStringLiteral("exited with code %1").arg(process.exitCode());
+}
+
+qint64 residentMemory(qint64 pid)
+{
+#ifdef Q_OS_LINUX
+    QFile statm(QStringLiteral("/proc/%1/statm").arg(pid));
+    if (!statm.open(QIODevice::ReadOnly))
+        return -1;
+    const QList<QByteArray> fields = statm.readAll().split(' ');
+    bool ok = false;
+    const qint64 pages = fields.size() > 1 ? fields[1].toLongLong(&ok) : 0;
+    return ok ? pages * ::sysconf(_SC_PAGESIZE) : -1;
+#else
+    Q_UNUSED(pid);
+    return -1;
+#endif
 }
 
 bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid)

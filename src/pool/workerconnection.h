@@ -20,8 +20,9 @@ struct Task;
 struct WorkerConnection
 {
     enum class State {
-        Starting, // process launched, no authenticated connection yet
-        Ready,    // authenticated; takes tasks
+        Starting,     // process launched, no authenticated connection yet
+        Initializing, // authenticated, running the pool's worker initializer
+        Ready,        // takes tasks
         Dying,    // its process ended, its socket closed, or we killed it; reaped soon
     };
 
@@ -38,6 +39,7 @@ struct WorkerConnection
     /// Tasks sent to the worker, oldest first; it runs them in order.
     std::deque<Task *> inFlight;
     bool everReady = false;
+    bool initializing = false; // its initializer was sent and has not finished
     bool processEnded = false;
     bool socketClosed = false;
     bool reapScheduled = false;
@@ -48,7 +50,19 @@ struct WorkerConnection
     QString killReason;
     QByteArray stderrBuffer;
 
-    bool isIdle() const { return state == State::Ready && inFlight.empty(); }
+    QTimer idleTimer;     // retires the worker after idleTimeout() without work
+    int tasksSent = 0;
+    /// Set when the worker must leave once its tasks are done (recycling):
+    /// it gets no new work, and its replacement may start meanwhile.
+    QString retireReason;
+    bool retiring = false;  // asked to exit; its end is not a crash
+    bool recycled = false;  // retired by maxTasksPerWorker / maxWorkerRss
+    QByteArray stdoutBuffer;
+
+    bool acceptsWork() const { return state == State::Ready && retireReason.isEmpty(); }
+    bool isIdle() const { return acceptsWork() && inFlight.empty(); }
+    /// Counts against maxWorkers: neither dying nor on its way out.
+    bool isLive() const { return state != State::Dying && retireReason.isEmpty(); }
 };
 
 /// "crashed with SIGSEGV (Segmentation fault)", "exited with code 3",
@@ -57,6 +71,9 @@ QString describeProcessEnd(const QProcess &process, bool startFailed);
 
 /// Name of a signal number ("SIGSEGV"), or "signal N".
 QString signalName(int signal);
+
+/// Resident memory of a process in bytes, or -1 where unknown (Linux: /proc).
+qint64 residentMemory(qint64 pid);
 
 /// True when the peer of a connected local socket runs as our user (checked
 /// where the OS reports peer credentials; elsewhere the secret alone decides).

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_STATISTICS_H
+#define QTPROCESSPOOL_STATISTICS_H
+
+#include <QtProcessPool/taskerror.h>
+
+#include <QtCore/QMap>
+
+namespace QtProcessPool {
+
+/// A snapshot of a pool's activity since it was created (ProcessPool::statistics()).
+/// Counts are of tasks: a run() call is one task, a mapped() chunk is one task.
+struct Statistics
+{
+    /// Milliseconds, over the most recent 10,000 tasks (mean: over all).
+    struct Durations
+    {
+        double mean = 0;
+        double p50 = 0;
+        double p95 = 0;
+        double p99 = 0;
+        double max = 0;
+        qint64 samples = 0; // all tasks measured
+    };
+
+    qint64 submitted = 0; // accepted by run()/mapped() (not those refused at once)
+    qint64 finished = 0;  // with their results
+    qint64 failed = 0;    // with a TaskError; by kind below
+    qint64 canceled = 0;
+    QMap<TaskError::Kind, qint64> failedByKind;
+
+    qint64 workersStarted = 0; // that connected (and ran the initializer)
+    qint64 workersCrashed = 0; // ended without being asked to (workerCrashed)
+    qint64 workersRecycled = 0;
+
+    Durations queueWait; // from run() to the start in a worker
+    Durations runTime;   // from the start in a worker to the end
+
+    int queuedTasks = 0; // now
+    int runningTasks = 0;
+    int busyWorkers = 0;
+    int workers = 0;
+};
+
+} // namespace QtProcessPool
+
+#endif
