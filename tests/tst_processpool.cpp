@@ -382,7 +382,9 @@ void TestProcessPool::startFailure()
         QVERIFY2(e->message().contains(expected), qPrintable(e->message()));
     }
     QVERIFY2(timer.elapsed() < 20000, "start failure took too long");
-    QCOMPARE(pool.workerCount(), 0);
+    // A worker started in parallel may still be waiting for its own start timeout; it is
+    // not restarted once nothing is waiting for it.
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 0, 10000);
     QCOMPARE(pool.queuedTaskCount(), 0);
 }
 

@@ -278,3 +278,69 @@ void progressTo(QPromise<int> &promise, int value, int maximum)
 }
 } // namespace TestTasks
 QPP_REGISTER_TASK(progressTo)
+
+#include <QtCore/QDir>
+
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+namespace TestTasks {
+namespace {
+int g_initValue = -1;
+int g_initCalls = 0;
+// Kept reachable so that LeakSanitizer does not fail the worker at exit: the
+// point is memory that grows and is never given back, like a cache gone wrong.
+std::vector<std::unique_ptr<char[]>> g_leaked;
+} // namespace
+
+int leakMegabytes(int megabytes)
+{
+    const size_t size = size_t(megabytes) * 1024 * 1024;
+    g_leaked.push_back(std::make_unique<char[]>(size));
+    for (size_t i = 0; i < size; i += 4096)
+        g_leaked.back()[i] = 1; // resident, not just reserved
+    return megabytes;           // and never freed
+}
+qint64 allocateBytes(qint64 bytes)
+{
+    std::vector<char> block(size_t(bytes), 1);
+    return qint64(block.size());
+}
+void setInitValue(int value)
+{
+    g_initValue = value;
+    ++g_initCalls;
+}
+int initValue()
+{
+    return g_initValue;
+}
+int initCalls()
+{
+    return g_initCalls;
+}
+QString environmentVariable(const QString &name)
+{
+    return qEnvironmentVariable(name.toLocal8Bit().constData());
+}
+QString currentDirectory()
+{
+    return QDir::currentPath();
+}
+void printLines(const QString &text)
+{
+    std::fprintf(stdout, "out: %s\n", qPrintable(text));
+    std::fflush(stdout);
+    std::fprintf(stderr, "err: %s\n", qPrintable(text));
+    std::fflush(stderr);
+}
+} // namespace TestTasks
+QPP_REGISTER_TASK(leakMegabytes)
+QPP_REGISTER_TASK(allocateBytes)
+QPP_REGISTER_TASK(setInitValue)
+QPP_REGISTER_TASK(initValue)
+QPP_REGISTER_TASK(initCalls)
+QPP_REGISTER_TASK(environmentVariable)
+QPP_REGISTER_TASK(currentDirectory)
+QPP_REGISTER_TASK(printLines)

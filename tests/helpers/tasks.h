@@ -99,3 +99,15 @@ void suspendable(QPromise<int> &promise, int n); // 10 ms per result, honours su
 namespace TestTasks {
 void progressTo(QPromise<int> &promise, int value, int maximum); // 1 ms per step, stops at value
 } // namespace TestTasks
+
+namespace TestTasks {
+// Lifecycle tasks.
+int leakMegabytes(int megabytes);         // allocates, touches and leaks; returns the count
+qint64 allocateBytes(qint64 bytes);       // std::vector of that size
+void setInitValue(int value);             // initializer: stores value in the worker
+int initValue();                          // what setInitValue stored (-1: never called)
+int initCalls();                          // how often setInitValue ran in this worker
+QString environmentVariable(const QString &name);
+QString currentDirectory();
+void printLines(const QString &text);     // "out: text" on stdout, "err: text" on stderr
+} // namespace TestTasks

@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: MIT
+// Worker lifecycle with real workers: sizing, retirement, recycling, limits,
+// initializers, start failures, environment, output, orphans, statistics.
+#include "tasks.h"
+#include "testutil.h"
+
+#include <QtProcessPool/ProcessPool>
+
+#include <QtCore/QFile>
+#include <QtCore/QProcess>
+#include <QtCore/QSet>
+#include <QtCore/QTemporaryDir>
+#include <QtCore/QTimer>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <signal.h>
+
+using namespace QtProcessPool;
+using namespace TestTasks;
+using namespace TestUtil;
+using namespace std::chrono_literals;
+
+class TestLifecycle : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void burstNeverExceedsMaxWorkers();
+    void prestartedPoolRunsWithoutStarting();
+    void idleWorkersRetireDownToMinWorkers();
+    void recyclingByTaskCount();
+    void recyclingByResidentMemory();
+#ifndef QPP_TEST_ASAN
+    // AddressSanitizer reserves terabytes of shadow address space at start-up,
+    // which no RLIMIT_AS can allow: the memory limit is tested in plain builds.
+    void memoryLimit();
+#endif
+    void initializerRunsOncePerWorker();
+    void failingInitializer_data();
+    void failingInitializer();
+    void startFailuresAreBoundedAndReset();
+    void environmentAndWorkingDirectory();
+    void workerOutputCarriesPid();
+    void forwardedStderrIsPrefixedWithPid();
+    void noOrphansWhenApplicationIsKilled();
+    void aboutToQuitStopsThePool();
+    void waitForDone();
+    void statisticsAfterMixedRun();
+};
+
+void TestLifecycle::burstNeverExceedsMaxWorkers()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(3);
+    int most = 0;
+    QSet<qint64> started;
+    connect(&pool, &ProcessPool::workerStarted, this, [&](qint64 pid) { started.insert(pid); });
+    QTimer sampler;
+    connect(&sampler, &QTimer::timeout, this, [&] { most = std::max(most, pool.workerCount()); });
+    sampler.start(1);
+    QList<QFuture<int>> futures;
+    for (int i = 0; i < 1000; ++i)
+        futures.append(pool.run(square, i));
+    QVERIFY(pool.waitForDone(Generous));
+    for (int i = 0; i < 1000; ++i)
+        QCOMPARE(futures[i].result(), i * i);
+    QVERIFY2(most <= 3, qPrintable(QString::number(most)));
+    QVERIFY2(started.size() <= 3, qPrintable(QString::number(started.size())));
+    QVERIFY(started.size() >= 2); // several started on the cold burst
+}
+
+void TestLifecycle::prestartedPoolRunsWithoutStarting()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    pool.setMinWorkers(2);
+    QSignalSpy started(&pool, &ProcessPool::workerStarted);
+    pool.prestart();
+    QTRY_COMPARE_WITH_TIMEOUT(started.size(), 2, Generous);
+    const QList<qint64> warm = pool.workerPids();
+    const qint64 pid = pool.run(workerPid).result();
+    QVERIFY(warm.contains(pid));
+    QCOMPARE(started.size(), 2); // nothing had to start for it
+    QVERIFY(pool.statistics().queueWait.max < 1000);
+}
+
+void TestLifecycle::idleWorkersRetireDownToMinWorkers()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(3);
+    pool.setMinWorkers(1);
+    pool.setIdleTimeout(300ms);
+    QCOMPARE(ProcessPool().idleTimeout(), 30000ms); // the default
+    QSignalSpy exited(&pool, &ProcessPool::workerExited);
+    QSignalSpy crashed(&pool, &ProcessPool::workerCrashed);
+    QList<QFuture<int>> futures;
+    for (int i = 0; i < 6; ++i)
+        futures.append(pool.run(sleepThenSquare, 400, i));
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 3, Generous);
+    QVERIFY(pool.waitForDone(Generous));
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 1, Generous);
+    QTest::qWait(600); // and no further
+    QCOMPARE(pool.workerCount(), 1);
+    QCOMPARE(exited.size(), 2);
+    QCOMPARE(crashed.size(), 0);
+    QCOMPARE(pool.run(square, 4).result(), 16);
+}
+
+void TestLifecycle::recyclingByTaskCount()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    pool.setMaxTasksPerWorker(3);
+    QSignalSpy recycled(&pool, &ProcessPool::workerRecycled);
+    QSignalSpy crashed(&pool, &ProcessPool::workerCrashed);
+    QList<QFuture<qint64>> futures;
+    for (int i = 0; i < 9; ++i)
+        futures.append(pool.run(workerPid));
+    QList<qint64> pids;
+    for (const auto &f : futures)
+        pids.append(f.result());
+    for (int i = 0; i < 9; ++i)
+        QCOMPARE(pids[i], pids[i - i % 3]); // three tasks per worker
+    QCOMPARE(QSet<qint64>(pids.begin(), pids.end()).size(), 3);
+    QTRY_VERIFY_WITH_TIMEOUT(recycled.size() >= 2, Generous);
+    QVERIFY(recycled.at(0).at(1).toString().contains(QStringLiteral("3 tasks")));
+    QCOMPARE(crashed.size(), 0);
+    QCOMPARE(pool.statistics().workersRecycled, qint64(recycled.size()));
+}
+
+void TestLifecycle::recyclingByResidentMemory()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    pool.setMaxWorkerRss(120 * 1024 * 1024);
+    QSignalSpy recycled(&pool, &ProcessPool::workerRecycled);
+    QSet<qint64> pids;
+    for (int i = 0; i < 6; ++i) {
+        QCOMPARE(pool.run(leakMegabytes, 50).result(), 50);
+        pids.insert(pool.run(workerPid).result());
+    }
+    // 50 MB leaked per call: a worker passes 120 MB on its third call.
+    QVERIFY2(pids.size() >= 2, qPrintable(QString::number(pids.size())));
+    QTRY_VERIFY_WITH_TIMEOUT(!recycled.isEmpty(), Generous);
+    QVERIFY2(recycled.at(0).at(1).toString().contains(QStringLiteral("resident memory")),
+             qPrintable(recycled.at(0).at(1).toString()));
+}
+
+#ifndef QPP_TEST_ASAN
+void TestLifecycle::memoryLimit()
+{
+    ProcessPool pool;
+    pool.setWorkerMemoryLimit(qint64(768) * 1024 * 1024);
+    const auto e = errorOf(pool.run(allocateBytes, qint64(2) * 1024 * 1024 * 1024));
+    QVERIFY(e);
+    QVERIFY2(e->kind() == TaskError::Kind::Exception || e->kind() == TaskError::Kind::Crashed,
+             qPrintable(e->message()));
+    if (e->kind() == TaskError::Kind::Exception)
+        QCOMPARE(e->remoteType(), QStringLiteral("std::bad_alloc"));
+    else
+        QVERIFY2(e->message().contains(QStringLiteral("memory limit")), qPrintable(e->message()));
+    QCOMPARE(pool.run(allocateBytes, qint64(1024 * 1024)).result(), qint64(1024 * 1024));
+}
+#endif
+
+void TestLifecycle::initializerRunsOncePerWorker()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    pool.setWorkerInitializer(setInitValue, 42);
+    QList<QFuture<int>> values;
+    QList<QFuture<int>> calls;
+    for (int i = 0; i < 10; ++i) {
+        values.append(pool.run(initValue));
+        calls.append(pool.run(initCalls));
+    }
+    for (int i = 0; i < 10; ++i) {
+        QCOMPARE(values[i].result(), 42);
+        QCOMPARE(calls[i].result(), 1);
+    }
+    // Workers started after clearWorkerInitializer() start without it.
+    const QList<qint64> initialized = pool.workerPids();
+    pool.clearWorkerInitializer();
+    pool.setMinWorkers(2);
+    for (qint64 pid : initialized)
+        QCOMPARE(::kill(pid_t(pid), SIGKILL), 0);
+    QTRY_VERIFY_WITH_TIMEOUT(pool.workerCount() == 2
+                                 && !pool.workerPids().contains(initialized.value(0))
+                                 && !pool.workerPids().contains(initialized.value(1)),
+                             Generous);
+    for (int i = 0; i < 10; ++i)
+        QCOMPARE(pool.run(initValue).result(), -1);
+}
+
+void TestLifecycle::failingInitializer_data()
+{
+    QTest::addColumn<bool>("crash");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("throws") << false << "failed in its initializer 'throwRuntime': model missing";
+    QTest::newRow("crashes") << true << "SIGSEGV";
+}
+
+void TestLifecycle::failingInitializer()
+{
+    QFETCH(bool, crash);
+    QFETCH(QString, expected);
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    if (crash)
+        pool.setWorkerInitializer(crashSegv);
+    else
+        pool.setWorkerInitializer(throwRuntime, QStringLiteral("model missing"));
+    QSignalSpy started(&pool, &ProcessPool::workerStarted);
+    const auto e = errorOf(pool.run(square, 2));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::WorkerStartFailed);
+    QVERIFY2(e->message().contains(expected), qPrintable(e->message()));
+    QVERIFY2(e->message().contains(QStringLiteral("3 attempts")), qPrintable(e->message()));
+    QCOMPARE(started.size(), 0);
+    pool.clearWorkerInitializer();
+    QTRY_COMPARE_WITH_TIMEOUT(pool.run(square, 3).result(), 9, Generous);
+}
+
+void TestLifecycle::startFailuresAreBoundedAndReset()
+{
+    QTemporaryDir dir;
+    const QString log = dir.filePath(QStringLiteral("starts"));
+    const auto starts = [&] {
+        QFile file(log);
+        return file.open(QIODevice::ReadOnly) ? int(file.readAll().count('\n')) : 0;
+    };
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    const QString self = pool.workerProgram();
+    pool.setWorkerProgram(QStringLiteral("/bin/sh"),
+                          {QStringLiteral("-c"), QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
+    auto e = errorOf(pool.run(square, 1));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::WorkerStartFailed);
+    QCOMPARE(starts(), 3); // three attempts with back-off, then the task failed
+
+    pool.setWorkerProgram(self);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.run(square, 5).result(), 25, Generous);
+    // A success resets the guard: a later failing program gets three attempts again.
+    const QList<qint64> pids = pool.workerPids();
+    pool.setWorkerProgram(QStringLiteral("/bin/sh"),
+                          {QStringLiteral("-c"), QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
+    ::kill(pid_t(pids.value(0)), SIGKILL);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 0, Generous);
+    e = errorOf(pool.run(square, 1));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::WorkerStartFailed);
+    QCOMPARE(starts(), 6);
+}
+
+void TestLifecycle::environmentAndWorkingDirectory()
+{
+    QTemporaryDir dir;
+    ProcessPool pool;
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(QStringLiteral("QPP_TEST_VALUE"), QStringLiteral("from the pool"));
+    pool.setWorkerEnvironment(environment);
+    pool.setWorkerWorkingDirectory(dir.path());
+    QCOMPARE(pool.run(environmentVariable, QStringLiteral("QPP_TEST_VALUE")).result(),
+             QStringLiteral("from the pool"));
+    QCOMPARE(QFileInfo(pool.run(currentDirectory).result()).canonicalFilePath(),
+             QFileInfo(dir.path()).canonicalFilePath());
+}
+
+void TestLifecycle::workerOutputCarriesPid()
+{
+    ProcessPool pool;
+    QSignalSpy output(&pool, &ProcessPool::workerOutput);
+    pool.run(printLines, QStringLiteral("hi")).waitForFinished();
+    const qint64 pid = pool.workerPids().value(0);
+    QTRY_VERIFY_WITH_TIMEOUT(output.size() >= 2, Generous);
+    bool sawOut = false;
+    bool sawErr = false;
+    for (const QList<QVariant> &args : output) {
+        QCOMPARE(args.at(0).toLongLong(), pid);
+        const auto channel = args.at(1).value<QProcess::ProcessChannel>();
+        sawOut |= channel == QProcess::StandardOutput && args.at(2).toString() == "out: hi";
+        sawErr |= channel == QProcess::StandardError && args.at(2).toString() == "err: hi";
+    }
+    QVERIFY(sawOut);
+    QVERIFY(sawErr);
+}
+
+void TestLifecycle::forwardedStderrIsPrefixedWithPid()
+{
+    QProcess app;
+    app.start(QStringLiteral(QPP_TEST_APP), {QStringLiteral("print")});
+    QVERIFY(app.waitForFinished(Generous));
+    QCOMPARE(app.exitCode(), 0);
+    const QByteArray out = app.readAllStandardOutput();
+    const QByteArray err = app.readAllStandardError();
+    const QByteArray pid = out.mid(out.indexOf("pid ") + 4).trimmed();
+    QVERIFY(!pid.isEmpty());
+    QVERIFY2(err.contains("[worker " + pid + "] err: hello"), err.constData());
+    QVERIFY2(err.contains("[worker " + pid + "] out: hello"), err.constData());
+}
+
+void TestLifecycle::noOrphansWhenApplicationIsKilled()
+{
+    QProcess app;
+    app.start(QStringLiteral(QPP_TEST_APP), {QStringLiteral("orphan")});
+    QVERIFY(app.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(app.canReadLine(), Generous);
+    const QList<QByteArray> fields = app.readLine().trimmed().split(' ');
+    QCOMPARE(fields.size(), 3);
+    const qint64 idle = fields[1].toLongLong();
+    const qint64 busy = fields[2].toLongLong();
+    QVERIFY(!processGone(idle));
+    QVERIFY(!processGone(busy));
+    ::kill(pid_t(app.processId()), SIGKILL); // no destructor, no aboutToQuit
+    QVERIFY(app.waitForFinished(Generous));
+    // Orphans get reparented and reaped by init; both must be gone in seconds.
+    QTRY_VERIFY_WITH_TIMEOUT(processGone(idle) && processGone(busy), 10000);
+}
+
+void TestLifecycle::aboutToQuitStopsThePool()
+{
+    QProcess app;
+    app.start(QStringLiteral(QPP_TEST_APP), {QStringLiteral("quit")});
+    QVERIFY(app.waitForFinished(Generous));
+    const QByteArray out = app.readAllStandardOutput();
+    QVERIFY2(out.contains("after-quit workers=0 canceled=3"), out.constData());
+}
+
+void TestLifecycle::waitForDone()
+{
+    ProcessPool pool;
+    QVERIFY(pool.waitForDone(0)); // nothing to wait for
+    QFuture<int> future = pool.run(sleepThenSquare, 1500, 2);
+    QVERIFY(!pool.waitForDone(100));
+    QVERIFY(!future.isFinished());
+    QVERIFY(pool.waitForDone(Generous));
+    QVERIFY(future.isFinished());
+    QCOMPARE(future.result(), 4);
+}
+
+void TestLifecycle::statisticsAfterMixedRun()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    TaskOptions options;
+    options.timeout = 60s; // nothing is sent ahead of it: the two below stay queued
+    QFuture<int> blocker = pool.run(options, sleepThenSquare, 300, 1);
+    QList<QFuture<int>> canceled{pool.run(square, 1), pool.run(square, 2)};
+    for (QFuture<int> &f : canceled)
+        f.cancel();
+    QList<QFuture<int>> rest;
+    for (int i = 0; i < 10; ++i)
+        rest.append(pool.run(square, i));
+    for (int i = 0; i < 3; ++i)
+        rest.append(pool.run(throwRuntime, QStringLiteral("x")));
+    rest.append(pool.run(crashExit, 3));
+    QVERIFY(pool.waitForDone(Generous));
+    const Statistics stats = pool.statistics();
+    QCOMPARE(stats.submitted, qint64(17));
+    QCOMPARE(stats.finished, qint64(11));
+    QCOMPARE(stats.failed, qint64(4));
+    QCOMPARE(stats.failedByKind.value(TaskError::Kind::Exception), qint64(3));
+    QCOMPARE(stats.failedByKind.value(TaskError::Kind::Crashed), qint64(1));
+    QCOMPARE(stats.canceled, qint64(2));
+    QCOMPARE(stats.workersCrashed, qint64(1));
+    QVERIFY(stats.workersStarted >= 1);
+    QCOMPARE(stats.queueWait.samples, qint64(15)); // every task that started
+    QCOMPARE(stats.runTime.samples, qint64(15));
+    QVERIFY(stats.runTime.max >= 300 && stats.runTime.max < 60000);
+    QVERIFY(stats.runTime.p50 <= stats.runTime.p95 && stats.runTime.p95 <= stats.runTime.max);
+    QCOMPARE(stats.queuedTasks, 0);
+    QCOMPARE(stats.runningTasks, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (QtProcessPool::isWorkerProcess(argc, argv))
+        return QtProcessPool::execWorker(argc, argv);
+    QCoreApplication app(argc, argv);
+    TestLifecycle test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_lifecycle.moc"
