@@ -8,6 +8,7 @@
 
 #include <QtCore/QFile>
 #include <QtCore/QProcess>
+#include <QtCore/QMap>
 #include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QTimer>
@@ -47,6 +48,7 @@ private Q_SLOTS:
     void aboutToQuitStopsThePool();
     void waitForDone();
     void statisticsAfterMixedRun();
+    void workerInfoFollowsEachWorker();
 };
 
 void TestLifecycle::burstNeverExceedsMaxWorkers()
@@ -372,6 +374,57 @@ void TestLifecycle::statisticsAfterMixedRun()
     QVERIFY(stats.runTime.p50 <= stats.runTime.p95 && stats.runTime.p95 <= stats.runTime.max);
     QCOMPARE(stats.queuedTasks, 0);
     QCOMPARE(stats.runningTasks, 0);
+}
+
+void TestLifecycle::workerInfoFollowsEachWorker()
+{
+    using State = Statistics::WorkerInfo::State;
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    pool.setMinWorkers(2);
+    pool.prestart();
+    const auto states = [&pool] {
+        QMap<qint64, Statistics::WorkerInfo> byPid;
+        for (const Statistics::WorkerInfo &info : pool.statistics().workerInfo)
+            byPid.insert(info.pid, info);
+        return byPid;
+    };
+    const auto allIdle = [&states] {
+        const auto now = states();
+        return now.size() == 2 && std::all_of(now.begin(), now.end(), [](const auto &info) {
+                   return info.state == State::Idle;
+               });
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(allIdle(), Generous);
+    const QList<qint64> pids = pool.workerPids();
+    const auto initial = states();
+    QCOMPARE(QSet<qint64>(pids.begin(), pids.end()),
+             QSet<qint64>(initial.keyBegin(), initial.keyEnd()));
+
+    QFuture<int> slow = pool.run(sleepThenSquare, 60000, 2);
+    QTRY_VERIFY_WITH_TIMEOUT(pool.runningTaskCount() == 1, Generous);
+    auto now = states();
+    const qint64 busyPid = [&] {
+        for (const auto &info : now)
+            if (info.state == State::Busy)
+                return info.pid;
+        return qint64(0);
+    }();
+    QVERIFY(busyPid != 0);
+    const qint64 idlePid = pids.first() == busyPid ? pids.last() : pids.first();
+    QCOMPARE(now.value(idlePid).state, State::Idle);
+    for (int i = 0; i < 5; ++i)
+        QCOMPARE(pool.run(square, i).result(), i * i); // all on the idle worker
+    QTRY_COMPARE_WITH_TIMEOUT(states().value(idlePid).tasksDone, qint64(5), Generous);
+    QCOMPARE(states().value(busyPid).tasksDone, qint64(0));
+
+    // Canceled past its grace period, the busy worker is killed: it shows as
+    // retiring until reaped, then disappears, and a replacement starts.
+    pool.setCancelGracePeriod(0ms);
+    slow.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(!states().contains(busyPid), Generous);
+    QTRY_COMPARE_WITH_TIMEOUT(states().size(), 2, Generous);
+    QVERIFY(states().contains(idlePid));
 }
 
 int main(int argc, char **argv)

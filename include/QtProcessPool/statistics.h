@@ -4,6 +4,7 @@
 
 #include <QtProcessPool/taskerror.h>
 
+#include <QtCore/QList>
 #include <QtCore/QMap>
 
 namespace QtProcessPool {
@@ -40,6 +41,22 @@ struct Statistics
     int runningTasks = 0;
     int busyWorkers = 0;
     int workers = 0;
+
+    /// One worker process as it is now.
+    struct WorkerInfo
+    {
+        enum class State {
+            Starting, // launched, not yet connected (or running the initializer)
+            Idle,     // ready, nothing sent to it
+            Busy,     // running a task (or has tasks sent ahead)
+            Retiring, // on its way out: recycled, idle-retired, canceled, crashed or killed
+        };
+        qint64 pid = 0;
+        State state = State::Starting;
+        qint64 tasksDone = 0; // tasks it ended, whatever their outcome
+    };
+    /// Every worker process of the pool, oldest first.
+    QList<WorkerInfo> workerInfo;
 };
 
 } // namespace QtProcessPool

@@ -237,6 +237,7 @@ bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
     }
     Task *task = *it;
     w->inFlight.erase(it);
+    publish(w);
     if (task->settled) {
         release(task); // canceled while sent ahead: it never ran
     } else {
@@ -341,6 +342,12 @@ void Engine::spawnWorker()
 
     qCDebug(lcPool) << "starting worker" << slotId << process->program();
     process->start(QIODevice::ReadWrite);
+    worker->record = std::make_shared<WorkerRecord>();
+    worker->record->pid = process->processId();
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        m_shared->workerRecords.emplace(slotId, worker->record);
+    }
     if (process->state() != QProcess::NotRunning) {
         // The secret goes through stdin, never argv or the environment.
         process->write(QByteArray::number(slotId) + ' ' + worker->secret.toHex() + '\n');
@@ -364,6 +371,18 @@ void Engine::send(WorkerConnection *worker, Task *task)
     const int maxTasks = m_shared->maxTasksPerWorker;
     if (maxTasks > 0 && ++worker->tasksSent >= maxTasks && worker->retireReason.isEmpty())
         worker->retireReason = QStringLiteral("served %1 tasks").arg(worker->tasksSent);
+    publish(worker);
+}
+
+void Engine::publish(WorkerConnection *w)
+{
+    using State = Statistics::WorkerInfo::State;
+    State state = State::Starting;
+    if (w->state == WorkerConnection::State::Dying || !w->retireReason.isEmpty())
+        state = State::Retiring;
+    else if (w->state == WorkerConnection::State::Ready)
+        state = w->inFlight.empty() ? State::Idle : State::Busy;
+    w->record->state.store(int(state), std::memory_order_relaxed);
 }
 
 WorkerConnection *Engine::worker(int slotId) const
@@ -503,6 +522,7 @@ void Engine::becomeReady(WorkerConnection *w)
     w->everReady = true;
     w->timer.stop();
     m_startFailures = 0;
+    publish(w);
     {
         QMutexLocker lock(&m_shared->mutex);
         m_shared->pids.append(w->pid);
@@ -771,6 +791,7 @@ void Engine::markDying(WorkerConnection *w)
     if (w->state == WorkerConnection::State::Dying)
         return;
     w->state = WorkerConnection::State::Dying;
+    publish(w);
     notifyCounts();
 }
 
@@ -814,6 +835,7 @@ void Engine::flushOutput(int slotId)
 
 void Engine::afterTask(WorkerConnection *w)
 {
+    w->record->tasksDone.fetch_add(1, std::memory_order_relaxed);
     // Leak guard: a worker grown past maxWorkerRss leaves after its tasks.
     const qint64 maxRss = m_shared->maxWorkerRss;
     if (maxRss > 0 && w->retireReason.isEmpty() && w->state == WorkerConnection::State::Ready) {
@@ -828,6 +850,7 @@ void Engine::afterTask(WorkerConnection *w)
         w->state == WorkerConnection::State::Ready) {
         retire(w, true);
     }
+    publish(w);
 }
 
 void Engine::retire(WorkerConnection *w, bool recycled)
@@ -868,6 +891,10 @@ void Engine::reap(int slotId)
     std::unique_ptr<WorkerConnection> w = std::move(it->second);
     m_workers.erase(it);
     --m_shared->workers;
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        m_shared->workerRecords.erase(slotId);
+    }
     w->process->disconnect(this);
     if (w->socket)
         w->socket->disconnect(this);
@@ -1239,6 +1266,7 @@ void Engine::shutdown()
     {
         QMutexLocker lock(&m_shared->mutex);
         m_shared->pids.clear();
+        m_shared->workerRecords.clear();
     }
     m_directory.reset();
 }

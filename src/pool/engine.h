@@ -80,6 +80,8 @@ private:
     int liveWorkers() const;
     void kill(WorkerConnection *worker, const QString &reason);
     void markDying(WorkerConnection *worker);
+    /// Brings the worker's record in statistics() up to date with its state.
+    void publish(WorkerConnection *worker);
     void scheduleReap(WorkerConnection *worker);
     void reap(int slotId);
     void onStartFailed(const QString &message);

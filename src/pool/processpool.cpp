@@ -359,6 +359,12 @@ Statistics ProcessPool::statistics() const
         result = d->shared.statistics.counts;
         result.queueWait = d->shared.statistics.queueWait.summary();
         result.runTime = d->shared.statistics.runTime.summary();
+        for (const auto &entry : d->shared.workerRecords) {
+            const WorkerRecord &record = *entry.second;
+            result.workerInfo.append({record.pid,
+                                      Statistics::WorkerInfo::State(record.state.load()),
+                                      record.tasksDone.load()});
+        }
     }
     result.queuedTasks = d->shared.queued;
     result.runningTasks = d->shared.running;

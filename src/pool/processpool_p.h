@@ -10,6 +10,7 @@
 #include <QtCore/QThread>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -71,6 +72,15 @@ private:
     double m_sum = 0; // of all samples ever, for the mean
 };
 
+/// What statistics() reports about one worker. The engine updates the fields
+/// without locking; SharedState::mutex guards the set of records.
+struct WorkerRecord
+{
+    qint64 pid = 0;
+    std::atomic<int> state{int(Statistics::WorkerInfo::State::Starting)};
+    std::atomic<qint64> tasksDone{0};
+};
+
 /// Counters behind statistics(); guarded by SharedState::mutex.
 struct StatisticsCollector
 {
@@ -112,6 +122,7 @@ struct SharedState
     bool environmentSet = false;
     QString workingDirectory;
     QList<qint64> pids;
+    std::map<int, std::shared_ptr<WorkerRecord>> workerRecords; // by slot, so oldest first
     detail::TaskRequest initializer; // name empty: none (sink unused)
     StatisticsCollector statistics;
     std::vector<std::unique_ptr<Task>> inbox;

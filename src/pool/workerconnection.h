@@ -14,6 +14,7 @@
 namespace QtProcessPool {
 
 struct Task;
+struct WorkerRecord;
 
 /// One worker process and, once it has proven its secret, its connection.
 /// Owned by the engine; I/O thread only.
@@ -58,6 +59,8 @@ struct WorkerConnection
     bool retiring = false;  // asked to exit; its end is not a crash
     bool recycled = false;  // retired by maxTasksPerWorker / maxWorkerRss
     QByteArray stdoutBuffer;
+    /// What statistics() shows of it (Engine::publish()).
+    std::shared_ptr<WorkerRecord> record;
 
     bool acceptsWork() const { return state == State::Ready && retireReason.isEmpty(); }
     bool isIdle() const { return acceptsWork() && inFlight.empty(); }
