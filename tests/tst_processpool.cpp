@@ -49,6 +49,7 @@ private Q_SLOTS:
     void thousandMixedTasks();
     void bigResult();
     void resultOverMessageLimit();
+    void hostileValuesFailCleanly();
     void settingsAndProperties();
     void queueFull();
 };
@@ -567,6 +568,23 @@ void TestProcessPool::bigResult()
     QCOMPARE(bytes.size(), Size);
     QCOMPARE(bytes.at(0), char(0));
     QCOMPARE(bytes.at(Size - 1), char((Size - 1) % 251));
+}
+
+void TestProcessPool::hostileValuesFailCleanly()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    // A result announcing two billion strings, whose operator>> then throws, as
+    // it is decoded on the pool's I/O thread: the task fails; the application lives.
+    auto e = errorOf(pool.run(makeHugeCount));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::ProtocolError);
+    QVERIFY2(e->message().contains(QStringLiteral("does not decode")), qPrintable(e->message()));
+    // Arguments announcing as many: the worker refuses them before the task runs.
+    e = errorOf(pool.run(countItems, HugeCount{}));
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::BadArguments);
+    QCOMPARE(pool.run(square, 3).result(), 9);
 }
 
 void TestProcessPool::resultOverMessageLimit()

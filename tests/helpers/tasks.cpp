@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <stdexcept>
 
 namespace TestTasks {
 
@@ -21,6 +22,26 @@ QDataStream &operator>>(QDataStream &in, Point &p)
     in >> x >> p.label;
     p.x = x;
     return in;
+}
+
+QDataStream &operator<<(QDataStream &out, const HugeCount &)
+{
+    return out << quint32(2000000000);
+}
+QDataStream &operator>>(QDataStream &in, HugeCount &h)
+{
+    in >> h.items;
+    if (in.status() != QDataStream::Ok)
+        throw std::runtime_error("corrupt HugeCount");
+    return in;
+}
+HugeCount makeHugeCount()
+{
+    return {};
+}
+int countItems(const HugeCount &h)
+{
+    return int(h.items.size());
 }
 
 int square(int x)
@@ -159,6 +180,8 @@ int notRegistered(int x)
 using namespace TestTasks;
 
 QPP_REGISTER_TASK(square)
+QPP_REGISTER_TASK(makeHugeCount)
+QPP_REGISTER_TASK(countItems)
 QPP_REGISTER_TASK(scale)
 QPP_REGISTER_TASK(greet)
 QPP_REGISTER_TASK(reversed)

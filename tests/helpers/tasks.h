@@ -30,6 +30,19 @@ class CustomError : public std::logic_error
 public:
     using std::logic_error::logic_error;
 };
+/// Written as a container count of two billion with no items after it: what a
+/// hostile or corrupt peer might send. Read back as a QList<QString>, for which
+/// Qt reserves the announced count before reading anything; then, like a
+/// validating user type, operator>> throws when the stream went bad.
+struct HugeCount
+{
+    QList<QString> items;
+};
+QDataStream &operator<<(QDataStream &out, const HugeCount &h);
+QDataStream &operator>>(QDataStream &in, HugeCount &h);
+HugeCount makeHugeCount();          // a task returning one
+int countItems(const HugeCount &h); // a task taking one
+
 struct NotAnException
 {
     int code = 7;

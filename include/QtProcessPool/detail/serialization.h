@@ -46,10 +46,20 @@ QByteArray serializeArguments(std::tuple<P...> *, A &&...args)
 
 /// Reads a value written with StreamVersion; false if the bytes do not hold
 /// exactly one value of T.
+///
+/// Bytes from another process are not trusted: a count of billions of items
+/// makes Qt reserve that many (std::bad_alloc), and a user's operator>> may
+/// throw on garbage. Either way the value does not decode, and no exception
+/// escapes into the pool's I/O thread.
 template <typename T>
 bool readValue(QDataStream &in, T &value)
 {
-    in >> value;
+    try {
+        in >> value;
+    } catch (...) {
+        in.setStatus(QDataStream::ReadCorruptData);
+        return false;
+    }
     return in.status() == QDataStream::Ok;
 }
 
