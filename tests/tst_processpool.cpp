@@ -5,11 +5,19 @@
 
 #include <QtProcessPool/ProcessPool>
 
+#include <QtCore/QDir>
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QFile>
+#include <QtCore/QFileInfo>
 #include <QtCore/QFutureWatcher>
+#include <QtCore/QProcess>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 
 
@@ -50,6 +58,10 @@ private Q_SLOTS:
     void bigResult();
     void resultOverMessageLimit();
     void hostileValuesFailCleanly();
+    void socketDirectory_data();
+    void socketDirectory();
+    void staleSocketDirectoriesAreRemoved();
+    void descriptorsDoNotLeakIntoWorkers();
     void settingsAndProperties();
     void queueFull();
 };
@@ -585,6 +597,122 @@ void TestProcessPool::hostileValuesFailCleanly()
     QVERIFY(e);
     QCOMPARE(e->kind(), TaskError::Kind::BadArguments);
     QCOMPARE(pool.run(square, 3).result(), 9);
+}
+
+namespace {
+/// The pool's socket path, from a worker's command line.
+QString socketPathOf(ProcessPool &pool)
+{
+    const QStringList arguments = pool.run(workerArguments).result();
+    const qsizetype flag = arguments.indexOf(QStringLiteral("--qtprocesspool-worker"));
+    return flag >= 0 ? arguments.value(flag + 1) : QString();
+}
+
+/// Sets an environment variable for the lifetime of the object.
+class ScopedEnvironment
+{
+public:
+    ScopedEnvironment(const char *name, const QByteArray &value)
+        : m_name(name), m_old(qgetenv(name)), m_had(qEnvironmentVariableIsSet(name))
+    {
+        qputenv(name, value);
+    }
+    ~ScopedEnvironment()
+    {
+        if (m_had)
+            qputenv(m_name, m_old);
+        else
+            qunsetenv(m_name);
+    }
+
+private:
+    const char *m_name;
+    QByteArray m_old;
+    bool m_had;
+};
+} // namespace
+
+void TestProcessPool::socketDirectory_data()
+{
+    QTest::addColumn<int>("runtimeDirMode");
+    QTest::addColumn<bool>("used");
+    QTest::newRow("private XDG_RUNTIME_DIR is used") << 0700 << true;
+    QTest::newRow("group-readable XDG_RUNTIME_DIR is not") << 0750 << false;
+}
+
+void TestProcessPool::socketDirectory()
+{
+    QFETCH(int, runtimeDirMode);
+    QFETCH(bool, used);
+    QTemporaryDir runtime;
+    QVERIFY(runtime.isValid());
+    QVERIFY(::chmod(QFile::encodeName(runtime.path()).constData(), mode_t(runtimeDirMode)) == 0);
+    const ScopedEnvironment env("XDG_RUNTIME_DIR", QFile::encodeName(runtime.path()));
+
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    const QString socket = socketPathOf(pool);
+    QVERIFY2(!socket.isEmpty(), "no socket path on the worker's command line");
+    const QFileInfo directory(QFileInfo(socket).path());
+    QCOMPARE(directory.absolutePath() == QFileInfo(runtime.path()).absoluteFilePath(), used);
+    QVERIFY2(directory.fileName().startsWith(
+                 QStringLiteral("qtprocesspool-%1-").arg(QCoreApplication::applicationPid())),
+             qPrintable(directory.fileName()));
+    // Only we can enter the directory, whatever the base directory allows.
+    struct stat info = {};
+    QCOMPARE(::stat(QFile::encodeName(directory.filePath()).constData(), &info), 0);
+    QCOMPARE(int(info.st_mode & 0777), 0700);
+    QCOMPARE(info.st_uid, ::geteuid());
+}
+
+void TestProcessPool::staleSocketDirectoriesAreRemoved()
+{
+    QTemporaryDir runtime;
+    QVERIFY(runtime.isValid());
+    QVERIFY(::chmod(QFile::encodeName(runtime.path()).constData(), 0700) == 0);
+    const ScopedEnvironment env("XDG_RUNTIME_DIR", QFile::encodeName(runtime.path()));
+    // A pool of a process that is gone (SIGKILLed, say) left its directory behind.
+    QProcess gone;
+    gone.start(QStringLiteral("/bin/true"));
+    QVERIFY(gone.waitForFinished(Generous));
+    const qint64 deadPid = gone.processId() ? gone.processId() : 999999;
+    QDir base(runtime.path());
+    const QString stale = QStringLiteral("qtprocesspool-%1-AbC123").arg(deadPid);
+    QVERIFY(base.mkpath(stale + QStringLiteral("/leftover")));
+    // ...while a live process's directory and unrelated ones must stay.
+    const QString live = QStringLiteral("qtprocesspool-%1-XyZ789").arg(::getppid());
+    QVERIFY(base.mkdir(live));
+    QVERIFY(base.mkdir(QStringLiteral("qtprocesspool-notapid")));
+
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    QCOMPARE(pool.run(square, 5).result(), 25);
+    QVERIFY(!base.exists(stale));
+    QVERIFY(base.exists(live));
+    QVERIFY(base.exists(QStringLiteral("qtprocesspool-notapid")));
+}
+
+void TestProcessPool::descriptorsDoNotLeakIntoWorkers()
+{
+    // The application holds a file open without O_CLOEXEC; workers must not inherit it.
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString marker = dir.filePath(QStringLiteral("held-open-by-the-application"));
+    QFile file(marker);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.close();
+    const int fd = ::open(QFile::encodeName(marker).constData(), O_RDONLY); // no O_CLOEXEC
+    QVERIFY(fd >= 3);
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    const QStringList targets = pool.run(openDescriptorTargets).result();
+    ::close(fd);
+    QVERIFY(!targets.isEmpty()); // the worker's own socket at least
+    QVERIFY2(!targets.contains(QFileInfo(marker).canonicalFilePath()),
+             qPrintable(targets.join(QLatin1Char(' '))));
+    // And nothing of the pool's listening socket directory either.
+    for (const QString &target : targets)
+        QVERIFY2(!target.contains(QStringLiteral("qtprocesspool-")), qPrintable(target));
 }
 
 void TestProcessPool::resultOverMessageLimit()

@@ -12,11 +12,18 @@
 #include <algorithm>
 #include <cstdio>
 
-#ifdef Q_OS_LINUX
+#ifdef Q_OS_UNIX
 #include <csignal>
-#include <sys/prctl.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#endif
+#ifdef Q_OS_LINUX
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#if __has_include(<linux/close_range.h>)
+#include <linux/close_range.h>
+#endif
 #endif
 
 namespace QtProcessPool {
@@ -35,6 +42,28 @@ constexpr int MaxRequeues = 3;        // see Task::requeues
 constexpr int ShutdownGraceMs = 300;  // idle workers may exit on their own this long
 constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiting tasks fail
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
+
+#ifdef Q_OS_UNIX
+/// Between fork and exec (async-signal-safe): only stdin, stdout and stderr
+/// reach the worker. Descriptors the application opened without O_CLOEXEC --
+/// files, sockets, other pools' pipes -- close at exec.
+void closeInheritedDescriptorsOnExec()
+{
+#if defined(Q_OS_LINUX) && defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
+    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+#endif
+    rlimit files{};
+    const int last = ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+                         ? int(std::min<rlim_t>(files.rlim_cur, 65536))
+                         : 65536;
+    for (int fd = 3; fd < last; ++fd) {
+        const int flags = ::fcntl(fd, F_GETFD);
+        if (flags >= 0 && !(flags & FD_CLOEXEC))
+            ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+}
+#endif
 
 QByteArray randomBytes(int size)
 {
@@ -75,8 +104,11 @@ Engine::~Engine() = default;
 
 void Engine::init()
 {
-    m_directory = std::make_unique<QTemporaryDir>(QDir::tempPath() +
-                                                  QStringLiteral("/qtprocesspool-XXXXXX"));
+    // A fresh 0700 directory (mkdtemp) holds the socket: only our user can reach it.
+    const QString base = socketDirectoryBase();
+    if (const int stale = removeStaleSocketDirectories(base))
+        qCDebug(lcPool) << "removed" << stale << "stale socket directories from" << base;
+    m_directory = std::make_unique<QTemporaryDir>(socketDirectoryTemplate(base));
     if (!m_directory->isValid()) {
         m_serverError = QStringLiteral("could not create a private directory for the pool's "
                                        "socket: %1")
@@ -312,6 +344,7 @@ void Engine::spawnWorker()
             const rlimit limit{memoryLimit, memoryLimit};
             ::setrlimit(RLIMIT_AS, &limit);
         }
+        closeInheritedDescriptorsOnExec();
 #ifdef Q_OS_LINUX
         // The worker dies with this thread's process even if it is SIGKILLed;
         // if the parent is already gone, the signal would never come.

@@ -1,15 +1,24 @@
 // SPDX-License-Identifier: MIT
 #include "pool/workerconnection.h"
 
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDir>
 #include <QtCore/QFile>
+#include <QtCore/QFileInfo>
+#include <QtCore/QRegularExpression>
 
+#include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstring>
 
+#ifdef Q_OS_UNIX
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 #ifdef Q_OS_LINUX
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <unistd.h>
 #endif
 
 namespace QtProcessPool {
@@ -95,6 +104,62 @@ bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid)
     Q_UNUSED(socket);
     return true;
 #endif
+}
+
+QString socketDirectoryBase()
+{
+#ifdef Q_OS_UNIX
+    // $XDG_RUNTIME_DIR is per user and private by specification; use it only
+    // when it really is: a directory of ours that nobody else can enter.
+    const QByteArray runtime = qgetenv("XDG_RUNTIME_DIR");
+    struct stat info = {};
+    if (!runtime.isEmpty() && ::lstat(runtime.constData(), &info) == 0 && S_ISDIR(info.st_mode) &&
+        info.st_uid == ::geteuid() && (info.st_mode & 0077) == 0) {
+        return QFile::decodeName(runtime);
+    }
+#endif
+    return QDir::tempPath();
+}
+
+QString socketDirectoryTemplate(const QString &base)
+{
+    return QStringLiteral("%1/%2%3-XXXXXX")
+        .arg(base, QLatin1String(SocketDirectoryPrefix))
+        .arg(QCoreApplication::applicationPid());
+}
+
+int removeStaleSocketDirectories(const QString &base)
+{
+    int removed = 0;
+#ifdef Q_OS_UNIX
+    static const QRegularExpression name(
+        QStringLiteral("^%1(\\d+)-[A-Za-z0-9]{6}$").arg(QLatin1String(SocketDirectoryPrefix)));
+    const QStringList candidates =
+        QDir(base).entryList({QLatin1String(SocketDirectoryPrefix) + QLatin1Char('*')},
+                             QDir::Dirs | QDir::NoSymLinks | QDir::Hidden);
+    for (const QString &entry : candidates) {
+        const QRegularExpressionMatch match = name.match(entry);
+        if (!match.hasMatch())
+            continue;
+        bool ok = false;
+        const qint64 pid = match.captured(1).toLongLong(&ok);
+        const QString path = base + QLatin1Char('/') + entry;
+        struct stat info = {};
+        if (!ok || pid <= 0 || pid > INT_MAX ||
+            ::lstat(QFile::encodeName(path).constData(), &info) != 0 || !S_ISDIR(info.st_mode) ||
+            info.st_uid != ::geteuid()) {
+            continue;
+        }
+        // Only directories whose pool's process is gone; a live one is left alone.
+        if (::kill(pid_t(pid), 0) == 0 || errno != ESRCH)
+            continue;
+        if (QDir(path).removeRecursively())
+            ++removed;
+    }
+#else
+    Q_UNUSED(base);
+#endif
+    return removed;
 }
 
 } // namespace QtProcessPool

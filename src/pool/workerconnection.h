@@ -24,7 +24,7 @@ struct WorkerConnection
         Starting,     // process launched, no authenticated connection yet
         Initializing, // authenticated, running the pool's worker initializer
         Ready,        // takes tasks
-        Dying,    // its process ended, its socket closed, or we killed it; reaped soon
+        Dying,        // its process ended, its socket closed, or we killed it; reaped soon
     };
 
     int slotId = 0;
@@ -34,7 +34,7 @@ struct WorkerConnection
     std::unique_ptr<QProcess> process;
     std::unique_ptr<QLocalSocket> socket;
     protocol::FrameReader reader;
-    QTimer timer; // start timeout while Starting; grace after the socket closed
+    QTimer timer;     // start timeout while Starting; grace after the socket closed
     QTimer taskTimer; // the running task's timeout, or its cancel grace period
     bool taskTimerIsCancelGrace = false;
     /// Tasks sent to the worker, oldest first; it runs them in order.
@@ -51,13 +51,13 @@ struct WorkerConnection
     QString killReason;
     QByteArray stderrBuffer;
 
-    QTimer idleTimer;     // retires the worker after idleTimeout() without work
+    QTimer idleTimer; // retires the worker after idleTimeout() without work
     int tasksSent = 0;
     /// Set when the worker must leave once its tasks are done (recycling):
     /// it gets no new work, and its replacement may start meanwhile.
     QString retireReason;
-    bool retiring = false;  // asked to exit; its end is not a crash
-    bool recycled = false;  // retired by maxTasksPerWorker / maxWorkerRss
+    bool retiring = false; // asked to exit; its end is not a crash
+    bool recycled = false; // retired by maxTasksPerWorker / maxWorkerRss
     QByteArray stdoutBuffer;
     /// What statistics() shows of it (Engine::publish()).
     std::shared_ptr<WorkerRecord> record;
@@ -82,6 +82,18 @@ qint64 residentMemory(qint64 pid);
 /// where the OS reports peer credentials; elsewhere the secret alone decides).
 /// *peerPid receives the peer's pid when known, else 0.
 bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid);
+
+/// Private socket directories are named <prefix><pid of the pool's process>-XXXXXX.
+inline constexpr char SocketDirectoryPrefix[] = "qtprocesspool-";
+
+/// Where a pool makes its private socket directory: $XDG_RUNTIME_DIR when it
+/// is a directory of ours that no one else can enter, else the temp dir.
+QString socketDirectoryBase();
+/// The QTemporaryDir template for a pool of this process under base.
+QString socketDirectoryTemplate(const QString &base);
+/// Removes the socket directories under base that pools of processes no longer
+/// running left behind (e.g. after a crash or SIGKILL); returns how many.
+int removeStaleSocketDirectories(const QString &base);
 
 } // namespace QtProcessPool
 

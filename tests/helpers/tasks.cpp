@@ -4,6 +4,8 @@
 #include <QtProcessPool/Registry>
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QDir>
+#include <QtCore/QFile>
 #include <QtCore/QThread>
 
 #include <csignal>
@@ -123,6 +125,19 @@ qint64 workerPid()
 {
     return QCoreApplication::applicationPid();
 }
+QStringList workerArguments()
+{
+    return QCoreApplication::arguments();
+}
+QStringList openDescriptorTargets()
+{
+    QStringList targets;
+    const QDir fds(QStringLiteral("/proc/self/fd"));
+    for (const QString &fd : fds.entryList(QDir::AllEntries | QDir::System | QDir::Hidden |
+                                           QDir::NoDotAndDotDot))
+        targets.append(QFile::symLinkTarget(fds.filePath(fd)));
+    return targets;
+}
 
 int throwRuntime(const QString &message)
 {
@@ -195,6 +210,8 @@ QPP_REGISTER_TASK(appendBang)
 QPP_REGISTER_TASK(countTo)
 QPP_REGISTER_TASK(bigResult)
 QPP_REGISTER_TASK(workerPid)
+QPP_REGISTER_TASK(workerArguments)
+QPP_REGISTER_TASK(openDescriptorTargets)
 QPP_REGISTER_TASK(throwRuntime)
 QPP_REGISTER_TASK(throwCustom)
 QPP_REGISTER_TASK(throwInt)
@@ -216,7 +233,6 @@ QString applicationClass()
 } // namespace TestTasks
 QPP_REGISTER_TASK(applicationClass)
 
-#include <QtCore/QFile>
 
 namespace TestTasks {
 void streamNumbers(QPromise<int> &promise, int n)
@@ -302,7 +318,6 @@ void progressTo(QPromise<int> &promise, int value, int maximum)
 } // namespace TestTasks
 QPP_REGISTER_TASK(progressTo)
 
-#include <QtCore/QDir>
 
 #include <cstdio>
 #include <memory>

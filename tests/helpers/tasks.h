@@ -62,6 +62,10 @@ QString appendBang(QString &text); // non-const lvalue reference parameter
 void countTo(QPromise<int> &promise, int n);
 QByteArray bigResult(int bytes);
 qint64 workerPid();
+/// The worker's command line (it carries the pool's socket path).
+QStringList workerArguments();
+/// What the worker's open descriptors point to (/proc/self/fd).
+QStringList openDescriptorTargets();
 
 int throwRuntime(const QString &message);
 int throwCustom();
