@@ -42,6 +42,8 @@ constexpr int MaxRequeues = 3;        // see Task::requeues
 constexpr int ShutdownGraceMs = 300;  // idle workers may exit on their own this long
 constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiting tasks fail
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
+constexpr double SendAheadBudgetNs = 2e6;  // queued work per busy worker: 2 ms
+constexpr int MaxSendAhead = 64;          // tasks in flight per worker, at most
 
 #ifdef Q_OS_UNIX
 /// Between fork and exec (async-signal-safe): only stdin, stdout and stderr
@@ -214,30 +216,46 @@ void Engine::dispatch()
     notifyCounts();
 }
 
+int Engine::sendAheadDepth() const
+{
+    // Enough tasks in flight per worker to cover about SendAheadBudgetNs of
+    // work: one task ahead for long tasks, up to MaxSendAhead for tiny ones,
+    // whose round trip would otherwise leave the worker waiting.
+    if (m_recentRunNs < 0)
+        return 2;
+    const double depth = SendAheadBudgetNs / std::max(m_recentRunNs, 1.0);
+    return int(std::clamp(depth, 2.0, double(MaxSendAhead)));
+}
+
 void Engine::sendAhead(size_t suspendedCount)
 {
-    // Only when no worker is idle or on its way: then a busy worker gets its
-    // next task now, so it starts the moment the current one ends (no round
-    // trip in between).
+    // Only when no worker is idle or on its way: then busy workers get their
+    // next tasks now, so each starts the moment the previous one ends (no round
+    // trip in between). Round by round, so the workers share the queue evenly.
     if (m_queue.size() <= int(suspendedCount))
         return;
     for (const auto &entry : m_workers) {
         if (entry.second->state == WorkerConnection::State::Starting)
             return;
     }
-    for (const auto &entry : m_workers) {
-        WorkerConnection *w = entry.second.get();
-        // Never to a worker that may be killed: its running task is canceled,
-        // timed out or on a deadline we cannot predict.
-        if (w->state != WorkerConnection::State::Ready || w->inFlight.size() != 1 ||
-            w->inFlight.front()->settled || w->taskTimer.isActive()) {
-            continue;
+    const size_t depth = size_t(sendAheadDepth());
+    for (bool sent = true; sent;) {
+        sent = false;
+        for (const auto &entry : m_workers) {
+            WorkerConnection *w = entry.second.get();
+            // Never to a worker that may be killed: its running task is canceled,
+            // timed out or on a deadline we cannot predict.
+            if (!w->acceptsWork() || w->inFlight.empty() || w->inFlight.size() >= depth ||
+                w->inFlight.front()->settled || w->taskTimer.isActive()) {
+                continue;
+            }
+            Task *task = m_queue.peek();
+            if (!task || sinkOf(task).isSuspendRequested() || sinkOf(task).isCanceled())
+                return;
+            m_queue.pop();
+            send(w, task);
+            sent = true;
         }
-        Task *task = m_queue.peek();
-        if (!task || sinkOf(task).isSuspendRequested() || sinkOf(task).isCanceled())
-            return;
-        m_queue.pop();
-        send(w, task);
     }
 }
 
@@ -1037,8 +1055,12 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
             ++counts.canceled;
             break;
         }
-        if (task->startedAt > 0)
-            m_shared->statistics.runTime.add(steadyNow() - task->startedAt);
+        if (task->startedAt > 0) {
+            const qint64 runNs = steadyNow() - task->startedAt;
+            m_shared->statistics.runTime.add(runNs);
+            if (outcome == Outcome::Finished)
+                m_recentRunNs = m_recentRunNs < 0 ? double(runNs) : 0.9 * m_recentRunNs + 0.1 * runNs;
+        }
     }
     task->settled = true;
     if (TaskGroup *group = task->group.get()) {

@@ -50,6 +50,7 @@ private:
     void dispatch();
     void spawnAsNeeded();
     void sendAhead(size_t suspendedCount);
+    int sendAheadDepth() const;
     void stealBack();
     bool dropped(WorkerConnection *worker, quint64 taskId, quint32 resultCount);
     void spawnWorker();
@@ -115,6 +116,7 @@ private:
     quint64 m_nextTaskId = 1;
     int m_nextSlotId = 1;
     int m_startFailures = 0;     // consecutive; reset by a successful hello
+    double m_recentRunNs = -1;   // moving average of tasks' run time; < 0: none yet
     QTimer m_startBackoff;       // no new worker is started while it runs
     bool m_shuttingDown = false;
 };

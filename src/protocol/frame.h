@@ -32,9 +32,10 @@ QByteArray encodeFrame(quint16 type, const QByteArray &body);
 /// Appends the frame to out (saves a copy when batching frames).
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &body);
 
-/// Reads frames from a device as bytes become available. Bytes are only taken
-/// from the device once the whole frame is there, so a peer announcing a
-/// large body makes us allocate nothing until it has actually sent it.
+/// Reads frames from a device as bytes become available. The 8-byte header is
+/// taken (and checked) as soon as it is there; the body only once all of it
+/// is, so a peer announcing a large body makes us allocate nothing until it
+/// has actually sent it.
 class FrameReader
 {
 public:

@@ -101,11 +101,11 @@ public:
     {
         quint32 count = 0;
         *this >> count;
-        // Each string takes at least its 4-byte length: bounds the reservation.
+        // Each string takes at least its 4-byte length. Nothing is reserved
+        // from the count: the list grows with the strings actually read.
         if (!m_ok || !fits(qint64(count) * 4))
             return fail();
         value.clear();
-        value.reserve(count);
         for (quint32 i = 0; i < count && m_ok; ++i) {
             QString s;
             *this >> s;

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The worker side: connects to the pool, proves its secret, and runs tasks on
-// the main thread while an I/O thread owns the socket (so the pool can still
+// the main thread while an I/O thread reads the socket (so the pool can still
 // talk to a worker whose task is busy).
+//
+// Both threads write whole frames straight to the socket under one mutex: the
+// main thread reports a task's end and the next task's start itself, so tasks
+// sent ahead run back to back with no thread hop in between.
 #include "logging_p.h"
 #include "protocol/messages.h"
 
@@ -11,6 +15,7 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QMessageAuthenticationCode>
+#include <QtCore/QMutex>
 #include <QtCore/QPointer>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
@@ -30,6 +35,9 @@
 #define QPP_HAVE_CXXABI 1
 #endif
 
+#include <cerrno>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace QtProcessPool {
@@ -39,6 +47,7 @@ namespace {
 constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 constexpr int PollMs = 20; // how often a running QPromise task's results and progress are sent
 constexpr int SuspendPollMs = 5; // a suspended mapped() chunk checks for resume this often
+constexpr int TasksPerTurn = 64; // tasks run back to back before the main thread's events
 
 using namespace protocol;
 
@@ -93,10 +102,36 @@ public:
         m_socket->connectToServer(m_serverName);
     }
 
-    /// Set while the main thread runs a task (written by the I/O thread).
-    std::atomic<bool> busy{false};
-
 private:
+    // Any thread. Writes frames straight to the socket: frames of the two
+    // threads never interleave, and a frame has reached the kernel when this
+    // returns. False when the pool is gone.
+    bool send(const QByteArray &frames)
+    {
+        QMutexLocker lock(&m_writeMutex);
+        return sendLocked(frames);
+    }
+    bool sendLocked(const QByteArray &frames)
+    {
+        const char *data = frames.constData();
+        qsizetype left = frames.size();
+        while (left > 0 && m_fd >= 0) {
+            const ssize_t written = ::send(m_fd, data, size_t(left), MSG_NOSIGNAL);
+            if (written > 0) {
+                data += written;
+                left -= written;
+            } else if (written < 0 && errno == EINTR) {
+                continue;
+            } else if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                pollfd ready{m_fd, POLLOUT, 0}; // the pool reads all the time, or is gone
+                ::poll(&ready, 1, -1);
+            } else {
+                m_fd = -1; // the pool is gone; the I/O thread sees the socket close
+            }
+        }
+        return left == 0;
+    }
+
     void onReadyRead()
     {
         Frame frame;
@@ -126,7 +161,11 @@ private:
             hello.pid = QCoreApplication::applicationPid();
             hello.proof = QMessageAuthenticationCode::hash(challenge.nonce, m_secret,
                                                            QCryptographicHash::Sha256);
-            m_socket->write(encodeMessage(hello));
+            {
+                QMutexLocker lock(&m_writeMutex);
+                m_fd = int(m_socket->socketDescriptor());
+                sendLocked(encodeMessage(hello));
+            }
             m_authenticated = true;
             return true;
         }
@@ -135,8 +174,15 @@ private:
             RunTask task;
             if (!decodeBody(frame.body, &task))
                 return false;
-            m_pending.push_back(std::move(task));
-            startNext();
+            {
+                QMutexLocker lock(&m_stateMutex);
+                m_pending.push_back(std::move(task));
+                if (m_busy || m_runScheduled)
+                    return true; // the main thread takes it when done
+                m_runScheduled = true;
+            }
+            QMetaObject::invokeMethod(
+                QCoreApplication::instance(), [this] { runPending(); }, Qt::QueuedConnection);
             return true;
         }
         case MessageType::CancelTask: {
@@ -157,7 +203,8 @@ private:
             SuspendTask suspend;
             if (!decodeBody(frame.body, &suspend))
                 return false;
-            if (busy && suspend.taskId == m_runningId) {
+            QMutexLocker lock(&m_stateMutex);
+            if (m_busy && suspend.taskId == m_runningId) {
                 m_suspendRequested = suspend.suspended != 0;
                 if (m_promise)
                     m_promise->setSuspended(m_suspendRequested);
@@ -175,11 +222,14 @@ private:
     // I/O thread.
     void onCancel(quint64 taskId)
     {
-        if (busy && taskId == m_runningId) {
-            m_cancelRequested = true; // QPromise tasks see isCanceled(); others run on
-            if (m_promise)
-                m_promise->cancel();
-            return;
+        {
+            QMutexLocker lock(&m_stateMutex);
+            if (m_busy && taskId == m_runningId) {
+                m_cancelRequested = true; // QPromise tasks see isCanceled(); others run on
+                if (m_promise)
+                    m_promise->cancel();
+                return;
+            }
         }
         dropPending(taskId);
     }
@@ -187,26 +237,29 @@ private:
     // I/O thread: gives back a task that has not started (an empty TaskFinished).
     void dropPending(quint64 taskId)
     {
-        const auto it = std::find_if(m_pending.begin(), m_pending.end(),
-                                     [taskId](const RunTask &t) { return t.taskId == taskId; });
-        if (it != m_pending.end()) {
+        {
+            QMutexLocker lock(&m_stateMutex);
+            const auto it = std::find_if(m_pending.begin(), m_pending.end(),
+                                         [taskId](const RunTask &t) { return t.taskId == taskId; });
+            if (it == m_pending.end())
+                return;
             m_pending.erase(it);
-            m_socket->write(encodeMessage(TaskFinished{taskId, 0, {}}));
         }
+        send(encodeMessage(TaskFinished{taskId, 0, {}}));
     }
 
-    // I/O thread: sends what a running QPromise task produced since the last
-    // call. Called every PollMs, so a chatty task costs at most one batch of
-    // results and one progress message per period.
-    void flushPromise()
+    // m_stateMutex held. What the running QPromise task produced since the
+    // last call, as frames.
+    QByteArray takePromiseUpdates()
     {
+        QByteArray frames;
         if (!m_promise)
-            return;
+            return frames;
         const int count = m_promise->resultCount();
         if (count > m_resultsSent) {
-            m_socket->write(encodeMessage(TaskResults{m_runningId, quint32(count - m_resultsSent),
-                                                      m_promise->serializeResults(m_resultsSent,
-                                                                                  count)}));
+            appendFrame(frames, quint16(MessageType::TaskResults),
+                        encodeBody(TaskResults{m_runningId, quint32(count - m_resultsSent),
+                                               m_promise->serializeResults(m_resultsSent, count)}));
             m_resultsSent = count;
         }
         TaskProgress progress{m_runningId, 0, 0, 0, {}};
@@ -214,61 +267,93 @@ private:
         if (progress.minimum != m_progress.minimum || progress.maximum != m_progress.maximum ||
             progress.value != m_progress.value || progress.text != m_progress.text) {
             m_progress = progress;
-            m_socket->write(encodeMessage(progress));
+            appendFrame(frames, quint16(MessageType::TaskProgress), encodeBody(progress));
         }
+        return frames;
     }
 
+    // I/O thread, every PollMs while a QPromise task runs: a chatty task costs
+    // at most one batch of results and one progress message per period.
+    void flushPromise()
+    {
+        // The write lock first: these frames go out before the task's end,
+        // which the main thread can only compute after taking it.
+        QMutexLocker writeLock(&m_writeMutex);
+        QByteArray frames;
+        {
+            QMutexLocker lock(&m_stateMutex);
+            if (!m_promise) {
+                m_pollTimer->stop();
+                return;
+            }
+            frames = takePromiseUpdates();
+        }
+        sendLocked(frames);
+    }
+
+    // Main thread, from inside execute(), before a QPromise task runs.
     void promiseStarted(quint64 taskId, std::shared_ptr<detail::RunningPromise> promise)
     {
-        if (!busy || taskId != m_runningId)
-            return;
-        m_promise = std::move(promise);
-        m_resultsSent = 0;
-        m_progress = TaskProgress{};
-        if (m_cancelRequested)
-            m_promise->cancel();
-        if (m_suspendRequested)
-            m_promise->setSuspended(true);
-        m_pollTimer->start();
+        {
+            QMutexLocker lock(&m_stateMutex);
+            if (!m_busy || taskId != m_runningId)
+                return;
+            m_promise = std::move(promise);
+            m_resultsSent = 0;
+            m_progress = TaskProgress{};
+            if (m_cancelRequested)
+                m_promise->cancel();
+            if (m_suspendRequested)
+                m_promise->setSuspended(true);
+        }
+        QMetaObject::invokeMethod(this, [this] { m_pollTimer->start(); }, Qt::QueuedConnection);
     }
 
-    // I/O thread. Hands the next task to the main thread. TaskStarted reaches
-    // the kernel before the task can run, so if the task kills the process the
-    // pool still learns it had started (and fails it instead of re-running it).
-    void startNext()
+    // Main thread. Runs the received tasks one after the other. Each task's
+    // TaskStarted reaches the kernel before it runs, so if it kills the process
+    // the pool still learns it had started (and fails it instead of re-running
+    // it); a task's end goes out together with the next one's start.
+    void runPending()
     {
-        if (busy || m_pending.empty() || m_gone)
-            return;
-        RunTask task = std::move(m_pending.front());
-        m_pending.pop_front();
-        m_socket->write(encodeMessage(TaskStarted{task.taskId}));
-        m_socket->flush();
-        busy = true;
-        m_runningId = task.taskId;
-        m_cancelRequested = false;
-        m_suspendRequested = false;
-        QMetaObject::invokeMethod(
-            QCoreApplication::instance(), [this, task = std::move(task)] { runTask(task); },
-            Qt::QueuedConnection);
-    }
-
-    // Main thread.
-    void runTask(const RunTask &task)
-    {
-        QByteArray reply = execute(task);
-        QMetaObject::invokeMethod(
-            this,
-            [this, reply = std::move(reply)] {
-                if (m_socket->state() == QLocalSocket::ConnectedState) {
-                    flushPromise(); // the last results and progress precede the end
-                    m_socket->write(reply);
+        QByteArray out;
+        for (int turn = 0;; ++turn) {
+            RunTask task;
+            {
+                QMutexLocker lock(&m_stateMutex);
+                m_runScheduled = false;
+                m_busy = false;
+                if (m_pending.empty() || m_gone || turn == TasksPerTurn) {
+                    // After TasksPerTurn tasks, let the main thread's events run.
+                    const bool more = !m_pending.empty() && !m_gone;
+                    m_runScheduled = more;
+                    lock.unlock();
+                    send(out);
+                    if (more) {
+                        QMetaObject::invokeMethod(
+                            QCoreApplication::instance(), [this] { runPending(); },
+                            Qt::QueuedConnection);
+                    }
+                    return;
                 }
-                m_pollTimer->stop();
-                m_promise.reset();
-                busy = false;
-                startNext();
-            },
-            Qt::QueuedConnection);
+                task = std::move(m_pending.front());
+                m_pending.pop_front();
+                m_busy = true;
+                m_runningId = task.taskId;
+                m_cancelRequested = false;
+                m_suspendRequested = false;
+            }
+            appendFrame(out, quint16(MessageType::TaskStarted),
+                        encodeBody(TaskStarted{task.taskId}));
+            if (!send(out))
+                return; // the pool is gone: the I/O thread ends the process
+            QByteArray reply = execute(task);
+            // The last results and progress of a QPromise task precede its end.
+            QMutexLocker writeLock(&m_writeMutex);
+            QMutexLocker lock(&m_stateMutex);
+            out = takePromiseUpdates();
+            m_promise.reset();
+            out += reply;
+        }
     }
 
     QByteArray execute(const RunTask &task)
@@ -292,9 +377,7 @@ private:
         detail::TaskOutput output;
         const quint32 calls = std::max<quint32>(task.itemCount, 1);
         output.promiseStarted = [this, id = task.taskId](std::shared_ptr<detail::RunningPromise> p) {
-            QMetaObject::invokeMethod(
-                this, [this, id, p = std::move(p)]() mutable { promiseStarted(id, std::move(p)); },
-                Qt::QueuedConnection);
+            promiseStarted(id, std::move(p));
         };
         const auto badArguments = [&] {
             return failed(TaskError::Kind::BadArguments,
@@ -345,11 +428,20 @@ private:
     // be interrupted, so leave at once rather than compute for nobody.
     void onGone()
     {
-        if (m_gone)
-            return;
-        m_gone = true;
+        bool busy = false;
+        {
+            QMutexLocker lock(&m_stateMutex);
+            if (m_gone)
+                return;
+            m_gone = true;
+            busy = m_busy;
+        }
         if (busy)
             ::_exit(m_authenticated ? 0 : 2);
+        {
+            QMutexLocker lock(&m_writeMutex);
+            m_fd = -1;
+        }
         const int code = m_authenticated ? 0 : 2;
         QMetaObject::invokeMethod(
             QCoreApplication::instance(), [code] { QCoreApplication::exit(code); },
@@ -361,16 +453,23 @@ private:
     const QByteArray m_secret;
     QLocalSocket *m_socket = nullptr;
     FrameReader m_reader{AbsoluteMaxMessageSize};
-    bool m_authenticated = false;
+    bool m_authenticated = false;    // I/O thread only
+    QTimer *m_pollTimer = nullptr;   // I/O thread only
+
+    QMutex m_writeMutex; // taken before m_stateMutex when both are needed
+    int m_fd = -1;       // the socket, for writing; -1 once the pool is gone
+
+    QMutex m_stateMutex; // guards what follows, except the atomics
     bool m_gone = false;
-    std::deque<RunTask> m_pending; // received, not yet handed to the main thread
+    std::deque<RunTask> m_pending; // received, not yet started
+    bool m_busy = false;           // the main thread runs a task
+    bool m_runScheduled = false;   // runPending() is queued on the main thread
     quint64 m_runningId = 0;       // valid while busy
     std::atomic<bool> m_cancelRequested{false}; // read by the main thread between mapped items
     std::atomic<bool> m_suspendRequested{false};
     std::shared_ptr<detail::RunningPromise> m_promise; // of the running QPromise task
     int m_resultsSent = 0;
-    TaskProgress m_progress;       // last progress sent
-    QTimer *m_pollTimer = nullptr;
+    TaskProgress m_progress; // last progress sent
 };
 
 /// Reads "<slot> <secret in hex>\n" from stdin, written there by the pool.
