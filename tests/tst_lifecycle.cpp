@@ -170,7 +170,10 @@ void TestLifecycle::initializerRunsOncePerWorker()
 {
     ProcessPool pool;
     pool.setMaxWorkers(2);
+    pool.setMinWorkers(2);
     pool.setWorkerInitializer(setInitValue, 42);
+    pool.prestart();
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerPids().size(), 2, Generous); // both initialized
     QList<QFuture<int>> values;
     QList<QFuture<int>> calls;
     for (int i = 0; i < 10; ++i) {
@@ -184,7 +187,6 @@ void TestLifecycle::initializerRunsOncePerWorker()
     // Workers started after clearWorkerInitializer() start without it.
     const QList<qint64> initialized = pool.workerPids();
     pool.clearWorkerInitializer();
-    pool.setMinWorkers(2);
     for (qint64 pid : initialized)
         QCOMPARE(::kill(pid_t(pid), SIGKILL), 0);
     QTRY_VERIFY_WITH_TIMEOUT(pool.workerCount() == 2
