@@ -386,6 +386,7 @@ void Engine::spawnWorker()
     worker->timer.setSingleShot(true);
     connect(&worker->timer, &QTimer::timeout, this, [this, slotId] { onWorkerTimer(slotId); });
     worker->taskTimer.setSingleShot(true);
+    worker->taskTimer.setTimerType(Qt::PreciseTimer); // a coarse timer may fire 5% early
     connect(&worker->taskTimer, &QTimer::timeout, this, [this, slotId] { onTaskTimer(slotId); });
     worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
     m_workers.emplace(slotId, std::move(owned));
