@@ -636,7 +636,9 @@ void Engine::onWorkerReadyRead(int slotId)
 
 bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
 {
-    if (w->state == WorkerConnection::State::Initializing)
+    // Not the state: a worker whose process end was seen first is Dying while
+    // its last frames (the initializer's TaskStarted) are still being read.
+    if (w->initializing)
         return handleInitializerFrame(w, frame);
     switch (MessageType(frame.type)) {
     case MessageType::TaskStarted: {

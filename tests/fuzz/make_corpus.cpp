@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+// Writes the seed corpus of the fuzz harnesses (valid messages, in each
+// harness's input format) under the directory given. The files are committed
+// in corpus/; run this again only when the protocol changes:
+//   qpp_fuzz_make_corpus tests/fuzz/corpus
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+
+#include <QtCore/QDir>
+#include <QtCore/QFile>
+
+#include <cstdio>
+
+using namespace QtProcessPool::protocol;
+
+namespace {
+
+bool ok = true;
+
+void write(const QString &dir, const QString &name, const QByteArray &bytes)
+{
+    QDir().mkpath(dir);
+    QFile file(dir + QLatin1Char('/') + name);
+    if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size()) {
+        std::fprintf(stderr, "cannot write %s\n", qPrintable(file.fileName()));
+        ok = false;
+    }
+}
+
+/// Selector byte (as the message harnesses read it) followed by the body.
+template <typename Message>
+QByteArray selected(quint8 selector, const Message &m)
+{
+    return QByteArray(1, char(selector)) + encodeBody(m);
+}
+
+/// Chunking and limit bytes (as fuzz_frame reads them) followed by the stream.
+QByteArray stream(quint8 chunking, quint8 limit, const QByteArray &frames)
+{
+    return QByteArray(1, char(chunking)) + QByteArray(1, char(limit)) + frames;
+}
+
+QByteArray nonce()
+{
+    QByteArray bytes;
+    for (int i = 0; i < NonceSize; ++i)
+        bytes += char(i * 37 + 11);
+    return bytes;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s <corpus directory>\n", argv[0]);
+        return 2;
+    }
+    const QString root = QString::fromLocal8Bit(argv[1]);
+    const QString unicode = QStringLiteral(u"t\u00e4sk \u540d\u524d \U0001F642");
+    const Hello hello{ProtocolVersion, 2, 31337, nonce().toHex().left(32)};
+    const RunTask run{42,
+                      QStringLiteral("square"),
+                      {QStringLiteral("int"), QString(), QStringLiteral("")},
+                      QStringLiteral("QString"),
+                      0,
+                      QByteArray::fromHex("0000000a")};
+    const RunTask mapped{0xffffffffffffffffULL,
+                         unicode,
+                         {QStringLiteral("QList<int>")},
+                         QString(),
+                         3,
+                         QByteArray::fromHex("000000010000000200000003")};
+    const TaskProgress progress{42, 0, 100, 50, unicode};
+    const TaskResults results{42, 2, QByteArray::fromHex("0000000100000002")};
+    const TaskFinished finished{42, 1, QByteArray::fromHex("00000000")};
+    const TaskFailed failed{7, 2, QStringLiteral("boom: ") + unicode,
+                            QStringLiteral("std::runtime_error")};
+
+    const QString worker = root + QStringLiteral("/fuzz_worker_messages");
+    write(worker, QStringLiteral("challenge"), selected(0, Challenge{nonce()}));
+    write(worker, QStringLiteral("runtask"), selected(1, run));
+    write(worker, QStringLiteral("runtask-mapped"), selected(1, mapped));
+    write(worker, QStringLiteral("canceltask"), selected(2, CancelTask{42}));
+    write(worker, QStringLiteral("revoketask"), selected(3, RevokeTask{43}));
+    write(worker, QStringLiteral("suspendtask"), selected(4, SuspendTask{42, 1}));
+    write(worker, QStringLiteral("shutdown"), selected(5, Shutdown{}));
+
+    const QString pool = root + QStringLiteral("/fuzz_pool_messages");
+    write(pool, QStringLiteral("hello"), selected(0, hello));
+    write(pool, QStringLiteral("taskstarted"), selected(1, TaskStarted{42}));
+    write(pool, QStringLiteral("taskfinished"), selected(2, finished));
+    write(pool, QStringLiteral("taskfinished-empty"), selected(2, TaskFinished{43, 0, {}}));
+    write(pool, QStringLiteral("taskfailed"), selected(3, failed));
+    write(pool, QStringLiteral("taskresults"), selected(4, results));
+    write(pool, QStringLiteral("taskprogress"), selected(5, progress));
+
+    const QString frame = root + QStringLiteral("/fuzz_frame");
+    const QByteArray handshake = encodeMessage(Challenge{nonce()}) + encodeMessage(hello);
+    QByteArray task = encodeMessage(run) + encodeMessage(TaskStarted{42}) +
+                      encodeMessage(progress) + encodeMessage(results) + encodeMessage(finished);
+    QByteArray control = encodeMessage(SuspendTask{42, 1}) + encodeMessage(SuspendTask{42, 0}) +
+                         encodeMessage(CancelTask{42}) + encodeMessage(RevokeTask{43}) +
+                         encodeMessage(mapped) + encodeMessage(failed) + encodeMessage(Shutdown{});
+    write(frame, QStringLiteral("handshake"), stream(0, 7, handshake));
+    write(frame, QStringLiteral("task-bytewise"), stream(1, 7, task));
+    write(frame, QStringLiteral("control-chunked"), stream(37, 6, control));
+    write(frame, QStringLiteral("over-limit"), stream(5, 4, handshake + task));
+    write(frame, QStringLiteral("unknown-type"),
+          stream(9, 7, encodeFrame(0x7777, QByteArray("x")) + encodeMessage(TaskStarted{1})));
+    write(frame, QStringLiteral("reserved-set"),
+          stream(0, 7, QByteArray::fromHex("0000000000040001")));
+    write(frame, QStringLiteral("partial"), stream(3, 7, task.left(task.size() - 5)));
+    return ok ? 0 : 1;
+}
