@@ -56,6 +56,7 @@ private Q_SLOTS:
     void continuationsAndSignalsOnPoolThread();
     void thousandMixedTasks();
     void bigResult();
+    void largePayloadsGoThroughSharedMemory();
     void resultOverMessageLimit();
     void hostileValuesFailCleanly();
     void socketDirectory_data();
@@ -580,6 +581,41 @@ void TestProcessPool::bigResult()
     QCOMPARE(bytes.size(), Size);
     QCOMPARE(bytes.at(0), char(0));
     QCOMPARE(bytes.at(Size - 1), char((Size - 1) % 251));
+}
+
+void TestProcessPool::largePayloadsGoThroughSharedMemory()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    // Small payloads travel inline.
+    QCOMPARE(pool.run(reversed, QByteArray("abc")).result(), QByteArray("cba"));
+    QCOMPARE(pool.statistics().sharedMemoryTransfers, 0);
+    // Large ones -- arguments and result -- through shared memory (Linux),
+    // byte for byte.
+    const QByteArray big = patternBytes(3 * 1024 * 1024 + 7, 1);
+    QCOMPARE(pool.run(reversed, big).result(), reversed(big));
+    qint64 expected = 0;
+#ifdef Q_OS_LINUX
+    expected = 2;
+#endif
+    QCOMPARE(pool.statistics().sharedMemoryTransfers, expected);
+    // A chunk of mapped() with large items, both ways.
+    QList<QByteArray> items;
+    for (int i = 0; i < 6; ++i)
+        items.append(patternBytes(200 * 1024 + i, i));
+    const QList<QByteArray> mapped = pool.mapped(reversed, items, 3).results();
+    QCOMPARE(mapped.size(), items.size());
+    for (int i = 0; i < items.size(); ++i)
+        QCOMPARE(mapped[i], reversed(items[i]));
+    // Large results streamed by a QPromise task, in order.
+    const QList<QByteArray> chunks = pool.run(bigChunks, 5, 1024 * 1024).results();
+    QCOMPARE(chunks.size(), 5);
+    for (int i = 0; i < chunks.size(); ++i)
+        QVERIFY(chunks[i] == patternBytes(1024 * 1024, i));
+#ifdef Q_OS_LINUX
+    QVERIFY(pool.statistics().sharedMemoryTransfers >= expected + 4);
+#endif
+    QCOMPARE(pool.run(square, 5).result(), 25); // and on it goes
 }
 
 void TestProcessPool::hostileValuesFailCleanly()

@@ -112,6 +112,7 @@ public:
                 request.name = entry->name;
                 request.argTypes = entry->argTypes;
                 request.resultType = entry->resultType;
+                request.expectedResults = Traits::hasPromise ? -1 : std::is_void_v<Result> ? 0 : 1;
                 request.arguments = detail::serializeArguments(static_cast<Params *>(nullptr),
                                                                std::forward<Args>(args)...);
                 return submit<Result>(options, std::move(request));
@@ -145,6 +146,7 @@ public:
                 detail::signatureMismatch(*entry, request.argTypes, request.resultType);
             if (!mismatch.isEmpty())
                 return detail::failedFuture<R>(TaskError(TaskError::Kind::BadArguments, mismatch));
+            request.expectedResults = entry->hasPromise ? -1 : std::is_void_v<R> ? 0 : 1;
         }
         request.arguments = detail::serializeArguments(static_cast<Params *>(nullptr),
                                                        std::forward<Args>(args)...);

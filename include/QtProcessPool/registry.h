@@ -145,6 +145,8 @@ decltype(auto) passArgument(T &value)
 template <typename T>
 void writeResult(TaskOutput &output, const T &value)
 {
+    if (output.results.isEmpty())
+        output.results = bufferFor(serializedSizeHint(value));
     QDataStream out(&output.results, QIODevice::WriteOnly | QIODevice::Append);
     out.setVersion(StreamVersion);
     out << value;

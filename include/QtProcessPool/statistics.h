@@ -33,6 +33,9 @@ struct Statistics
     qint64 workersStarted = 0; // that connected (and ran the initializer)
     qint64 workersCrashed = 0; // ended without being asked to (workerCrashed)
     qint64 workersRecycled = 0;
+    /// Payloads (arguments or results) of at least 256 KiB that went through
+    /// shared memory instead of the socket, both ways (Linux; 0 elsewhere).
+    qint64 sharedMemoryTransfers = 0;
 
     Durations queueWait; // from run() to the start in a worker
     Durations runTime;   // from the start in a worker to the end

@@ -353,16 +353,24 @@ void Engine::spawnWorker()
     }
     // Worker output is forwarded line by line, prefixed with its pid.
     process->setProcessChannelMode(QProcess::SeparateChannels);
+    // The worker's end of the side channel for large bodies: inherited by
+    // this child only, its number told through stdin with the secret.
+    int ourBodies = -1;
+    int theirBodies = -1;
+    if (SharedBodyChannel::createPair(&ourBodies, &theirBodies))
+        worker->bodies.reset(ourBodies);
 #ifdef Q_OS_UNIX
     const pid_t parent = ::getpid();
     const rlim_t memoryLimit = rlim_t(m_shared->workerMemoryLimit.load());
-    process->setChildProcessModifier([parent, memoryLimit] {
+    process->setChildProcessModifier([parent, memoryLimit, theirBodies] {
         // Runs in the child between fork and exec: async-signal-safe calls only.
         if (memoryLimit > 0) {
             const rlimit limit{memoryLimit, memoryLimit};
             ::setrlimit(RLIMIT_AS, &limit);
         }
         closeInheritedDescriptorsOnExec();
+        if (theirBodies >= 0)
+            ::fcntl(theirBodies, F_SETFD, 0);
 #ifdef Q_OS_LINUX
         // The worker dies with this thread's process even if it is SIGKILLed;
         // if the parent is already gone, the signal would never come.
@@ -394,6 +402,10 @@ void Engine::spawnWorker()
 
     qCDebug(lcPool) << "starting worker" << slotId << process->program();
     process->start(QIODevice::ReadWrite);
+#ifdef Q_OS_UNIX
+    if (theirBodies >= 0)
+        ::close(theirBodies); // the child has its copy (or never will)
+#endif
     worker->record = std::make_shared<WorkerRecord>();
     worker->record->pid = process->processId();
     {
@@ -402,7 +414,10 @@ void Engine::spawnWorker()
     }
     if (process->state() != QProcess::NotRunning) {
         // The secret goes through stdin, never argv or the environment.
-        process->write(QByteArray::number(slotId) + ' ' + worker->secret.toHex() + '\n');
+        QByteArray credentials = QByteArray::number(slotId) + ' ' + worker->secret.toHex();
+        if (theirBodies >= 0)
+            credentials += ' ' + QByteArray::number(theirBodies);
+        process->write(credentials + '\n');
         process->closeWriteChannel();
     }
 }
@@ -415,7 +430,11 @@ void Engine::send(WorkerConnection *worker, Task *task)
                           task->request.resultType,
                           quint32(task->group ? task->itemCount : 0),
                           task->request.arguments};
-    worker->socket->write(encodeMessage(message));
+    OutgoingFrames frames;
+    appendMessage(frames, message);
+    const qint64 sharedBefore = worker->bodies.sentCount();
+    worker->socket->write(worker->bodies.wire(frames));
+    m_shared->sharedMemoryTransfers += worker->bodies.sentCount() - sharedBefore;
     task->state = Task::State::Sent;
     task->slotId = worker->slotId;
     worker->inFlight.push_back(task);
@@ -559,7 +578,9 @@ void Engine::onPeerReadyRead(QLocalSocket *socket)
         // Ready once the initializer has run; the start timeout still applies.
         accepted->state = WorkerConnection::State::Initializing;
         accepted->initializing = true;
-        socket->write(encodeMessage(initializer));
+        OutgoingFrames frames;
+        appendMessage(frames, initializer);
+        socket->write(accepted->bodies.wire(frames));
     } else {
         becomeReady(accepted);
     }
@@ -629,6 +650,14 @@ void Engine::onWorkerReadyRead(int slotId)
             protocolViolation(w, w->reader.errorString());
             return;
         }
+        if (frame.type == SharedBodyFrameType) {
+            QString why;
+            if (!w->bodies.resolve(&frame, w->reader.maxBodySize(), &why)) {
+                protocolViolation(w, why);
+                return;
+            }
+            ++m_shared->sharedMemoryTransfers;
+        }
         if (!handleWorkerFrame(w, frame))
             return;
     }
@@ -679,7 +708,10 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
     case MessageType::TaskResults: {
         TaskResults message;
         Task *task = decodeBody(frame.body, &message) ? runningTask(w, message.taskId) : nullptr;
-        if (!task || message.resultCount > INT_MAX) {
+        // Only a QPromise task streams results; a plain task or a chunk of
+        // mapped() delivers them with its end.
+        if (!task || message.resultCount > INT_MAX || task->group ||
+            task->request.expectedResults >= 0) {
             protocolViolation(w, QStringLiteral("unexpected or malformed TaskResults"));
             return false;
         }
@@ -719,13 +751,25 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             w->inFlight.push_front(task);
             return dropped(w, message.taskId, message.resultCount);
         }
-        const int expected = task->group && task->request.resultType != QLatin1String("void")
-                                 ? task->itemCount
-                                 : int(message.resultCount);
+        // A chunk of mapped() ends with one result per item, a plain task with
+        // exactly one (none for void); only a QPromise task decides how many.
+        int expected = int(message.resultCount);
+        if (task->group)
+            expected = task->request.resultType != QLatin1String("void") ? task->itemCount : 0;
+        else if (task->request.expectedResults >= 0)
+            expected = task->request.expectedResults;
+        // (A canceled task may stop early: it delivers nothing anyway.)
+        if (!task->settled && int(message.resultCount) != expected) {
+            w->inFlight.push_front(task); // fails with the others of this worker
+            protocolViolation(w, QStringLiteral("task %1 ended with %2 results instead of %3")
+                                     .arg(message.taskId)
+                                     .arg(message.resultCount)
+                                     .arg(expected));
+            return false;
+        }
         if (task->settled) {
             release(task); // canceled or timed out meanwhile: nothing late is delivered
-        } else if (int(message.resultCount) == expected &&
-                   sinkOf(task).addResults(message.results, int(message.resultCount),
+        } else if (sinkOf(task).addResults(message.results, int(message.resultCount),
                                            task->group ? task->firstIndex : -1)) {
             if (TaskGroup *group = task->group.get()) {
                 group->finishedItems += task->itemCount;

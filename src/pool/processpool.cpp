@@ -370,6 +370,7 @@ Statistics ProcessPool::statistics() const
     result.runningTasks = d->shared.running;
     result.busyWorkers = d->shared.busyWorkers;
     result.workers = d->shared.workers;
+    result.sharedMemoryTransfers = d->shared.sharedMemoryTransfers;
     return result;
 }
 

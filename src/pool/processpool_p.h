@@ -112,6 +112,7 @@ struct SharedState
     std::atomic<int> outstanding{0};
     std::atomic<int> workers{0};
     std::atomic<int> busyWorkers{0};
+    std::atomic<qint64> sharedMemoryTransfers{0}; // Statistics::sharedMemoryTransfers
     /// Set while a countsChanged notification is on its way to the pool's thread.
     std::atomic<bool> countsNotificationPending{false};
 

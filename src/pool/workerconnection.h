@@ -3,6 +3,7 @@
 #define QTPROCESSPOOL_WORKERCONNECTION_H
 
 #include "protocol/frame.h"
+#include "protocol/sharedbody.h"
 
 #include <QtCore/QProcess>
 #include <QtCore/QTimer>
@@ -34,6 +35,8 @@ struct WorkerConnection
     std::unique_ptr<QProcess> process;
     std::unique_ptr<QLocalSocket> socket;
     protocol::FrameReader reader;
+    /// Side channel for large bodies in shared memory (closed where unsupported).
+    protocol::SharedBodyChannel bodies;
     QTimer timer;     // start timeout while Starting; grace after the socket closed
     QTimer taskTimer; // the running task's timeout, or its cancel grace period
     bool taskTimerIsCancelGrace = false;

@@ -24,6 +24,58 @@ QByteArray encodeFrame(quint16 type, const QByteArray &body)
     return out;
 }
 
+void OutgoingFrames::append(const QByteArray &frames)
+{
+    if (frames.isEmpty())
+        return;
+    // Small frames share a buffer; a large one is not copied into it.
+    constexpr qsizetype Small = 64 * 1024;
+    if (!m_parts.empty() && !m_parts.back().split && frames.size() < Small &&
+        m_parts.back().bytes.size() < Small) {
+        m_parts.back().bytes += frames;
+    } else {
+        m_parts.push_back(Part{frames, {}, 0, false});
+    }
+}
+
+void OutgoingFrames::append(quint16 type, const QByteArray &head, const QByteArray &tail)
+{
+    m_parts.push_back(Part{head, tail, type, true});
+}
+
+void OutgoingFrames::append(OutgoingFrames &&other)
+{
+    for (Part &part : other.m_parts) {
+        if (part.split)
+            m_parts.push_back(std::move(part));
+        else
+            append(part.bytes);
+    }
+    other.clear();
+}
+
+QByteArray OutgoingFrames::toByteArray() const
+{
+    QByteArray out;
+    for (const Part &part : m_parts) {
+        if (!part.split) {
+            out += part.bytes;
+            continue;
+        }
+        const qint64 bodySize = qint64(part.bytes.size()) + part.tail.size();
+        Q_ASSERT(bodySize <= AbsoluteMaxMessageSize);
+        char header[HeaderSize];
+        qToBigEndian<quint32>(quint32(bodySize), header);
+        qToBigEndian<quint16>(part.type, header + 4);
+        qToBigEndian<quint16>(0, header + 6);
+        out.reserve(out.size() + HeaderSize + bodySize);
+        out.append(header, HeaderSize);
+        out.append(part.bytes);
+        out.append(part.tail);
+    }
+    return out;
+}
+
 FrameReader::Status FrameReader::read(QIODevice &device, Frame *frame)
 {
     if (!m_error.isEmpty())

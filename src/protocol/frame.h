@@ -12,6 +12,8 @@
 #include <QtCore/QIODevice>
 #include <QtCore/QString>
 
+#include <vector>
+
 namespace QtProcessPool::protocol {
 
 inline constexpr int HeaderSize = 8;
@@ -31,6 +33,36 @@ struct Frame
 QByteArray encodeFrame(quint16 type, const QByteArray &body);
 /// Appends the frame to out (saves a copy when batching frames).
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &body);
+
+/// Frames on their way out, in order. A frame whose body ends with a large
+/// payload is kept in two pieces, head and payload, so the payload is never
+/// copied into a frame: it can go through shared memory straight from its own
+/// buffer (SharedBodyChannel::wire()).
+class OutgoingFrames
+{
+public:
+    struct Part
+    {
+        QByteArray bytes;  // whole frames; or, when split, the head of one body
+        QByteArray tail;   // split: the rest of the body
+        quint16 type = 0;  // split: the frame's type
+        bool split = false;
+    };
+
+    /// Whole frames, back to back.
+    void append(const QByteArray &frames);
+    /// One frame of that type whose body is head followed by tail.
+    void append(quint16 type, const QByteArray &head, const QByteArray &tail);
+    void append(OutgoingFrames &&other);
+    bool isEmpty() const { return m_parts.empty(); }
+    void clear() { m_parts.clear(); }
+    const std::vector<Part> &parts() const { return m_parts; }
+    /// Everything as plain frames in one buffer.
+    QByteArray toByteArray() const;
+
+private:
+    std::vector<Part> m_parts;
+};
 
 /// Reads frames from a device as bytes become available. The 8-byte header is
 /// taken (and checked) as soon as it is there; the body only once all of it

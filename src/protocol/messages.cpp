@@ -20,6 +20,16 @@ public:
     {
         m_stream.setVersion(detail::StreamVersion);
     }
+    /// Writes a whole frame of that type: header first, body after it, so a
+    /// large payload is copied once rather than into a body and then a frame.
+    explicit Writer(MessageType frameType, qsizetype sizeHint = 0)
+        : Writer()
+    {
+        if (HeaderSize + sizeHint >= detail::LargeBufferSize)
+            detail::reserveLarge(m_bytes, HeaderSize + sizeHint);
+        m_frameType = quint16(frameType);
+        m_stream.writeRawData(QByteArray(HeaderSize, '\0').constData(), HeaderSize);
+    }
     template <typename T>
     Writer &operator<<(const T &value)
     {
@@ -29,12 +39,19 @@ public:
     QByteArray take()
     {
         m_stream.device()->close();
+        if (m_frameType >= 0) {
+            Q_ASSERT(m_bytes.size() - HeaderSize <= AbsoluteMaxMessageSize);
+            char *header = m_bytes.data();
+            qToBigEndian<quint32>(quint32(m_bytes.size() - HeaderSize), header);
+            qToBigEndian<quint16>(quint16(m_frameType), header + 4);
+        }
         return std::move(m_bytes);
     }
 
 private:
     QByteArray m_bytes;
     QDataStream m_stream;
+    int m_frameType = -1; // a body only
 };
 
 // Reads fields with bounds checks: a length prefix larger than what is left of
@@ -70,7 +87,9 @@ public:
         if (size == NullMarker) {
             value = QByteArray();
         } else if (need(size)) {
-            value = m_body.mid(m_pos, size);
+            value = qsizetype(size) >= detail::LargeBufferSize
+                        ? detail::sharedSlice(m_body, m_pos, size)
+                        : m_body.mid(m_pos, size);
             m_pos += size;
         }
         return *this;
@@ -157,11 +176,50 @@ bool decodeBody(const QByteArray &body, Hello *m)
     return r.finish();
 }
 
+template <typename W>
+W &writeFields(W &w, const RunTask &m)
+{
+    return w << m.taskId << m.name << m.argTypes << m.resultType << m.itemCount << m.arguments;
+}
 QByteArray encodeBody(const RunTask &m)
 {
-    return (Writer() << m.taskId << m.name << m.argTypes << m.resultType << m.itemCount
-                     << m.arguments)
-        .take();
+    Writer w;
+    return writeFields(w, m).take();
+}
+namespace {
+/// Payloads from this size on stay out of the frame (OutgoingFrames).
+constexpr qsizetype SplitPayloadSize = 64 * 1024;
+
+/// The length prefix QDataStream writes for payload, ending the head.
+quint32 payloadPrefix(const QByteArray &payload)
+{
+    return payload.isNull() ? NullMarker : quint32(payload.size());
+}
+} // namespace
+
+void appendMessage(OutgoingFrames &out, const RunTask &m)
+{
+    if (m.arguments.size() < SplitPayloadSize)
+        return out.append(encodeMessage(m));
+    Writer head;
+    head << m.taskId << m.name << m.argTypes << m.resultType << m.itemCount
+         << payloadPrefix(m.arguments);
+    out.append(quint16(RunTask::Type), head.take(), m.arguments);
+}
+
+void appendMessage(OutgoingFrames &out, const TaskFinished &m)
+{
+    if (m.results.size() < SplitPayloadSize)
+        return out.append(encodeMessage(m));
+    Writer head;
+    head << m.taskId << m.resultCount << payloadPrefix(m.results);
+    out.append(quint16(TaskFinished::Type), head.take(), m.results);
+}
+
+QByteArray encodeMessage(const RunTask &m)
+{
+    Writer w(RunTask::Type, 256 + m.arguments.size());
+    return writeFields(w, m).take();
 }
 bool decodeBody(const QByteArray &body, RunTask *m)
 {
@@ -207,6 +265,10 @@ QByteArray encodeBody(const TaskResults &m)
 {
     return (Writer() << m.taskId << m.resultCount << m.results).take();
 }
+QByteArray encodeMessage(const TaskResults &m)
+{
+    return (Writer(TaskResults::Type, 32 + m.results.size()) << m.taskId << m.resultCount << m.results).take();
+}
 bool decodeBody(const QByteArray &body, TaskResults *m)
 {
     Reader r(body);
@@ -248,6 +310,10 @@ bool decodeBody(const QByteArray &body, TaskStarted *m)
 QByteArray encodeBody(const TaskFinished &m)
 {
     return (Writer() << m.taskId << m.resultCount << m.results).take();
+}
+QByteArray encodeMessage(const TaskFinished &m)
+{
+    return (Writer(TaskFinished::Type, 32 + m.results.size()) << m.taskId << m.resultCount << m.results).take();
 }
 bool decodeBody(const QByteArray &body, TaskFinished *m)
 {

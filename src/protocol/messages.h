@@ -166,6 +166,17 @@ bool decodeBody(const QByteArray &body, TaskStarted *m);
 bool decodeBody(const QByteArray &body, TaskFinished *m);
 bool decodeBody(const QByteArray &body, TaskFailed *m);
 
+/// The whole frame of a message that may carry a large payload, written in
+/// one buffer (no copy of the body into the frame).
+QByteArray encodeMessage(const RunTask &m);
+QByteArray encodeMessage(const TaskResults &m);
+QByteArray encodeMessage(const TaskFinished &m);
+
+/// Adds the frame of a message to out, leaving a large payload in its own
+/// buffer (see OutgoingFrames).
+void appendMessage(OutgoingFrames &out, const RunTask &m);
+void appendMessage(OutgoingFrames &out, const TaskFinished &m);
+
 /// The whole frame (header and body) of a message.
 template <typename Message>
 QByteArray encodeMessage(const Message &m)

@@ -8,6 +8,7 @@
 // sent ahead run back to back with no thread hop in between.
 #include "logging_p.h"
 #include "protocol/messages.h"
+#include "protocol/sharedbody.h"
 
 #include <QtProcessPool/registry.h>
 #include <QtProcessPool/taskerror.h>
@@ -37,7 +38,9 @@
 
 #include <cerrno>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace QtProcessPool {
@@ -79,11 +82,12 @@ QString currentExceptionType()
 class Connection : public QObject
 {
 public:
-    Connection(QString serverName, quint32 slotId, QByteArray secret)
+    Connection(QString serverName, quint32 slotId, QByteArray secret, int bodiesFd)
         : m_serverName(std::move(serverName))
         , m_slotId(slotId)
         , m_secret(std::move(secret))
     {
+        m_bodies.reset(bodiesFd);
     }
 
     // I/O thread.
@@ -111,10 +115,21 @@ private:
         QMutexLocker lock(&m_writeMutex);
         return sendLocked(frames);
     }
-    bool sendLocked(const QByteArray &frames)
+    bool send(const OutgoingFrames &frames)
     {
-        const char *data = frames.constData();
-        qsizetype left = frames.size();
+        QMutexLocker lock(&m_writeMutex);
+        return sendWire(m_bodies.wire(frames));
+    }
+    bool sendLocked(const QByteArray &frames) { return sendWire(m_bodies.divert(frames)); }
+    // m_writeMutex held. Large bodies have gone through shared memory by now;
+    // the side channel is written under the same lock, so its order is that
+    // of the reference frames.
+    bool sendWire(const QByteArray &wire)
+    {
+        if (m_fd < 0)
+            return wire.isEmpty();
+        const char *data = wire.constData();
+        qsizetype left = wire.size();
         while (left > 0 && m_fd >= 0) {
             const ssize_t written = ::send(m_fd, data, size_t(left), MSG_NOSIGNAL);
             if (written > 0) {
@@ -139,6 +154,13 @@ private:
             const FrameReader::Status status = m_reader.read(*m_socket, &frame);
             if (status == FrameReader::Status::NeedMore)
                 return;
+            QString why;
+            if (status == FrameReader::Status::Ready && frame.type == SharedBodyFrameType &&
+                !m_bodies.resolve(&frame, m_reader.maxBodySize(), &why)) {
+                qCWarning(lcWorker) << "protocol error from the pool:" << why;
+                onGone();
+                return;
+            }
             if (status == FrameReader::Status::Error || !handle(frame)) {
                 qCWarning(lcWorker) << "protocol error from the pool:"
                                     << (status == FrameReader::Status::Error
@@ -315,7 +337,7 @@ private:
     // it); a task's end goes out together with the next one's start.
     void runPending()
     {
-        QByteArray out;
+        OutgoingFrames out;
         for (int turn = 0;; ++turn) {
             RunTask task;
             {
@@ -342,25 +364,30 @@ private:
                 m_cancelRequested = false;
                 m_suspendRequested = false;
             }
-            appendFrame(out, quint16(MessageType::TaskStarted),
-                        encodeBody(TaskStarted{task.taskId}));
+            out.append(encodeMessage(TaskStarted{task.taskId}));
             if (!send(out))
                 return; // the pool is gone: the I/O thread ends the process
-            QByteArray reply = execute(task);
+            OutgoingFrames reply = execute(task);
             // The last results and progress of a QPromise task precede its end.
             QMutexLocker writeLock(&m_writeMutex);
             QMutexLocker lock(&m_stateMutex);
-            out = takePromiseUpdates();
+            out.clear();
+            out.append(takePromiseUpdates());
             m_promise.reset();
-            out += reply;
+            out.append(std::move(reply));
         }
     }
 
-    QByteArray execute(const RunTask &task)
+    OutgoingFrames execute(const RunTask &task)
     {
+        const auto frames = [](const QByteArray &bytes) {
+            OutgoingFrames out;
+            out.append(bytes);
+            return out;
+        };
         const auto failed = [&](TaskError::Kind kind, const QString &message,
                                 const QString &type = {}) {
-            return encodeMessage(TaskFailed{task.taskId, quint8(kind), message, type});
+            return frames(encodeMessage(TaskFailed{task.taskId, quint8(kind), message, type}));
         };
         const detail::TaskEntry *entry = detail::findTask(task.name);
         if (!entry) {
@@ -391,7 +418,7 @@ private:
                 while (call > 0 && m_suspendRequested && !m_cancelRequested)
                     QThread::msleep(SuspendPollMs);
                 if (call > 0 && m_cancelRequested)
-                    return encodeMessage(TaskFinished{task.taskId, 0, {}});
+                    return frames(encodeMessage(TaskFinished{task.taskId, 0, {}}));
                 if (!entry->invoke(in, output))
                     return badArguments();
             }
@@ -420,8 +447,10 @@ private:
                               .arg(task.name)
                               .arg(output.results.size()));
         }
-        return encodeMessage(
-            TaskFinished{task.taskId, quint32(output.resultCount), std::move(output.results)});
+        OutgoingFrames finished;
+        appendMessage(finished, TaskFinished{task.taskId, quint32(output.resultCount),
+                                             std::move(output.results)});
+        return finished;
     }
 
     // I/O thread: the pool is gone (or broke the protocol). A busy task cannot
@@ -453,6 +482,7 @@ private:
     const QByteArray m_secret;
     QLocalSocket *m_socket = nullptr;
     FrameReader m_reader{AbsoluteMaxMessageSize};
+    SharedBodyChannel m_bodies; // sends under m_writeMutex, receives on the I/O thread
     bool m_authenticated = false;    // I/O thread only
     QTimer *m_pollTimer = nullptr;   // I/O thread only
 
@@ -472,19 +502,30 @@ private:
     TaskProgress m_progress; // last progress sent
 };
 
-/// Reads "<slot> <secret in hex>\n" from stdin, written there by the pool.
-bool readCredentials(quint32 *slotId, QByteArray *secret)
+/// Reads "<slot> <secret in hex>[ <side channel fd>]\n" from stdin, written
+/// there by the pool. *bodiesFd is -1 without a usable side channel.
+bool readCredentials(quint32 *slotId, QByteArray *secret, int *bodiesFd)
 {
     std::string line;
     char c;
     while (line.size() < 1024 && ::read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
         line.push_back(c);
     const QList<QByteArray> parts = QByteArray::fromStdString(line).split(' ');
-    if (parts.size() != 2)
+    if (parts.size() != 2 && parts.size() != 3)
         return false;
     bool ok = false;
     *slotId = parts[0].toUInt(&ok);
     *secret = QByteArray::fromHex(parts[1]);
+    *bodiesFd = -1;
+    if (parts.size() == 3) {
+        bool fdOk = false;
+        const int fd = parts[2].toInt(&fdOk);
+        struct stat info{};
+        if (fdOk && fd > STDERR_FILENO && ::fstat(fd, &info) == 0 && S_ISSOCK(info.st_mode)) {
+            ::fcntl(fd, F_SETFD, FD_CLOEXEC); // not for processes the tasks start
+            *bodiesFd = fd;
+        }
+    }
     return ok && !secret->isEmpty();
 }
 
@@ -508,7 +549,8 @@ int execWorker(int argc, char **argv)
     }
     quint32 slotId = 0;
     QByteArray secret;
-    if (serverName.isEmpty() || !readCredentials(&slotId, &secret)) {
+    int bodiesFd = -1;
+    if (serverName.isEmpty() || !readCredentials(&slotId, &secret, &bodiesFd)) {
         std::fprintf(stderr, "QtProcessPool: this program was started as a worker without a "
                              "pool to serve; exiting\n");
         return 2;
@@ -520,7 +562,7 @@ int execWorker(int argc, char **argv)
 
     QThread ioThread;
     ioThread.setObjectName(QStringLiteral("QtProcessPool worker I/O"));
-    auto *connection = new Connection(serverName, slotId, secret);
+    auto *connection = new Connection(serverName, slotId, secret, bodiesFd);
     connection->moveToThread(&ioThread);
     ioThread.start();
     QMetaObject::invokeMethod(connection, [connection] { connection->start(); },

@@ -114,6 +114,18 @@ void countTo(QPromise<int> &promise, int n)
     for (int i = 1; i <= n; ++i)
         promise.addResult(i);
 }
+QByteArray patternBytes(int bytes, int seed)
+{
+    QByteArray out(bytes, Qt::Uninitialized);
+    for (int i = 0; i < bytes; ++i)
+        out[i] = char((i * 131 + seed * 7 + 1) & 0xff);
+    return out;
+}
+void bigChunks(QPromise<QByteArray> &promise, int count, int bytes)
+{
+    for (int i = 0; i < count; ++i)
+        promise.addResult(patternBytes(bytes, i));
+}
 QByteArray bigResult(int bytes)
 {
     QByteArray out(bytes, Qt::Uninitialized);
@@ -208,6 +220,7 @@ QPP_REGISTER_TASK(movePoint)
 QPP_REGISTER_TASK(doNothing)
 QPP_REGISTER_TASK(appendBang)
 QPP_REGISTER_TASK(countTo)
+QPP_REGISTER_TASK(bigChunks)
 QPP_REGISTER_TASK(bigResult)
 QPP_REGISTER_TASK(workerPid)
 QPP_REGISTER_TASK(workerArguments)

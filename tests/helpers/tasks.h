@@ -61,6 +61,8 @@ void doNothing(int x);
 QString appendBang(QString &text); // non-const lvalue reference parameter
 void countTo(QPromise<int> &promise, int n);
 QByteArray bigResult(int bytes);
+QByteArray patternBytes(int bytes, int seed);                     // also used by the tests
+void bigChunks(QPromise<QByteArray> &promise, int count, int bytes); // patternBytes(bytes, i)
 qint64 workerPid();
 /// The worker's command line (it carries the pool's socket path).
 QStringList workerArguments();

@@ -2,6 +2,7 @@
 // Unit tests of the framing layer on bytes: encodeFrame, appendFrame and
 // FrameReader, including every way a peer can send a bad header.
 #include "allocationprobe.h"
+#include "pattern.h"
 #include "pipedevice.h"
 
 #include "protocol/frame.h"
@@ -27,14 +28,6 @@ QByteArray header(quint32 size, quint16 type, quint16 reserved = 0)
     qToBigEndian<quint16>(type, bytes + 4);
     qToBigEndian<quint16>(reserved, bytes + 6);
     return QByteArray(bytes, HeaderSize);
-}
-
-QByteArray pattern(qsizetype size, int seed = 0)
-{
-    QByteArray bytes(size, Qt::Uninitialized);
-    for (qsizetype i = 0; i < size; ++i)
-        bytes[i] = char((i * 131 + seed * 7 + 1) & 0xff);
-    return bytes;
 }
 
 struct Expected

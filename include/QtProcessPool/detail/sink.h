@@ -132,6 +132,9 @@ struct TaskRequest
     QByteArray arguments;
     int priority = 0;
     std::chrono::milliseconds timeout{0};
+    /// Results one call must deliver: 1 (0 for void) for a plain task; -1 for
+    /// a QPromise task, or one this process has not registered (any number).
+    int expectedResults = -1;
     std::unique_ptr<ResultSink> sink;
 };
 

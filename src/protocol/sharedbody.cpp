@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+#include "protocol/sharedbody.h"
+
+#include <QtProcessPool/detail/serialization.h>
+
+#include <QtCore/QtEndian>
+
+#include <algorithm>
+#include <cstring>
+
+#ifdef Q_OS_LINUX
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define QPP_SHARED_BODIES 1
+#endif
+
+namespace QtProcessPool::protocol {
+
+namespace {
+
+constexpr int ReferenceSize = 2 + 4; // quint16 type, quint32 size
+
+#ifdef QPP_SHARED_BODIES
+constexpr int RequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+
+bool writeAll(int fd, const char *data, qint64 size)
+{
+    while (size > 0) {
+        const ssize_t written = ::write(fd, data, size_t(std::min<qint64>(size, 1 << 30)));
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            return false;
+        data += written;
+        size -= written;
+    }
+    return true;
+}
+#endif
+
+} // namespace
+
+SharedBodyChannel::~SharedBodyChannel()
+{
+    reset();
+}
+
+bool SharedBodyChannel::createPair(int *ours, int *theirs)
+{
+#ifdef QPP_SHARED_BODIES
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+        return false;
+    *ours = fds[0];
+    *theirs = fds[1];
+    return true;
+#else
+    Q_UNUSED(ours);
+    Q_UNUSED(theirs);
+    return false;
+#endif
+}
+
+void SharedBodyChannel::reset(int fd)
+{
+#ifdef QPP_SHARED_BODIES
+    if (m_fd >= 0)
+        ::close(m_fd);
+#endif
+    m_fd = fd;
+}
+
+bool SharedBodyChannel::sendBody(const char *head, qint64 headSize, const char *tail,
+                                 qint64 tailSize)
+{
+#ifdef QPP_SHARED_BODIES
+    const int memfd = ::memfd_create("qtprocesspool-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (memfd < 0)
+        return false;
+    const qint64 size = headSize + tailSize;
+    bool sent = false;
+    if (writeAll(memfd, head, headSize) && writeAll(memfd, tail, tailSize) &&
+        ::fcntl(memfd, F_ADD_SEALS, RequiredSeals | F_SEAL_SEAL) == 0) {
+        char announced[4];
+        qToBigEndian<quint32>(quint32(size), announced);
+        iovec iov{announced, sizeof announced};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr message{};
+        message.msg_iov = &iov;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(header), &memfd, sizeof(int));
+        ssize_t result;
+        do {
+            // Never blocks: a receiver that does not drain its side channel
+            // gets the body inline instead.
+            result = ::sendmsg(m_fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (result < 0 && errno == EINTR);
+        sent = result == ssize_t(sizeof announced);
+    }
+    ::close(memfd);
+    m_sent += sent;
+    return sent;
+#else
+    Q_UNUSED(head);
+    Q_UNUSED(headSize);
+    Q_UNUSED(tail);
+    Q_UNUSED(tailSize);
+    return false;
+#endif
+}
+
+void SharedBodyChannel::appendReference(QByteArray &out, quint16 type, quint32 bodySize)
+{
+    char reference[ReferenceSize];
+    qToBigEndian<quint16>(type, reference);
+    qToBigEndian<quint32>(bodySize, reference + 2);
+    appendFrame(out, SharedBodyFrameType, QByteArray::fromRawData(reference, ReferenceSize));
+}
+
+QByteArray SharedBodyChannel::wire(const OutgoingFrames &frames)
+{
+    const auto &parts = frames.parts();
+    if (parts.size() == 1 && !parts.front().split)
+        return divert(parts.front().bytes);
+    QByteArray out;
+    for (const OutgoingFrames::Part &part : parts) {
+        if (!part.split) {
+            out += divert(part.bytes);
+            continue;
+        }
+        const qint64 bodySize = qint64(part.bytes.size()) + part.tail.size();
+        if (m_fd >= 0 && bodySize >= SharedBodyThreshold && part.type != SharedBodyFrameType &&
+            sendBody(part.bytes.constData(), part.bytes.size(), part.tail.constData(),
+                     part.tail.size())) {
+            appendReference(out, part.type, quint32(bodySize));
+        } else {
+            OutgoingFrames one;
+            one.append(part.type, part.bytes, part.tail);
+            out += one.toByteArray();
+        }
+    }
+    return out;
+}
+
+QByteArray SharedBodyChannel::divert(const QByteArray &frames)
+{
+    if (m_fd < 0 || frames.size() < HeaderSize + SharedBodyThreshold)
+        return frames;
+    QByteArray out;
+    qsizetype copiedUpTo = 0;
+    qsizetype pos = 0;
+    while (frames.size() - pos >= HeaderSize) {
+        const char *header = frames.constData() + pos;
+        const quint32 bodySize = qFromBigEndian<quint32>(header);
+        const quint16 type = qFromBigEndian<quint16>(header + 4);
+        const qsizetype next = pos + HeaderSize + qsizetype(bodySize);
+        if (next > frames.size())
+            break; // not whole frames: leave the rest alone
+        if (bodySize >= SharedBodyThreshold && type != SharedBodyFrameType &&
+            sendBody(header + HeaderSize, bodySize)) {
+            if (out.isEmpty())
+                out.reserve(frames.size() - bodySize);
+            out.append(frames.constData() + copiedUpTo, pos - copiedUpTo);
+            appendReference(out, type, bodySize);
+            copiedUpTo = next;
+        }
+        pos = next;
+    }
+    if (copiedUpTo == 0)
+        return frames;
+    out.append(frames.constData() + copiedUpTo, frames.size() - copiedUpTo);
+    return out;
+}
+
+bool SharedBodyChannel::resolve(Frame *frame, qint64 maxBodySize, QString *why)
+{
+    if (frame->type != SharedBodyFrameType || frame->body.size() != ReferenceSize) {
+        *why = QStringLiteral("malformed shared memory reference");
+        return false;
+    }
+    const quint16 type = qFromBigEndian<quint16>(frame->body.constData());
+    const quint32 size = qFromBigEndian<quint32>(frame->body.constData() + 2);
+    if (type == SharedBodyFrameType) {
+        *why = QStringLiteral("malformed shared memory reference");
+        return false;
+    }
+    if (qint64(size) > maxBodySize) {
+        *why = QStringLiteral("frame of %1 bytes exceeds the limit of %2 bytes")
+                   .arg(size)
+                   .arg(maxBodySize);
+        return false;
+    }
+#ifdef QPP_SHARED_BODIES
+    if (m_fd < 0) {
+        *why = QStringLiteral("shared memory reference without a side channel");
+        return false;
+    }
+    char announced[8]; // room for more than expected, to notice it
+    iovec iov{announced, sizeof announced};
+    alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t received;
+    do {
+        received = ::recvmsg(m_fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    } while (received < 0 && errno == EINTR);
+    // Whatever descriptors came, we own them now: keep one, close the rest.
+    int fd = -1;
+    int descriptors = 0;
+    if (received >= 0) {
+        for (cmsghdr *h = CMSG_FIRSTHDR(&message); h; h = CMSG_NXTHDR(&message, h)) {
+            if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+                continue;
+            const size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; ++i) {
+                int received_fd;
+                std::memcpy(&received_fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+                if (++descriptors == 1)
+                    fd = received_fd;
+                else
+                    ::close(received_fd);
+            }
+        }
+    }
+    const auto fail = [&](const QString &reason) {
+        if (fd >= 0)
+            ::close(fd);
+        *why = reason;
+        return false;
+    };
+    if (received < 0)
+        return fail(QStringLiteral("no shared memory arrived for a reference"));
+    if (received != 4 || (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || descriptors != 1 ||
+        qFromBigEndian<quint32>(announced) != size) {
+        return fail(QStringLiteral("malformed shared memory message"));
+    }
+    struct stat info{};
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size != off_t(size) ||
+        seals < 0 || (seals & RequiredSeals) != RequiredSeals) {
+        return fail(QStringLiteral("shared memory of the wrong kind, size or seals"));
+    }
+    // Copied out by the kernel (no page faults on a mapping), into a buffer
+    // of our own that outlives the descriptor.
+    QByteArray body;
+    if (qsizetype(size) >= detail::LargeBufferSize)
+        detail::reserveLarge(body, qsizetype(size));
+    body.resize(qsizetype(size));
+    for (qsizetype done = 0; done < body.size();) {
+        const ssize_t n = ::pread(fd, body.data() + done, size_t(body.size() - done), off_t(done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return fail(QStringLiteral("could not read shared memory of %1 bytes").arg(size));
+        done += n;
+    }
+    ::close(fd);
+    frame->type = type;
+    frame->body = std::move(body);
+    ++m_received;
+    return true;
+#else
+    *why = QStringLiteral("shared memory references are not supported here");
+    return false;
+#endif
+}
+
+} // namespace QtProcessPool::protocol

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_PROTOCOL_SHAREDBODY_H
+#define QTPROCESSPOOL_PROTOCOL_SHAREDBODY_H
+
+// Large frame bodies through shared memory (Linux). Each worker has a side
+// channel, a SOCK_SEQPACKET socket pair made by the pool before the worker
+// starts (so no other process can reach it). A frame whose body is at least
+// SharedBodyThreshold bytes leaves as a reference frame on the main connection
+//   type SharedBodyFrameType, body: quint16 type, quint32 size (big-endian)
+// while its body travels in a sealed memfd sent over the side channel just
+// before (SCM_RIGHTS). The receiver reads the memfd in one call and handles
+// the frame as if its body had come inline: one copy in and one out, instead
+// of a trip through two socket buffers in small pieces.
+//
+// What arrives on the side channel is checked like everything else: exactly
+// one descriptor, a regular file of exactly the announced size (within the
+// receiver's limit), sealed against writing, growing and shrinking -- so the
+// sender cannot change the bytes while they are read.
+// Where memfd or the channel is unavailable, bodies go inline as before.
+
+#include "protocol/frame.h"
+
+#include <QtCore/QString>
+
+namespace QtProcessPool::protocol {
+
+/// Frame type of a reference to a body in shared memory (no message uses it).
+inline constexpr quint16 SharedBodyFrameType = 0xffff;
+/// Bodies of at least this many bytes go through shared memory when they can.
+inline constexpr qint64 SharedBodyThreshold = 256 * 1024;
+
+/// One end of a side channel. Not thread-safe: the owner serializes access
+/// (the order of sends must match the order of the reference frames).
+class SharedBodyChannel
+{
+public:
+    SharedBodyChannel() = default;
+    ~SharedBodyChannel();
+    SharedBodyChannel(const SharedBodyChannel &) = delete;
+    SharedBodyChannel &operator=(const SharedBodyChannel &) = delete;
+
+    /// Makes a connected pair for a new worker: *ours stays with the pool,
+    /// *theirs is inherited by the worker (both close-on-exec; clear it in the
+    /// child). False where unsupported.
+    static bool createPair(int *ours, int *theirs);
+
+    /// Takes ownership of fd (-1: none); closes the previous one.
+    void reset(int fd = -1);
+    bool isOpen() const { return m_fd >= 0; }
+
+    /// The bytes to write on the main connection for these frames (whole
+    /// frames back to back): unchanged, except that every body of at least
+    /// SharedBodyThreshold bytes has been sent on the side channel and its
+    /// frame replaced by a reference frame. Bodies the channel cannot take
+    /// (closed, no memfd, full) stay inline.
+    QByteArray divert(const QByteArray &frames);
+    /// The same for frames kept in pieces: a large split body goes to shared
+    /// memory straight from its pieces, without being put together first.
+    QByteArray wire(const OutgoingFrames &frames);
+
+    /// For a frame of type SharedBodyFrameType: receives the body it announces
+    /// and turns *frame into the frame it stands for. False, with *why, for
+    /// anything but exactly what was announced; the connection must then be
+    /// dropped.
+    bool resolve(Frame *frame, qint64 maxBodySize, QString *why);
+
+    /// Bodies sent and received through shared memory so far.
+    qint64 sentCount() const { return m_sent; }
+    qint64 receivedCount() const { return m_received; }
+
+private:
+    /// Sends head followed by tail as one body in a sealed memfd.
+    bool sendBody(const char *head, qint64 headSize, const char *tail = nullptr,
+                  qint64 tailSize = 0);
+    static void appendReference(QByteArray &out, quint16 type, quint32 bodySize);
+
+    int m_fd = -1;
+    qint64 m_sent = 0;
+    qint64 m_received = 0;
+};
+
+} // namespace QtProcessPool::protocol
+
+#endif
