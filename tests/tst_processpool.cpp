@@ -57,6 +57,8 @@ private Q_SLOTS:
     void thousandMixedTasks();
     void bigResult();
     void largePayloadsGoThroughSharedMemory();
+    void pacedDeliveriesLoseNothing();
+    void blockingWaitsAreNotPaced();
     void resultOverMessageLimit();
     void hostileValuesFailCleanly();
     void socketDirectory_data();
@@ -616,6 +618,52 @@ void TestProcessPool::largePayloadsGoThroughSharedMemory()
     QVERIFY(pool.statistics().sharedMemoryTransfers >= expected + 4);
 #endif
     QCOMPARE(pool.run(square, 5).result(), 25); // and on it goes
+}
+
+void TestProcessPool::pacedDeliveriesLoseNothing()
+{
+    // Far more results than one delivery window: reading pauses while the
+    // continuations queued on this thread run, and every one of them runs,
+    // once, with its own result.
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    constexpr int Count = 6000;
+    QList<int> seen(Count, 0);
+    int continuations = 0;
+    for (int i = 0; i < Count; ++i) {
+        pool.run(square, i).then(this, [&, i](int value) {
+            QCOMPARE(value, i * i);
+            ++seen[i];
+            ++continuations;
+        });
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(continuations, Count, Generous);
+    QVERIFY(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+    QVERIFY(pool.waitForDone(Generous));
+}
+
+void TestProcessPool::blockingWaitsAreNotPaced()
+{
+    // This thread blocks without running its event loop, so no delivery
+    // marker comes back: reading must not wait for it (no deadlock, and the
+    // results of the last tasks arrive).
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    constexpr int Count = 6000;
+    QList<QFuture<int>> futures;
+    int continuations = 0;
+    for (int i = 0; i < Count; ++i)
+        futures.append(pool.run(square, i).then(this, [&](int value) {
+            ++continuations;
+            return value;
+        }));
+    QFuture<int> last = pool.run(square, 12345);
+    QCOMPARE(last.result(), 12345 * 12345); // blocks this thread
+    QCOMPARE(continuations, 0); // none could run yet: this thread was blocked
+    QVERIFY(pool.waitForDone(Generous)); // runs an event loop
+    QTRY_COMPARE_WITH_TIMEOUT(continuations, Count, Generous);
+    for (int i = 0; i < Count; ++i)
+        QCOMPARE(futures[i].result(), i * i);
 }
 
 void TestProcessPool::hostileValuesFailCleanly()

@@ -44,6 +44,10 @@ constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiti
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
 constexpr double SendAheadBudgetNs = 2e6;  // queued work per busy worker: 2 ms
 constexpr int MaxSendAhead = 64;          // tasks in flight per worker, at most
+constexpr int DeliveryWindow = 1000;      // futures finished per marker (noteDelivery())
+constexpr int MaxDeliveryPauseMs = 20;    // a pool's thread that does not answer by then is busy
+constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
+constexpr int QueueSweepTicks = 10;       // ... of a queued task, every this many polls
 
 #ifdef Q_OS_UNIX
 /// Between fork and exec (async-signal-safe): only stdin, stdout and stderr
@@ -97,9 +101,71 @@ struct Engine::Peer
 Engine::Engine(SharedState *shared)
     : m_shared(shared)
     , m_startBackoff(this) // a child, so it moves to the I/O thread with us
+    , m_pauseLimit(this)
+    , m_futurePoll(this)
 {
+    m_futurePoll.setInterval(FuturePollMs);
+    connect(&m_futurePoll, &QTimer::timeout, this, &Engine::pollFutures);
     m_startBackoff.setSingleShot(true);
     connect(&m_startBackoff, &QTimer::timeout, this, &Engine::dispatch);
+    m_pauseLimit.setSingleShot(true);
+    connect(&m_pauseLimit, &QTimer::timeout, this, [this] {
+        // Blocked in result() or waitForDone(), or no event loop at all:
+        // holding results back would only delay them. Until it answers again.
+        m_pacingOff = true;
+        resumeDeliveries();
+    });
+}
+
+// Delivery pacing. Every finished future posts its continuations (then() with
+// a context, QFutureWatcher signals) to the pool's thread, usually the GUI
+// thread, which runs them all in one go: 100,000 results read in a burst would
+// freeze it for tens of milliseconds. So after each DeliveryWindow futures a
+// marker goes to the pool's thread and back; while two windows are on their
+// way, worker sockets are not read (the workers wait, nothing is lost). A
+// pool's thread that does not answer within MaxDeliveryPauseMs is not running
+// its event loop (blocked in result(), or none at all): then pacing is off
+// until its next answer, so blocking waits never slow down.
+void Engine::noteDelivery()
+{
+    if (++m_deliveredSinceMarker < DeliveryWindow)
+        return;
+    m_deliveredSinceMarker = 0;
+    if (!m_markerPending) {
+        m_markerPending = true;
+        Q_EMIT deliveryMarker();
+    } else if (!m_pacingOff && !m_readPaused) {
+        m_readPaused = true;
+        m_pauseLimit.start(MaxDeliveryPauseMs);
+    }
+}
+
+void Engine::onDeliveryMarker()
+{
+    m_markerPending = false;
+    m_pacingOff = false;
+    if (m_readPaused) {
+        // The window behind this one is on its way: mark it, read on.
+        m_markerPending = true;
+        Q_EMIT deliveryMarker();
+        resumeDeliveries();
+    }
+}
+
+void Engine::resumeDeliveries()
+{
+    m_pauseLimit.stop();
+    if (!m_readPaused)
+        return;
+    m_readPaused = false;
+    std::vector<int> slots;
+    for (const auto &entry : m_workers)
+        slots.push_back(entry.first);
+    for (int slotId : slots) {
+        WorkerConnection *w = worker(slotId);
+        if (w && w->socket && w->socket->bytesAvailable() > 0)
+            onWorkerReadyRead(slotId);
+    }
 }
 
 Engine::~Engine() = default;
@@ -142,14 +208,11 @@ void Engine::wake()
         Task *raw = task.get();
         m_tasks.emplace(raw->id, std::move(task));
         m_queue.push(raw);
-        if (raw->group) {
+        if (raw->group)
             raw->group->taskIds.push_back(raw->id);
-        } else {
-            raw->request.sink->watch(this, [this, id = raw->id](detail::ResultSink::Event event) {
-                onFutureEvent(id, event);
-            });
-        }
     }
+    if (!batch.empty() && !m_futurePoll.isActive() && !m_shuttingDown)
+        m_futurePoll.start();
     for (const auto &group : groups) {
         group->sink->setProgress(0, group->totalItems, 0, {});
         // Weak: the group owns the sink, which owns the watcher holding this.
@@ -189,6 +252,7 @@ void Engine::dispatch()
     while (Task *task = m_queue.peek()) {
         if (sinkOf(task).isSuspendRequested() && !sinkOf(task).isCanceled()) {
             suspended.push_back(m_queue.pop());
+            m_suspendedQueued = true;
             continue;
         }
         if (sinkOf(task).isCanceled()) {
@@ -636,13 +700,13 @@ bool Engine::handleInitializerFrame(WorkerConnection *w, const Frame &frame)
 
 // --- worker traffic ---------------------------------------------------------
 
-void Engine::onWorkerReadyRead(int slotId)
+void Engine::onWorkerReadyRead(int slotId, bool drain)
 {
     WorkerConnection *w = worker(slotId);
     if (!w || !w->socket)
         return;
     Frame frame;
-    while (w->killReason.isEmpty()) {
+    while (w->killReason.isEmpty() && (drain || !m_readPaused)) {
         const FrameReader::Status status = w->reader.read(*w->socket, &frame);
         if (status == FrameReader::Status::NeedMore)
             return;
@@ -826,7 +890,7 @@ void Engine::onSocketClosed(int slotId)
     WorkerConnection *w = worker(slotId);
     if (!w || w->socketClosed)
         return;
-    onWorkerReadyRead(slotId); // what it sent before closing still counts
+    onWorkerReadyRead(slotId, true); // what it sent before closing still counts
     w->socketClosed = true;
     if (w->processEnded) {
         scheduleReap(w);
@@ -849,7 +913,7 @@ void Engine::onProcessEnded(int slotId)
         // Read what it sent before dying; the socket reports its end shortly.
         markDying(w);
         w->timer.start(SocketGraceMs);
-        onWorkerReadyRead(slotId);
+        onWorkerReadyRead(slotId, true);
         return;
     }
     scheduleReap(w);
@@ -1144,6 +1208,7 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
     // After the future finished: when outstanding reaches 0, every future is done.
     if (--m_shared->outstanding == 0 && !m_shuttingDown)
         Q_EMIT idle();
+    noteDelivery();
 }
 
 void Engine::release(Task *task)
@@ -1201,6 +1266,53 @@ void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
             dispatch();
         break;
     }
+    }
+}
+
+// A QFutureWatcher per task would tell us at once, but costs a QObject, its
+// connections and a posted event per state change of every task; polling the
+// few tasks in workers every FuturePollMs, and the queue now and then, costs
+// next to nothing. (A mapped() call, one future for many chunks, keeps its
+// watcher.)
+void Engine::pollFutures()
+{
+    if (m_tasks.empty() || m_shuttingDown) {
+        m_futurePoll.stop();
+        return;
+    }
+    // Sent or running: the worker hears of a cancel or suspend within a tick.
+    std::vector<quint64> inWorkers;
+    for (const auto &entry : m_workers) {
+        for (Task *task : entry.second->inFlight) {
+            if (!task->settled && !task->group)
+                inWorkers.push_back(task->id);
+        }
+    }
+    for (quint64 id : inWorkers) {
+        const auto it = m_tasks.find(id);
+        if (it == m_tasks.end() || it->second->settled)
+            continue; // settled by an earlier one (its worker was killed)
+        Task *task = it->second.get();
+        const detail::ResultSink &sink = sinkOf(task);
+        if (sink.isCanceled()) {
+            onFutureEvent(id, detail::ResultSink::Event::Canceled);
+        } else if (sink.isSuspendRequested() != task->suspendSeen) {
+            task->suspendSeen = !task->suspendSeen;
+            onFutureEvent(id, task->suspendSeen ? detail::ResultSink::Event::Suspending
+                                                : detail::ResultSink::Event::Resumed);
+        }
+    }
+    // Queued: canceled ones leave the queue (and the counts); resumed ones
+    // may go now.
+    if (++m_pollTicks % QueueSweepTicks != 0 && m_queue.size() > 256)
+        return;
+    const std::vector<Task *> canceled = m_queue.removeIf(
+        [](Task *task) { return !task->group && sinkOf(task).isCanceled(); });
+    for (Task *task : canceled)
+        cancelTask(task);
+    if (!canceled.empty() || m_suspendedQueued) {
+        m_suspendedQueued = false;
+        dispatch(); // also brings the counts up to date
     }
 }
 
@@ -1312,6 +1424,8 @@ void Engine::shutdown()
     m_shuttingDown = true;
     wake(); // take over what is still in the inbox
     m_startBackoff.stop();
+    m_futurePoll.stop();
+    m_pauseLimit.stop();
     m_queue.takeAll();
     for (auto &entry : m_tasks) {
         Task *task = entry.second.get();

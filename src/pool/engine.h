@@ -43,6 +43,12 @@ Q_SIGNALS:
     void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &line);
     void countsChanged();
     void idle();
+    /// Travels to the pool's thread and back (onDeliveryMarker()): when it
+    /// returns, the continuations of the futures finished before it have run.
+    void deliveryMarker();
+
+public:
+    void onDeliveryMarker();
 
 private:
     struct Peer; // a connection that has not proven its secret yet
@@ -64,7 +70,11 @@ private:
     bool authenticate(Peer &peer, const protocol::Frame &frame, WorkerConnection **accepted,
                       QString *why);
 
-    void onWorkerReadyRead(int slotId);
+    /// drain: read everything, even while deliveries are paused (the
+    /// worker is gone and its last frames must count).
+    void onWorkerReadyRead(int slotId, bool drain = false);
+    void noteDelivery();
+    void resumeDeliveries();
     bool handleWorkerFrame(WorkerConnection *worker, const protocol::Frame &frame);
     void protocolViolation(WorkerConnection *worker, const QString &why);
     void onSocketClosed(int slotId);
@@ -96,6 +106,7 @@ private:
     void failTask(Task *task, const TaskError &error);
     void cancelTask(Task *task);
     void onFutureEvent(quint64 taskId, detail::ResultSink::Event event);
+    void pollFutures();
     void cancelOne(Task *task);
     void cancelGroup(TaskGroup &group);
     static detail::ResultSink &sinkOf(const Task *task);
@@ -118,6 +129,15 @@ private:
     int m_startFailures = 0;     // consecutive; reset by a successful hello
     double m_recentRunNs = -1;   // moving average of tasks' run time; < 0: none yet
     QTimer m_startBackoff;       // no new worker is started while it runs
+    // Delivery pacing (see noteDelivery()).
+    int m_deliveredSinceMarker = 0;
+    bool m_markerPending = false;  // a deliveryMarker() has not come back yet
+    bool m_readPaused = false;     // worker sockets are not read meanwhile
+    bool m_pacingOff = false;      // the pool's thread does not answer: deliver freely
+    QTimer m_pauseLimit;           // how long reading may stay paused
+    QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
+    int m_pollTicks = 0;
+    bool m_suspendedQueued = false; // dispatch() skipped a suspended task
     bool m_shuttingDown = false;
 };
 

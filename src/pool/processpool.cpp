@@ -104,6 +104,15 @@ ProcessPool::ProcessPool(QObject *parent)
         },
         Qt::QueuedConnection);
 
+    // Delivery pacing: the marker comes back once this thread has run what
+    // was posted to it before (the continuations of finished futures).
+    connect(
+        d->engine, &Engine::deliveryMarker, this,
+        [engine = d->engine] {
+            QMetaObject::invokeMethod(engine, &Engine::onDeliveryMarker, Qt::QueuedConnection);
+        },
+        Qt::QueuedConnection);
+
     d->thread.start();
     QMetaObject::invokeMethod(d->engine, &Engine::init, Qt::QueuedConnection);
 

@@ -53,6 +53,21 @@ bool Scheduler::remove(Task *task)
     return true;
 }
 
+std::vector<Task *> Scheduler::removeIf(const std::function<bool(Task *)> &pred)
+{
+    std::vector<Task *> removed;
+    for (auto it = m_queues.begin(); it != m_queues.end();) {
+        auto &queue = it->second;
+        const auto keep = std::stable_partition(queue.begin(), queue.end(),
+                                                [&](Task *task) { return !pred(task); });
+        removed.insert(removed.end(), keep, queue.end());
+        queue.erase(keep, queue.end());
+        it = queue.empty() ? m_queues.erase(it) : std::next(it);
+    }
+    m_size -= int(removed.size());
+    return removed;
+}
+
 std::deque<Task *> Scheduler::takeAll()
 {
     std::deque<Task *> all;

@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <vector>
 
 namespace QtProcessPool {
 
@@ -22,6 +23,8 @@ public:
     Task *peek() const;
     Task *pop();
     bool remove(Task *task);
+    /// Removes the tasks for which pred is true; returns them in queue order.
+    std::vector<Task *> removeIf(const std::function<bool(Task *)> &pred);
     bool isEmpty() const { return m_size == 0; }
     int size() const { return m_size; }
     /// Removes and returns every task, in dispatch order.
