@@ -3,7 +3,20 @@
 
 #include <QtCore/QtEndian>
 
+#include <algorithm>
+
 namespace QtProcessPool::protocol {
+
+namespace {
+/// Room for more bytes in out, growing geometrically: appending frame after
+/// frame stays linear.
+void reserveFor(QByteArray &out, qint64 more)
+{
+    const qint64 needed = out.size() + more;
+    if (needed > out.capacity())
+        out.reserve(qsizetype(std::max<qint64>(needed, 2 * qint64(out.capacity()))));
+}
+} // namespace
 
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &body)
 {
@@ -12,7 +25,7 @@ void appendFrame(QByteArray &out, quint16 type, const QByteArray &body)
     qToBigEndian<quint32>(quint32(body.size()), header);
     qToBigEndian<quint16>(type, header + 4);
     qToBigEndian<quint16>(0, header + 6);
-    out.reserve(out.size() + HeaderSize + body.size());
+    reserveFor(out, HeaderSize + body.size());
     out.append(header, HeaderSize);
     out.append(body);
 }
@@ -68,7 +81,7 @@ QByteArray OutgoingFrames::toByteArray() const
         qToBigEndian<quint32>(quint32(bodySize), header);
         qToBigEndian<quint16>(part.type, header + 4);
         qToBigEndian<quint16>(0, header + 6);
-        out.reserve(out.size() + HeaderSize + bodySize);
+        reserveFor(out, HeaderSize + bodySize);
         out.append(header, HeaderSize);
         out.append(part.bytes);
         out.append(part.tail);
