@@ -12,45 +12,69 @@ namespace {
 
 constexpr quint32 NullMarker = 0xffffffffu;
 
+// Writes fields exactly as QDataStream (StreamVersion, big-endian) would,
+// straight into a QByteArray: no QBuffer or QDataStream per message.
 class Writer
 {
 public:
-    Writer()
-        : m_stream(&m_bytes, QIODevice::WriteOnly)
-    {
-        m_stream.setVersion(detail::StreamVersion);
-    }
+    Writer() = default;
     /// Writes a whole frame of that type: header first, body after it, so a
     /// large payload is copied once rather than into a body and then a frame.
     explicit Writer(MessageType frameType, qsizetype sizeHint = 0)
-        : Writer()
     {
         if (HeaderSize + sizeHint >= detail::LargeBufferSize)
             detail::reserveLarge(m_bytes, HeaderSize + sizeHint);
         m_frameType = quint16(frameType);
-        m_stream.writeRawData(QByteArray(HeaderSize, '\0').constData(), HeaderSize);
+        m_bytes.resize(HeaderSize);
     }
     template <typename T>
-    Writer &operator<<(const T &value)
+    Writer &operator<<(T value)
     {
-        m_stream << value;
+        static_assert(std::is_integral_v<T>);
+        char bytes[sizeof(T)];
+        qToBigEndian<T>(value, bytes);
+        m_bytes.append(bytes, sizeof(T));
+        return *this;
+    }
+    Writer &operator<<(const QByteArray &value)
+    {
+        if (value.isNull())
+            return *this << NullMarker;
+        *this << quint32(value.size());
+        m_bytes.append(value);
+        return *this;
+    }
+    Writer &operator<<(const QString &value)
+    {
+        if (value.isNull())
+            return *this << NullMarker;
+        *this << quint32(value.size() * 2);
+        const qsizetype at = m_bytes.size();
+        m_bytes.resize(at + value.size() * 2);
+        qToBigEndian<char16_t>(value.utf16(), value.size(), m_bytes.data() + at);
+        return *this;
+    }
+    Writer &operator<<(const QStringList &value)
+    {
+        *this << quint32(value.size());
+        for (const QString &item : value)
+            *this << item;
         return *this;
     }
     QByteArray take()
     {
-        m_stream.device()->close();
         if (m_frameType >= 0) {
             Q_ASSERT(m_bytes.size() - HeaderSize <= AbsoluteMaxMessageSize);
             char *header = m_bytes.data();
             qToBigEndian<quint32>(quint32(m_bytes.size() - HeaderSize), header);
             qToBigEndian<quint16>(quint16(m_frameType), header + 4);
+            qToBigEndian<quint16>(0, header + 6);
         }
         return std::move(m_bytes);
     }
 
 private:
     QByteArray m_bytes;
-    QDataStream m_stream;
     int m_frameType = -1; // a body only
 };
 

@@ -590,6 +590,19 @@ void TestMessages::matchesQDataStream()
     TaskFailed decodedFailed;
     QVERIFY(decodeBody(written, &decodedFailed));
     QCOMPARE(decodedFailed, failed);
+
+    // A null and an empty payload differ on the wire, as with QDataStream.
+    for (const QByteArray &payload : {QByteArray(), QByteArray("")}) {
+        const TaskFinished finished{4, 0, payload};
+        written.clear();
+        {
+            QDataStream out(&written, QIODevice::WriteOnly);
+            out.setVersion(QDataStream::Qt_6_0);
+            out << finished.taskId << finished.resultCount << finished.results;
+        }
+        QCOMPARE(encodeBody(finished).toHex(), written.toHex());
+        QCOMPARE(encodeMessage(finished), encodeFrame(quint16(TaskFinished::Type), written));
+    }
 }
 
 void TestMessages::strings_data()
