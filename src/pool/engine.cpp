@@ -44,7 +44,7 @@ constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiti
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
 constexpr double SendAheadBudgetNs = 2e6;  // queued work per busy worker: 2 ms
 constexpr int MaxSendAhead = 64;          // tasks in flight per worker, at most
-constexpr int DeliveryWindow = 1000;      // futures finished per marker (noteDelivery())
+constexpr int DeliveryWindow = 500;       // futures finished per marker (noteDelivery())
 constexpr int MaxDeliveryPauseMs = 20;    // a pool's thread that does not answer by then is busy
 constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
 constexpr int QueueSweepTicks = 10;       // ... of a queued task, every this many polls
@@ -110,7 +110,14 @@ Engine::Engine(SharedState *shared)
     connect(&m_startBackoff, &QTimer::timeout, this, &Engine::dispatch);
     m_pauseLimit.setSingleShot(true);
     connect(&m_pauseLimit, &QTimer::timeout, this, [this] {
-        // Blocked in result() or waitForDone(), or no event loop at all:
+        // Still submitting: busy, its continuations would only pile up. Wait.
+        const quint64 submissions = m_shared->ownThreadSubmissions.load();
+        if (submissions != m_submissionsSeen) {
+            m_submissionsSeen = submissions;
+            m_pauseLimit.start(MaxDeliveryPauseMs);
+            return;
+        }
+        // Blocked in result() or waitForFinished(), or no event loop at all:
         // holding results back would only delay them. Until it answers again.
         m_pacingOff = true;
         resumeDeliveries();
@@ -124,8 +131,9 @@ Engine::Engine(SharedState *shared)
 // marker goes to the pool's thread and back; while two windows are on their
 // way, worker sockets are not read (the workers wait, nothing is lost). A
 // pool's thread that does not answer within MaxDeliveryPauseMs is not running
-// its event loop (blocked in result(), or none at all): then pacing is off
-// until its next answer, so blocking waits never slow down.
+// its event loop and not submitting either (blocked in result(), or no event
+// loop at all): then pacing is off until its next answer, so blocking waits
+// never wait on us.
 void Engine::noteDelivery()
 {
     if (++m_deliveredSinceMarker < DeliveryWindow)
@@ -136,6 +144,7 @@ void Engine::noteDelivery()
         Q_EMIT deliveryMarker();
     } else if (!m_pacingOff && !m_readPaused) {
         m_readPaused = true;
+        m_submissionsSeen = m_shared->ownThreadSubmissions.load();
         m_pauseLimit.start(MaxDeliveryPauseMs);
     }
 }

@@ -135,6 +135,7 @@ private:
     bool m_readPaused = false;     // worker sockets are not read meanwhile
     bool m_pacingOff = false;      // the pool's thread does not answer: deliver freely
     QTimer m_pauseLimit;           // how long reading may stay paused
+    quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked
     QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
     int m_pollTicks = 0;
     bool m_suspendedQueued = false; // dispatch() skipped a suspended task

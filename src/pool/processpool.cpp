@@ -173,6 +173,8 @@ void ProcessPool::submitRequest(detail::TaskRequest &&request)
     }
     ++d->shared.queued;
     ++d->shared.outstanding;
+    if (QThread::currentThread() == thread())
+        d->shared.ownThreadSubmissions.fetch_add(1, std::memory_order_relaxed);
     bool wake;
     {
         QMutexLocker lock(&d->shared.mutex);
@@ -244,6 +246,8 @@ void ProcessPool::submitMapped(detail::MapRequest &&request)
     }
     d->shared.queued += chunks;
     d->shared.outstanding += chunks;
+    if (QThread::currentThread() == thread())
+        d->shared.ownThreadSubmissions.fetch_add(1, std::memory_order_relaxed);
     bool wake;
     {
         QMutexLocker lock(&d->shared.mutex);

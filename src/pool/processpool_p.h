@@ -114,6 +114,8 @@ struct SharedState
     std::atomic<int> workers{0};
     std::atomic<int> busyWorkers{0};
     std::atomic<qint64> sharedMemoryTransfers{0}; // Statistics::sharedMemoryTransfers
+    /// run()/mapped() calls made on the pool's thread: it is busy, not blocked.
+    std::atomic<quint64> ownThreadSubmissions{0};
     /// Set while a countsChanged notification is on its way to the pool's thread.
     std::atomic<bool> countsNotificationPending{false};
 
