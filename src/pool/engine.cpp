@@ -47,7 +47,7 @@ constexpr int MaxSendAhead = 64;          // tasks in flight per worker, at most
 constexpr int DeliveryWindow = 500;       // futures finished per marker (noteDelivery())
 constexpr int MaxDeliveryPauseMs = 20;    // a pool's thread that does not answer by then is busy
 constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
-constexpr int QueueSweepTicks = 10;       // ... of a queued task, every this many polls
+constexpr int SweepCostShare = 50;        // a sweep of the queue runs at most 1/50 of the time
 
 #ifdef Q_OS_UNIX
 /// Between fork and exec (async-signal-safe): only stdin, stdout and stderr
@@ -1312,11 +1312,15 @@ void Engine::pollFutures()
         }
     }
     // Queued: canceled ones leave the queue (and the counts); resumed ones
-    // may go now.
-    if (++m_pollTicks % QueueSweepTicks != 0 && m_queue.size() > 256)
+    // may go now. A sweep costs time in proportion to the queue, so it waits
+    // SweepCostShare times as long as the last one took: every tick for a
+    // short queue, about every 100 ms for 100,000 tasks.
+    const qint64 now = steadyNow();
+    if (now < m_nextSweepAt)
         return;
     const std::vector<Task *> canceled = m_queue.removeIf(
         [](Task *task) { return !task->group && sinkOf(task).isCanceled(); });
+    m_nextSweepAt = now + SweepCostShare * (steadyNow() - now);
     for (Task *task : canceled)
         cancelTask(task);
     if (!canceled.empty() || m_suspendedQueued) {

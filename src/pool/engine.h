@@ -137,7 +137,7 @@ private:
     QTimer m_pauseLimit;           // how long reading may stay paused
     quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked
     QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
-    int m_pollTicks = 0;
+    qint64 m_nextSweepAt = 0; // steady ns: no sweep of the queue before (pollFutures())
     bool m_suspendedQueued = false; // dispatch() skipped a suspended task
     bool m_shuttingDown = false;
 };
