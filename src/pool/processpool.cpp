@@ -19,6 +19,15 @@ qint64 toMs(std::chrono::milliseconds value)
 }
 } // namespace
 
+namespace {
+/// For delivery pacing: a pool's thread that submits is busy, not blocked.
+void noteSubmission(SharedState &shared, const QObject &pool)
+{
+    if (QThread::currentThread() == pool.thread())
+        shared.ownThreadSubmissions.fetch_add(1, std::memory_order_relaxed);
+}
+} // namespace
+
 qint64 steadyNow()
 {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -173,8 +182,7 @@ void ProcessPool::submitRequest(detail::TaskRequest &&request)
     }
     ++d->shared.queued;
     ++d->shared.outstanding;
-    if (QThread::currentThread() == thread())
-        d->shared.ownThreadSubmissions.fetch_add(1, std::memory_order_relaxed);
+    noteSubmission(d->shared, *this);
     bool wake;
     {
         QMutexLocker lock(&d->shared.mutex);
@@ -246,8 +254,7 @@ void ProcessPool::submitMapped(detail::MapRequest &&request)
     }
     d->shared.queued += chunks;
     d->shared.outstanding += chunks;
-    if (QThread::currentThread() == thread())
-        d->shared.ownThreadSubmissions.fetch_add(1, std::memory_order_relaxed);
+    noteSubmission(d->shared, *this);
     bool wake;
     {
         QMutexLocker lock(&d->shared.mutex);

@@ -18,16 +18,23 @@ void reserveFor(QByteArray &out, qint64 more)
 }
 } // namespace
 
-void appendFrame(QByteArray &out, quint16 type, const QByteArray &body)
+void appendFrame(QByteArray &out, quint16 type, const QByteArray &head, const QByteArray &tail)
 {
-    Q_ASSERT(body.size() <= AbsoluteMaxMessageSize);
+    const qint64 bodySize = qint64(head.size()) + tail.size();
+    Q_ASSERT(bodySize <= AbsoluteMaxMessageSize);
     char header[HeaderSize];
-    qToBigEndian<quint32>(quint32(body.size()), header);
+    qToBigEndian<quint32>(quint32(bodySize), header);
     qToBigEndian<quint16>(type, header + 4);
     qToBigEndian<quint16>(0, header + 6);
-    reserveFor(out, HeaderSize + body.size());
+    reserveFor(out, HeaderSize + bodySize);
     out.append(header, HeaderSize);
-    out.append(body);
+    out.append(head);
+    out.append(tail);
+}
+
+void appendFrame(QByteArray &out, quint16 type, const QByteArray &body)
+{
+    appendFrame(out, type, body, QByteArray());
 }
 
 QByteArray encodeFrame(quint16 type, const QByteArray &body)
@@ -71,20 +78,10 @@ QByteArray OutgoingFrames::toByteArray() const
 {
     QByteArray out;
     for (const Part &part : m_parts) {
-        if (!part.split) {
+        if (part.split)
+            appendFrame(out, part.type, part.bytes, part.tail);
+        else
             out += part.bytes;
-            continue;
-        }
-        const qint64 bodySize = qint64(part.bytes.size()) + part.tail.size();
-        Q_ASSERT(bodySize <= AbsoluteMaxMessageSize);
-        char header[HeaderSize];
-        qToBigEndian<quint32>(quint32(bodySize), header);
-        qToBigEndian<quint16>(part.type, header + 4);
-        qToBigEndian<quint16>(0, header + 6);
-        reserveFor(out, HeaderSize + bodySize);
-        out.append(header, HeaderSize);
-        out.append(part.bytes);
-        out.append(part.tail);
     }
     return out;
 }

@@ -33,6 +33,8 @@ struct Frame
 QByteArray encodeFrame(quint16 type, const QByteArray &body);
 /// Appends the frame to out (saves a copy when batching frames).
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &body);
+/// The same for a body given in two pieces, head then tail.
+void appendFrame(QByteArray &out, quint16 type, const QByteArray &head, const QByteArray &tail);
 
 /// Frames on their way out, in order. A frame whose body ends with a large
 /// payload is kept in two pieces, head and payload, so the payload is never

@@ -144,9 +144,7 @@ QByteArray SharedBodyChannel::wire(const OutgoingFrames &frames)
                      part.tail.size())) {
             appendReference(out, part.type, quint32(bodySize));
         } else {
-            OutgoingFrames one;
-            one.append(part.type, part.bytes, part.tail);
-            out += one.toByteArray();
+            appendFrame(out, part.type, part.bytes, part.tail);
         }
     }
     return out;
