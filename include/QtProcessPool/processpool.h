@@ -354,13 +354,17 @@ Q_SIGNALS:
     void workerStarted(qint64 pid);
     void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
     void workerCrashed(qint64 pid, const QString &reason);
+    /// The counts and idle() are coalesced: at most one update per 10 ms
+    /// reaches this thread (the first at once, the latest at the end of the
+    /// interval), so a stream of tiny tasks does not flood it; a count may
+    /// skip values it held only briefly, never the one it settles on.
     void queuedTaskCountChanged(int count);
     void busyWorkerCountChanged(int count);
     void workerRecycled(qint64 pid, const QString &reason);
     /// A line a worker wrote to its stdout or stderr (also forwarded to this
     /// process's stderr as "[worker <pid>] line").
     void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &line);
-    /// Nothing queued or running any more.
+    /// Nothing queued or running any more (within 10 ms of it; see above).
     void idle();
 
 private:

@@ -14,7 +14,9 @@
 
 #ifdef Q_OS_UNIX
 #include <csignal>
+#include <cerrno>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #endif
@@ -46,6 +48,7 @@ constexpr double SendAheadBudgetNs = 2e6;  // queued work per busy worker: 2 ms
 constexpr int MaxSendAhead = 64;          // tasks in flight per worker, at most
 constexpr int DeliveryWindow = 500;       // futures finished per marker (noteDelivery())
 constexpr int MaxDeliveryPauseMs = 20;    // a pool's thread that does not answer by then is busy
+constexpr int StateIntervalMs = 10;       // counts and idle() reach the pool's thread this often, at most
 constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
 constexpr int SweepCostShare = 50;        // a sweep of the queue runs at most 1/50 of the time
 
@@ -103,7 +106,10 @@ Engine::Engine(SharedState *shared)
     , m_startBackoff(this) // a child, so it moves to the I/O thread with us
     , m_pauseLimit(this)
     , m_futurePoll(this)
+    , m_stateTimer(this)
 {
+    m_stateTimer.setSingleShot(true);
+    connect(&m_stateTimer, &QTimer::timeout, this, &Engine::postStateChanged);
     m_futurePoll.setInterval(FuturePollMs);
     connect(&m_futurePoll, &QTimer::timeout, this, &Engine::pollFutures);
     m_startBackoff.setSingleShot(true);
@@ -205,10 +211,79 @@ void Engine::init()
 
 void Engine::wake()
 {
+    const Batch batch(this);
+    dispatch(); // at the batch's end; takes the inbox
+}
+
+Engine::Batch::Batch(Engine *engine)
+    : m_engine(engine)
+{
+    if (m_engine->m_batchDepth++ > 0)
+        return;
+    // What is submitted meanwhile is taken at the end: no wake() for it.
+    QMutexLocker lock(&m_engine->m_shared->inboxMutex);
+    m_engine->m_shared->engineWillLook = true;
+}
+
+Engine::Batch::~Batch()
+{
+    if (--m_engine->m_batchDepth > 0)
+        return;
+    if (m_engine->m_dispatchDeferred) {
+        m_engine->m_dispatchDeferred = false;
+        m_engine->dispatch(); // takes the inbox, then settleInboxWatch()
+    } else {
+        m_engine->settleInboxWatch();
+    }
+    m_engine->flushWrites();
+}
+
+void Engine::write(WorkerConnection *w, const QByteArray &bytes)
+{
+    w->outgoing += bytes;
+    if (m_batchDepth == 0)
+        flush(w);
+}
+
+void Engine::flush(WorkerConnection *w)
+{
+    QLocalSocket *socket = w->socket.get();
+    if (w->outgoing.isEmpty() || !socket)
+        return;
+    const char *data = w->outgoing.constData();
+    qsizetype left = w->outgoing.size();
+#ifdef Q_OS_UNIX
+    // Straight to the kernel while Qt holds nothing back for this socket: no
+    // write notifier to arm and disarm (each a wake-up of this thread).
+    const int fd = int(socket->socketDescriptor());
+    while (left > 0 && fd >= 0 && socket->bytesToWrite() == 0) {
+        const ssize_t written = ::send(fd, data, size_t(left), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (written > 0) {
+            data += written;
+            left -= written;
+        } else if (written < 0 && errno == EINTR) {
+            continue;
+        } else {
+            if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                left = 0; // the worker is gone; reading its socket tells
+            break;
+        }
+    }
+#endif
+    if (left > 0)
+        socket->write(data, left); // the rest when the socket can take it
+    w->outgoing.resize(0); // keeps its capacity for the next batch
+}
+
+void Engine::takeInbox()
+{
     std::vector<std::unique_ptr<Task>> batch;
     std::vector<std::shared_ptr<TaskGroup>> groups;
     {
-        QMutexLocker lock(&m_shared->mutex);
+        QMutexLocker lock(&m_shared->inboxMutex);
+        m_shared->wakePosted = false; // a wake() still on its way finds it empty
+        if (m_shared->inbox.empty() && m_shared->groupInbox.empty())
+            return;
         batch.swap(m_shared->inbox);
         groups.swap(m_shared->groupInbox);
     }
@@ -238,7 +313,30 @@ void Engine::wake()
                 onFutureEvent(id, event);
         });
     }
-    dispatch();
+}
+
+void Engine::settleInboxWatch()
+{
+    // The engine looks at the inbox on its own when it will dispatch anyway:
+    // tasks wait that no worker can take now, every worker is busy (or on its
+    // way), and no more may start; the first to report back brings dispatch().
+    const bool willLook = m_batchDepth == 0 && !m_shuttingDown && m_serverError.isEmpty() &&
+                          !m_queue.isEmpty() && !idleWorker() &&
+                          liveWorkers() >= std::max(1, m_shared->maxWorkers.load());
+    QMutexLocker lock(&m_shared->inboxMutex);
+    m_shared->engineWillLook = willLook;
+    if (!willLook && !m_shared->wakePosted &&
+        (!m_shared->inbox.empty() || !m_shared->groupInbox.empty())) {
+        // Submitted while we meant to look: look now.
+        m_shared->wakePosted = true;
+        QMetaObject::invokeMethod(this, &Engine::wake, Qt::QueuedConnection);
+    }
+}
+
+void Engine::flushWrites()
+{
+    for (const auto &entry : m_workers)
+        flush(entry.second.get());
 }
 
 void Engine::prestart(int count)
@@ -251,10 +349,18 @@ void Engine::prestart(int count)
 
 void Engine::dispatch()
 {
+    if (m_batchDepth > 0) {
+        // Reading a burst of frames: once at its end (onWorkerReadyRead()),
+        // not once per finished task.
+        m_dispatchDeferred = true;
+        return;
+    }
+    takeInbox();
     if (m_shuttingDown)
         return;
     if (!m_serverError.isEmpty()) {
         failQueued(TaskError::Kind::WorkerStartFailed, m_serverError);
+        settleInboxWatch();
         return;
     }
     std::vector<Task *> suspended; // skipped over, keeping their place
@@ -287,6 +393,7 @@ void Engine::dispatch()
     stealBack();
     armIdleTimers();
     notifyCounts();
+    settleInboxWatch();
 }
 
 int Engine::sendAheadDepth() const
@@ -345,7 +452,7 @@ void Engine::stealBack()
         Task *task = w->inFlight.back();
         if (task->state == Task::State::Sent && !task->settled && !task->revoking) {
             task->revoking = true;
-            w->socket->write(encodeMessage(RevokeTask{task->id}));
+            write(w, encodeMessage(RevokeTask{task->id}));
         }
     }
 }
@@ -506,7 +613,7 @@ void Engine::send(WorkerConnection *worker, Task *task)
     OutgoingFrames frames;
     appendMessage(frames, message);
     const qint64 sharedBefore = worker->bodies.sentCount();
-    worker->socket->write(worker->bodies.wire(frames));
+    write(worker, worker->bodies.wire(frames));
     m_shared->sharedMemoryTransfers += worker->bodies.sentCount() - sharedBefore;
     task->state = Task::State::Sent;
     task->slotId = worker->slotId;
@@ -653,7 +760,7 @@ void Engine::onPeerReadyRead(QLocalSocket *socket)
         accepted->initializing = true;
         OutgoingFrames frames;
         appendMessage(frames, initializer);
-        socket->write(accepted->bodies.wire(frames));
+        write(accepted, accepted->bodies.wire(frames));
     } else {
         becomeReady(accepted);
     }
@@ -714,6 +821,9 @@ void Engine::onWorkerReadyRead(int slotId, bool drain)
     WorkerConnection *w = worker(slotId);
     if (!w || !w->socket)
         return;
+    // Every finished task of the burst first, then one dispatch() and one
+    // write per worker for the tasks that follow them.
+    const Batch batch(this);
     Frame frame;
     while (w->killReason.isEmpty() && (drain || !m_readPaused)) {
         const FrameReader::Status status = w->reader.read(*w->socket, &frame);
@@ -1198,8 +1308,8 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
             if (outcome != Outcome::Finished)
                 cancelGroup(*group);
         }
-        if (--m_shared->outstanding == 0 && !m_shuttingDown)
-            Q_EMIT idle();
+        if (--m_shared->outstanding == 0)
+            notifyIdle();
         return;
     }
     detail::ResultSink &sink = *task->request.sink;
@@ -1215,8 +1325,8 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
         break;
     }
     // After the future finished: when outstanding reaches 0, every future is done.
-    if (--m_shared->outstanding == 0 && !m_shuttingDown)
-        Q_EMIT idle();
+    if (--m_shared->outstanding == 0)
+        notifyIdle();
     noteDelivery();
 }
 
@@ -1270,7 +1380,7 @@ void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
         const bool suspend = event == detail::ResultSink::Event::Suspending;
         WorkerConnection *w = task->state == Task::State::Queued ? nullptr : worker(task->slotId);
         if (w && w->socket && w->state == WorkerConnection::State::Ready)
-            w->socket->write(encodeMessage(SuspendTask{taskId, quint8(suspend)}));
+            write(w, encodeMessage(SuspendTask{taskId, quint8(suspend)}));
         if (!suspend)
             dispatch();
         break;
@@ -1355,7 +1465,7 @@ void Engine::cancelOne(Task *task)
     settle(task, Outcome::Canceled);
     WorkerConnection *w = worker(task->slotId);
     if (w && w->socket && w->state == WorkerConnection::State::Ready) {
-        w->socket->write(encodeMessage(CancelTask{task->id}));
+        write(w, encodeMessage(CancelTask{task->id}));
         if (task->state == Task::State::Running)
             armCancelGrace(w, task);
     }
@@ -1426,8 +1536,31 @@ void Engine::notifyCounts()
     for (const auto &entry : m_workers)
         busy += entry.second->state == WorkerConnection::State::Ready && !entry.second->inFlight.empty();
     m_shared->busyWorkers = busy;
-    if (!m_shuttingDown && !m_shared->countsNotificationPending.exchange(true))
-        Q_EMIT countsChanged();
+    postStateChanged();
+}
+
+void Engine::notifyIdle()
+{
+    m_shared->idleReached = true;
+    postStateChanged();
+}
+
+// The counts and idle() share one notification, and the pool's thread reads
+// the latest values when it arrives: one is on its way at a time, and at most
+// one per StateIntervalMs (the first at once, the last at the interval's end),
+// so a stream of tiny tasks does not wake that thread twice per task.
+void Engine::postStateChanged()
+{
+    if (m_shuttingDown || m_stateTimer.isActive())
+        return;
+    const qint64 sinceLast = steadyNow() - m_lastStateChange;
+    if (sinceLast < StateIntervalMs * 1000000LL) {
+        m_stateTimer.start(int(StateIntervalMs - sinceLast / 1000000));
+        return;
+    }
+    m_lastStateChange = steadyNow();
+    if (!m_shared->notificationPending.exchange(true))
+        Q_EMIT stateChanged();
 }
 
 // --- shutdown ---------------------------------------------------------------
@@ -1439,6 +1572,7 @@ void Engine::shutdown()
     m_startBackoff.stop();
     m_futurePoll.stop();
     m_pauseLimit.stop();
+    m_stateTimer.stop();
     m_queue.takeAll();
     for (auto &entry : m_tasks) {
         Task *task = entry.second.get();

@@ -29,7 +29,7 @@ public:
     ~Engine() override;
 
     void init();
-    /// Moves newly submitted tasks from the inbox into the queue.
+    /// Takes newly submitted tasks from the inbox and dispatches.
     void wake();
     void prestart(int count);
     /// Cancels every task and stops every worker; blocks up to about a second.
@@ -41,8 +41,9 @@ Q_SIGNALS:
     void workerCrashed(qint64 pid, const QString &reason);
     void workerRecycled(qint64 pid, const QString &reason);
     void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &line);
-    void countsChanged();
-    void idle();
+    /// The counts changed or the pool became idle (SharedState::idleReached);
+    /// at most one is on its way (SharedState::notificationPending).
+    void stateChanged();
     /// Travels to the pool's thread and back (onDeliveryMarker()): when it
     /// returns, the continuations of the futures finished before it have run.
     void deliveryMarker();
@@ -53,7 +54,29 @@ public:
 private:
     struct Peer; // a connection that has not proven its secret yet
 
+    /// Frames written during a batch -- a burst of worker frames read, a
+    /// wake() -- go out together at its end, after one dispatch().
+    class Batch
+    {
+    public:
+        explicit Batch(Engine *engine);
+        ~Batch();
+        Batch(const Batch &) = delete;
+        Batch &operator=(const Batch &) = delete;
+
+    private:
+        Engine *const m_engine;
+    };
+    /// Writes to a worker: at the end of the current Batch, or now outside one.
+    void write(WorkerConnection *worker, const QByteArray &bytes);
+    void flush(WorkerConnection *worker);
+
     void dispatch();
+    /// Moves what was submitted since the last call into the queue.
+    void takeInbox();
+    /// Tells submitters whether the engine will take the inbox on its own.
+    void settleInboxWatch();
+    void flushWrites();
     void spawnAsNeeded();
     void sendAhead(size_t suspendedCount);
     int sendAheadDepth() const;
@@ -115,6 +138,8 @@ private:
     void armCancelGrace(WorkerConnection *worker, Task *task);
     void failQueued(TaskError::Kind kind, const QString &message);
     void notifyCounts();
+    void notifyIdle();
+    void postStateChanged();
 
     SharedState *const m_shared;
     std::unique_ptr<QTemporaryDir> m_directory; // 0700: only our user reaches the socket
@@ -137,8 +162,13 @@ private:
     QTimer m_pauseLimit;           // how long reading may stay paused
     quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked
     QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
+    QTimer m_stateTimer;           // a stateChanged() held back (postStateChanged())
+    qint64 m_lastStateChange = 0;  // steady ns of the last stateChanged()
     qint64 m_nextSweepAt = 0; // steady ns: no sweep of the queue before (pollFutures())
     bool m_suspendedQueued = false; // dispatch() skipped a suspended task
+    // Within a Batch, dispatch() runs once, at its end.
+    int m_batchDepth = 0;
+    bool m_dispatchDeferred = false;
     bool m_shuttingDown = false;
 };
 

@@ -28,6 +28,15 @@ void noteSubmission(SharedState &shared, const QObject &pool)
 }
 } // namespace
 
+// inboxMutex held, after adding to the inbox: whether to post Engine::wake().
+bool needsWake(SharedState &shared)
+{
+    if (shared.wakePosted || shared.engineWillLook)
+        return false;
+    shared.wakePosted = true;
+    return true;
+}
+
 qint64 steadyNow()
 {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -89,17 +98,11 @@ ProcessPool::ProcessPool(QObject *parent)
     connect(d->engine, &Engine::workerOutput, this, &ProcessPool::workerOutput,
             Qt::QueuedConnection);
     connect(
-        d->engine, &Engine::idle, this,
-        [this] {
-            if (d_func()->shared.outstanding == 0)
-                Q_EMIT idle();
-        },
-        Qt::QueuedConnection);
-    connect(
-        d->engine, &Engine::countsChanged, this,
+        d->engine, &Engine::stateChanged, this,
         [this] {
             Q_D(ProcessPool);
-            d->shared.countsNotificationPending = false;
+            d->shared.notificationPending = false;
+            const bool idleReached = d->shared.idleReached.exchange(false);
             const int queued = d->shared.queued;
             const int busy = d->shared.busyWorkers;
             if (queued != d->lastQueued) {
@@ -110,6 +113,8 @@ ProcessPool::ProcessPool(QObject *parent)
                 d->lastBusy = busy;
                 Q_EMIT busyWorkerCountChanged(busy);
             }
+            if (idleReached && d->shared.outstanding == 0)
+                Q_EMIT idle();
         },
         Qt::QueuedConnection);
 
@@ -176,20 +181,16 @@ void ProcessPool::submitRequest(detail::TaskRequest &&request)
     auto task = std::make_unique<Task>();
     task->request = std::move(request);
     task->submittedAt = steadyNow();
-    {
-        QMutexLocker lock(&d->shared.mutex);
-        ++d->shared.statistics.counts.submitted;
-    }
+    ++d->shared.submitted;
     ++d->shared.queued;
     ++d->shared.outstanding;
     noteSubmission(d->shared, *this);
     bool wake;
     {
-        QMutexLocker lock(&d->shared.mutex);
-        wake = d->shared.inbox.empty();
+        QMutexLocker lock(&d->shared.inboxMutex);
         d->shared.inbox.push_back(std::move(task));
+        wake = needsWake(d->shared);
     }
-    // One wake-up per burst: the engine takes the whole inbox at once.
     if (wake)
         QMetaObject::invokeMethod(d->engine, &Engine::wake, Qt::QueuedConnection);
 }
@@ -252,14 +253,14 @@ void ProcessPool::submitMapped(detail::MapRequest &&request)
         firstIndex += chunk.second;
         tasks.push_back(std::move(task));
     }
+    d->shared.submitted += chunks;
     d->shared.queued += chunks;
     d->shared.outstanding += chunks;
     noteSubmission(d->shared, *this);
     bool wake;
     {
-        QMutexLocker lock(&d->shared.mutex);
-        wake = d->shared.inbox.empty();
-        d->shared.statistics.counts.submitted += chunks;
+        QMutexLocker lock(&d->shared.inboxMutex);
+        wake = needsWake(d->shared);
         for (auto &task : tasks)
             d->shared.inbox.push_back(std::move(task));
         d->shared.groupInbox.push_back(std::move(group));
@@ -377,6 +378,7 @@ Statistics ProcessPool::statistics() const
     {
         QMutexLocker lock(&d->shared.mutex);
         result = d->shared.statistics.counts;
+        result.submitted = d->shared.submitted;
         result.queueWait = d->shared.statistics.queueWait.summary();
         result.runTime = d->shared.statistics.runTime.summary();
         for (const auto &entry : d->shared.workerRecords) {

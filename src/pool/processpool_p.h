@@ -116,8 +116,11 @@ struct SharedState
     std::atomic<qint64> sharedMemoryTransfers{0}; // Statistics::sharedMemoryTransfers
     /// run()/mapped() calls made on the pool's thread: it is busy, not blocked.
     std::atomic<quint64> ownThreadSubmissions{0};
-    /// Set while a countsChanged notification is on its way to the pool's thread.
-    std::atomic<bool> countsNotificationPending{false};
+    std::atomic<qint64> submitted{0}; // Statistics::counts.submitted
+    /// Set while an Engine::stateChanged() is on its way to the pool's thread.
+    std::atomic<bool> notificationPending{false};
+    /// outstanding reached 0 since the pool's thread last looked (idle()).
+    std::atomic<bool> idleReached{false};
 
     mutable QMutex mutex; // guards everything below
     QString program;
@@ -128,9 +131,19 @@ struct SharedState
     QList<qint64> pids;
     std::map<int, std::shared_ptr<WorkerRecord>> workerRecords; // by slot, so oldest first
     detail::TaskRequest initializer; // name empty: none (sink unused)
-    StatisticsCollector statistics;
+    StatisticsCollector statistics; // counts.submitted aside (the atomic above)
+
+    /// Its own lock: submitting never waits for the engine's bookkeeping.
+    QMutex inboxMutex; // guards what follows
     std::vector<std::unique_ptr<Task>> inbox;
     std::vector<std::shared_ptr<TaskGroup>> groupInbox; // groups whose chunks are in inbox
+    /// Whatever is in the inbox is taken soon: an Engine::wake() is on its way,
+    /// or the engine will look on its own (it has tasks waiting for busy
+    /// workers, so the next one that reports back makes it dispatch). Only
+    /// when neither holds does a submission post a wake-up: a burst of
+    /// run() calls costs one, not one each.
+    bool wakePosted = false;
+    bool engineWillLook = false;
 };
 
 /// Nanoseconds on a steady clock, for task durations.

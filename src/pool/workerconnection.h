@@ -34,6 +34,7 @@ struct WorkerConnection
     QByteArray secret;
     std::unique_ptr<QProcess> process;
     std::unique_ptr<QLocalSocket> socket;
+    QByteArray outgoing; // written during the engine's current batch (Engine::write())
     protocol::FrameReader reader;
     /// Side channel for large bodies in shared memory (closed where unsupported).
     protocol::SharedBodyChannel bodies;

@@ -24,6 +24,8 @@ public:
     {
         if (HeaderSize + sizeHint >= detail::LargeBufferSize)
             detail::reserveLarge(m_bytes, HeaderSize + sizeHint);
+        else
+            m_bytes.reserve(HeaderSize + sizeHint);
         m_frameType = quint16(frameType);
         m_bytes.resize(HeaderSize);
     }

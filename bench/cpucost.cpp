@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+// qtprocesspool-cpucost: where the CPU time of a task goes. Runs the W1 and
+// W2 shapes of the benchmark (one task at a time; 100,000 at once) on a pool
+// of 2 workers and prints, per task, the CPU time of each thread involved:
+// the caller's thread, the pool's I/O thread, and each worker's threads
+// (from /proc/<pid>/task/<tid>/schedstat, in nanoseconds). Unlike wall-clock
+// figures, these hardly move when the machine is shared, so they show what a
+// change to the hot path saves.
+#include <QtProcessPool/ProcessPool>
+
+#include <QtConcurrent/QtConcurrentRun>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDir>
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QEventLoop>
+#include <QtCore/QFile>
+#include <QtCore/QMap>
+#include <QtCore/QTextStream>
+
+#include <cstdio>
+
+namespace {
+
+int increment(int x)
+{
+    return x + 1;
+}
+
+struct ThreadCost
+{
+    qint64 ns = 0;       // on CPU
+    qint64 switches = 0; // context switches, voluntary or not: sleeps and wake-ups
+};
+
+/// What every thread of a process has cost so far, by thread name.
+QMap<QString, ThreadCost> threadTimes(qint64 pid)
+{
+    QMap<QString, ThreadCost> times;
+    const QString base = QStringLiteral("/proc/%1/task").arg(pid);
+    for (const QString &tid : QDir(base).entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+        QFile comm(base + QLatin1Char('/') + tid + QStringLiteral("/comm"));
+        QFile stat(base + QLatin1Char('/') + tid + QStringLiteral("/schedstat"));
+        QFile status(base + QLatin1Char('/') + tid + QStringLiteral("/status"));
+        if (!comm.open(QIODevice::ReadOnly) || !stat.open(QIODevice::ReadOnly) ||
+            !status.open(QIODevice::ReadOnly)) {
+            continue;
+        }
+        ThreadCost &cost = times[QString::fromUtf8(comm.readAll().trimmed())];
+        cost.ns += stat.readAll().split(' ').value(0).toLongLong();
+        for (const QByteArray &line : status.readAll().split('\n')) {
+            if (line.contains("ctxt_switches:"))
+                cost.switches += line.mid(line.indexOf(':') + 1).trimmed().toLongLong();
+        }
+    }
+    return times;
+}
+
+struct Snapshot
+{
+    QMap<QString, ThreadCost> times; // "this process: <thread>", "workers: <thread>" (summed)
+};
+
+Snapshot snapshot(const QtProcessPool::ProcessPool &pool)
+{
+    Snapshot s;
+    const auto own = threadTimes(QCoreApplication::applicationPid());
+    for (auto it = own.begin(); it != own.end(); ++it)
+        s.times[QStringLiteral("this process: ") + it.key()] = it.value();
+    for (const auto &info : pool.statistics().workerInfo) {
+        const auto times = threadTimes(info.pid);
+        for (auto it = times.begin(); it != times.end(); ++it) {
+            ThreadCost &cost = s.times[QStringLiteral("workers: ") + it.key()];
+            cost.ns += it.value().ns;
+            cost.switches += it.value().switches;
+        }
+    }
+    return s;
+}
+
+void report(const char *title, const Snapshot &before, const Snapshot &after, int tasks,
+            double wallMs)
+{
+    QTextStream out(stdout);
+    out << "\n" << title << ": " << tasks << " tasks in " << wallMs << " ms ("
+        << qRound64(tasks / (wallMs / 1e3)) << "/s)\n";
+    qint64 total = 0;
+    qint64 totalSwitches = 0;
+    for (auto it = after.times.begin(); it != after.times.end(); ++it) {
+        const qint64 ns = it.value().ns - before.times.value(it.key()).ns;
+        const qint64 switches = it.value().switches - before.times.value(it.key()).switches;
+        if (ns < 1000000)
+            continue; // threads that did (next to) nothing
+        total += ns;
+        totalSwitches += switches;
+        out << QStringLiteral("  %1 %2 µs/task %3 switches/task\n")
+                   .arg(it.key(), -36)
+                   .arg(double(ns) / tasks / 1e3, 7, 'f', 2)
+                   .arg(double(switches) / tasks, 6, 'f', 2);
+    }
+    out << QStringLiteral("  %1 %2 µs/task %3 switches/task\n")
+               .arg(QStringLiteral("total"), -36)
+               .arg(double(total) / tasks / 1e3, 7, 'f', 2)
+               .arg(double(totalSwitches) / tasks, 6, 'f', 2);
+}
+
+void waitFor(const std::function<bool()> &done)
+{
+    while (!done())
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
+}
+
+} // namespace
+
+QPP_REGISTER_TASK(increment)
+
+int main(int argc, char **argv)
+{
+    if (QtProcessPool::isWorkerProcess(argc, argv))
+        return QtProcessPool::execWorker(argc, argv);
+    QCoreApplication app(argc, argv);
+    const int throughputTasks = argc > 1 ? QString::fromLocal8Bit(argv[1]).toInt() : 100000;
+    // An optional second argument picks one shape: w1 or w2.
+    const QByteArray only = argc > 2 ? QByteArray(argv[2]) : QByteArray();
+    const int roundTrips = only == "w2" ? 0 : throughputTasks / 10;
+    const int burst = only == "w1" ? 0 : throughputTasks;
+
+    QtProcessPool::ProcessPool pool;
+    pool.setMaxWorkers(2);
+    pool.setMinWorkers(2);
+    pool.prestart();
+    for (int i = 0; i < 2000; ++i) // warm up: both workers started and paged in
+        pool.run(increment, i).waitForFinished();
+
+    QObject context;
+    if (roundTrips > 0) {
+        int done = 0;
+        const Snapshot before = snapshot(pool);
+        QElapsedTimer wall;
+        wall.start();
+        std::function<void()> next = [&] {
+            pool.run(increment, done).then(&context, [&](int) {
+                if (++done < roundTrips)
+                    next();
+            });
+        };
+        next();
+        waitFor([&] { return done == roundTrips; });
+        report("W1 shape: one run() at a time", before, snapshot(pool), roundTrips,
+               wall.nsecsElapsed() / 1e6);
+    }
+    if (burst > 0) {
+        int done = 0;
+        const Snapshot before = snapshot(pool);
+        QElapsedTimer wall;
+        wall.start();
+        for (int i = 0; i < burst; ++i)
+            pool.run(increment, i).then(&context, [&](int) { ++done; });
+        waitFor([&] { return done == burst; });
+        report("W2 shape: run() all at once", before, snapshot(pool), burst,
+               wall.nsecsElapsed() / 1e6);
+    }
+    if (burst > 0) {
+        // The same caller code with threads, for comparison.
+        int done = 0;
+        const Snapshot before = snapshot(pool);
+        QElapsedTimer wall;
+        wall.start();
+        for (int i = 0; i < burst; ++i)
+            QtConcurrent::run(increment, i).then(&context, [&](int) { ++done; });
+        waitFor([&] { return done == burst; });
+        report("W2 shape with QtConcurrent::run", before, snapshot(pool), burst,
+               wall.nsecsElapsed() / 1e6);
+    }
+    return 0;
+}
