@@ -119,10 +119,35 @@ int main(int argc, char **argv)
         return QtProcessPool::execWorker(argc, argv);
     QCoreApplication app(argc, argv);
     const int throughputTasks = argc > 1 ? QString::fromLocal8Bit(argv[1]).toInt() : 100000;
-    // An optional second argument picks one shape: w1 or w2.
+    // An optional second argument picks one shape: w1, w2 or w5.
     const QByteArray only = argc > 2 ? QByteArray(argv[2]) : QByteArray();
     const int roundTrips = only == "w2" ? 0 : throughputTasks / 10;
     const int burst = only == "w1" ? 0 : throughputTasks;
+
+    if (only == "w5") {
+        // The first round trips after prestart(): what a fresh worker costs
+        // (this process's side warmed up by another pool first).
+        {
+            QtProcessPool::ProcessPool warm;
+            for (int i = 0; i < 100; ++i)
+                warm.run(increment, i).waitForFinished();
+        }
+        QtProcessPool::ProcessPool fresh;
+        QEventLoop started;
+        QObject::connect(&fresh, &QtProcessPool::ProcessPool::workerStarted, &started,
+                         &QEventLoop::quit);
+        fresh.prestart();
+        started.exec();
+        QTextStream out(stdout);
+        for (int i = 0; i < 5; ++i) {
+            QElapsedTimer wall;
+            wall.start();
+            fresh.run(increment, i).waitForFinished();
+            out << "round trip " << i + 1 << " after prestart(): " << wall.nsecsElapsed() / 1000
+                << " µs\n";
+        }
+        return 0;
+    }
 
     QtProcessPool::ProcessPool pool;
     pool.setMaxWorkers(2);

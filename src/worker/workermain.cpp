@@ -18,6 +18,7 @@
 #include <QtCore/QMessageAuthenticationCode>
 #include <QtCore/QMutex>
 #include <QtCore/QPointer>
+#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtNetwork/QLocalSocket>
@@ -51,6 +52,12 @@ constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 constexpr int PollMs = 20; // how often a running QPromise task's results and progress are sent
 constexpr int SuspendPollMs = 5; // a suspended mapped() chunk checks for resume this often
 constexpr int TasksPerTurn = 64; // tasks run back to back before the main thread's events
+constexpr char WarmUpTaskName[] = "qtprocesspool.warmup"; // see Connection::warmUp()
+
+int warmUpTask(int value)
+{
+    return value + 1;
+}
 
 using namespace protocol;
 
@@ -183,6 +190,9 @@ private:
             hello.pid = QCoreApplication::applicationPid();
             hello.proof = QMessageAuthenticationCode::hash(challenge.nonce, m_secret,
                                                            QCryptographicHash::Sha256);
+            // Ready means warm: the pool may send a task the moment it has this.
+            m_warm.acquire();
+            m_warm.release();
             {
                 QMutexLocker lock(&m_writeMutex);
                 m_fd = int(m_socket->socketDescriptor());
@@ -378,6 +388,33 @@ private:
         }
     }
 
+public:
+    // Main thread, at start, while the I/O thread connects (the hello waits
+    // for it): a task of our own through decoding, the registry, the call and
+    // the encoding of its end. In a fresh process each page of code touched
+    // costs a page fault (tens of microseconds in some virtual machines),
+    // which the first task would otherwise pay in full. Nothing is sent.
+    void warmUp()
+    {
+        warmUpPaths();
+        m_warm.release();
+    }
+
+private:
+    void warmUpPaths()
+    {
+        RunTask task{0, QString::fromLatin1(WarmUpTaskName), {QStringLiteral("int")},
+                     QStringLiteral("int"), 0,
+                     detail::serializeArguments(static_cast<std::tuple<int> *>(nullptr), 1)};
+        RunTask decoded;
+        if (decodeBody(encodeBody(task), &decoded)) {
+            OutgoingFrames out;
+            out.append(encodeMessage(TaskStarted{decoded.taskId}));
+            out.append(execute(decoded));
+            out.toByteArray();
+        }
+    }
+
     OutgoingFrames execute(const RunTask &task)
     {
         const auto frames = [](const QByteArray &bytes) {
@@ -484,6 +521,7 @@ private:
     FrameReader m_reader{AbsoluteMaxMessageSize};
     SharedBodyChannel m_bodies; // sends under m_writeMutex, receives on the I/O thread
     bool m_authenticated = false;    // I/O thread only
+    QSemaphore m_warm;               // released once warmUp() is done
     QTimer *m_pollTimer = nullptr;   // I/O thread only
 
     QMutex m_writeMutex; // taken before m_stateMutex when both are needed
@@ -531,6 +569,8 @@ bool readCredentials(quint32 *slotId, QByteArray *secret, int *bodiesFd)
 
 } // namespace
 
+QPP_REGISTER_TASK_AS(WarmUpTaskName, &warmUpTask)
+
 bool isWorkerProcess(int argc, char **argv)
 {
     for (int i = 1; i + 1 < argc; ++i) {
@@ -567,6 +607,10 @@ int execWorker(int argc, char **argv)
     ioThread.start();
     QMetaObject::invokeMethod(connection, [connection] { connection->start(); },
                               Qt::QueuedConnection);
+    // As an event, so the path a task takes into the main thread warms up too.
+    QMetaObject::invokeMethod(
+        QCoreApplication::instance(), [connection] { connection->warmUp(); },
+        Qt::QueuedConnection);
 
     const int code = QCoreApplication::exec();
     ioThread.quit();
