@@ -55,8 +55,22 @@ QMap<QString, ThreadCost> threadTimes(qint64 pid)
     return times;
 }
 
+/// Minor page faults of a process so far (/proc/<pid>/stat, field 10).
+qint64 pageFaults(qint64 pid)
+{
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!stat.open(QIODevice::ReadOnly))
+        return 0;
+    const QByteArray line = stat.readAll();
+    // After the ")" closing the command name: state is field 3, minflt field 10.
+    const QList<QByteArray> fields = line.mid(line.lastIndexOf(')') + 2).split(' ');
+    return fields.value(7).toLongLong();
+}
+
 struct Snapshot
 {
+    qint64 ownFaults = 0;
+    qint64 workerFaults = 0;
     QMap<QString, ThreadCost> times; // "this process: <thread>", "workers: <thread>" (summed)
 };
 
@@ -66,7 +80,9 @@ Snapshot snapshot(const QtProcessPool::ProcessPool &pool)
     const auto own = threadTimes(QCoreApplication::applicationPid());
     for (auto it = own.begin(); it != own.end(); ++it)
         s.times[QStringLiteral("this process: ") + it.key()] = it.value();
+    s.ownFaults = pageFaults(QCoreApplication::applicationPid());
     for (const auto &info : pool.statistics().workerInfo) {
+        s.workerFaults += pageFaults(info.pid);
         const auto times = threadTimes(info.pid);
         for (auto it = times.begin(); it != times.end(); ++it) {
             ThreadCost &cost = s.times[QStringLiteral("workers: ") + it.key()];
@@ -97,6 +113,9 @@ void report(const char *title, const Snapshot &before, const Snapshot &after, in
                    .arg(double(ns) / tasks / 1e3, 7, 'f', 2)
                    .arg(double(switches) / tasks, 6, 'f', 2);
     }
+    out << QStringLiteral("  page faults per task: %1 in this process, %2 in the workers\n")
+               .arg(double(after.ownFaults - before.ownFaults) / tasks, 0, 'f', 3)
+               .arg(double(after.workerFaults - before.workerFaults) / tasks, 0, 'f', 3);
     out << QStringLiteral("  %1 %2 µs/task %3 switches/task\n")
                .arg(QStringLiteral("total"), -36)
                .arg(double(total) / tasks / 1e3, 7, 'f', 2)

@@ -11,9 +11,12 @@
 #include <QtCore/QMap>
 #include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
+#include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
+
+#include <functional>
 
 #include <signal.h>
 
@@ -49,6 +52,12 @@ private Q_SLOTS:
     void waitForDone();
     void statisticsAfterMixedRun();
     void workerInfoFollowsEachWorker();
+    // A run() on a pool with an idle worker and nothing queued writes its task
+    // to that worker's socket from the calling thread (the engine lends it).
+    void lentWorkerChainsRoundTrips();
+    void lentWorkerCrashFailsOnlyItsTask();
+    void lentWorkerKilledWhileIdle();
+    void lentWorkerTaskCanceled();
 };
 
 void TestLifecycle::burstNeverExceedsMaxWorkers()
@@ -436,6 +445,94 @@ int main(int argc, char **argv)
     QCoreApplication app(argc, argv);
     TestLifecycle test;
     return QTest::qExec(&test, argc, argv);
+}
+
+void TestLifecycle::lentWorkerChainsRoundTrips()
+{
+    // One task at a time, each submitted from the previous one's continuation
+    // (the pool's thread, while the engine has just gone idle).
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    QObject context;
+    constexpr int Count = 500;
+    int done = 0;
+    int wrong = 0;
+    std::function<void()> next = [&] {
+        const int i = done;
+        pool.run(square, i).then(&context, [&, i](int value) {
+            wrong += value != i * i;
+            if (++done < Count)
+                next();
+        });
+    };
+    next();
+    QTRY_COMPARE_WITH_TIMEOUT(done, Count, Generous);
+    QCOMPARE(wrong, 0);
+    QVERIFY(pool.waitForDone(Generous));
+    const Statistics stats = pool.statistics();
+    QCOMPARE(stats.submitted, qint64(Count));
+    QCOMPARE(stats.finished, qint64(Count));
+    QCOMPARE(pool.queuedTaskCount(), 0);
+    QCOMPARE(pool.runningTaskCount(), 0);
+}
+
+void TestLifecycle::lentWorkerCrashFailsOnlyItsTask()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    for (int round = 0; round < 5; ++round) {
+        QCOMPARE(pool.run(square, 3).result(), 9); // the worker is idle (lent) after this
+        QFuture<int> crash = pool.run(crashSegv);
+        QVERIFY(finishes(crash));
+        try {
+            crash.waitForFinished();
+            QFAIL("a crashing task finished");
+        } catch (const TaskError &error) {
+            QCOMPARE(error.kind(), TaskError::Kind::Crashed);
+        }
+    }
+    // Each crash killed one worker and was not run again on another.
+    QTRY_COMPARE_WITH_TIMEOUT(pool.statistics().workersCrashed, qint64(5), Generous);
+    QCOMPARE(pool.statistics().failedByKind.value(TaskError::Kind::Crashed), qint64(5));
+    QCOMPARE(pool.run(square, 4).result(), 16);
+}
+
+void TestLifecycle::lentWorkerKilledWhileIdle()
+{
+    // The idle worker dies just before a task is written to it: the task runs
+    // on its replacement, whether the write failed or reached the dead socket.
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    for (int round = 0; round < 20; ++round) {
+        QCOMPARE(pool.run(square, round).result(), round * round);
+        const QList<qint64> pids = pool.workerPids();
+        QCOMPARE(pids.size(), 1);
+        QCOMPARE(::kill(pid_t(pids.first()), SIGKILL), 0);
+        if (round % 2)
+            QThread::msleep(5); // sometimes dead for sure, sometimes still dying
+        QFuture<int> after = pool.run(square, round + 1);
+        QVERIFY(finishes(after));
+        QCOMPARE(after.result(), (round + 1) * (round + 1));
+    }
+    QVERIFY(pool.waitForDone(Generous));
+}
+
+void TestLifecycle::lentWorkerTaskCanceled()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    pool.setCancelGracePeriod(std::chrono::milliseconds(100));
+    for (int round = 0; round < 10; ++round) {
+        QCOMPARE(pool.run(square, 2).result(), 4);
+        QFuture<int> slow = pool.run(sleepThenSquare, 5000, 3);
+        if (round % 2)
+            QThread::msleep(20); // running by now
+        slow.cancel();
+        QVERIFY(finishes(slow));
+        QVERIFY(slow.isCanceled());
+    }
+    QVERIFY(pool.waitForDone(Generous));
+    QCOMPARE(pool.run(square, 5).result(), 25);
 }
 
 #include "tst_lifecycle.moc"

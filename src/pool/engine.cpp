@@ -116,10 +116,15 @@ Engine::Engine(SharedState *shared)
     connect(&m_startBackoff, &QTimer::timeout, this, &Engine::dispatch);
     m_pauseLimit.setSingleShot(true);
     connect(&m_pauseLimit, &QTimer::timeout, this, [this] {
-        // Still submitting: busy, its continuations would only pile up. Wait.
+        // Still submitting, or busy running what was delivered (it used a
+        // good part of the pause on a CPU): more would only pile up. Wait.
         const quint64 submissions = m_shared->ownThreadSubmissions.load();
-        if (submissions != m_submissionsSeen) {
+        const qint64 cpu = threadCpuTime(m_shared->poolThreadId);
+        const bool busy = cpu >= 0 && m_poolThreadCpuSeen >= 0 &&
+                          cpu - m_poolThreadCpuSeen > MaxDeliveryPauseMs * 1000000LL / 4;
+        if (submissions != m_submissionsSeen || busy) {
             m_submissionsSeen = submissions;
+            m_poolThreadCpuSeen = cpu;
             m_pauseLimit.start(MaxDeliveryPauseMs);
             return;
         }
@@ -136,9 +141,11 @@ Engine::Engine(SharedState *shared)
 // freeze it for tens of milliseconds. So after each DeliveryWindow futures a
 // marker goes to the pool's thread and back; while two windows are on their
 // way, worker sockets are not read (the workers wait, nothing is lost). A
-// pool's thread that does not answer within MaxDeliveryPauseMs is not running
-// its event loop and not submitting either (blocked in result(), or no event
-// loop at all): then pacing is off until its next answer, so blocking waits
+// pool's thread that does not answer within MaxDeliveryPauseMs, and neither
+// submitted nor used a quarter of that time on a CPU meanwhile (Linux tells
+// its CPU time; a thread working through its events is not blocked, just
+// slow), is not running its event loop: blocked in result(), or no event
+// loop at all. Then pacing is off until its next answer, so blocking waits
 // never wait on us.
 void Engine::noteDelivery()
 {
@@ -151,6 +158,7 @@ void Engine::noteDelivery()
     } else if (!m_pacingOff && !m_readPaused) {
         m_readPaused = true;
         m_submissionsSeen = m_shared->ownThreadSubmissions.load();
+        m_poolThreadCpuSeen = threadCpuTime(m_shared->poolThreadId);
         m_pauseLimit.start(MaxDeliveryPauseMs);
     }
 }
@@ -240,6 +248,8 @@ Engine::Batch::~Batch()
 
 void Engine::write(WorkerConnection *w, const QByteArray &bytes)
 {
+    if (w->slotId == m_lentSlot)
+        settleLend();
     w->outgoing += bytes;
     if (m_batchDepth == 0)
         flush(w);
@@ -288,9 +298,20 @@ void Engine::takeInbox()
         groups.swap(m_shared->groupInbox);
     }
     for (auto &task : batch) {
-        task->id = m_nextTaskId++;
+        if (task->id == 0)
+            task->id = m_shared->nextTaskId++;
         Task *raw = task.get();
         m_tasks.emplace(raw->id, std::move(task));
+        WorkerConnection *lent = raw->sentToSlot != 0 ? worker(raw->sentToSlot) : nullptr;
+        if (lent && lent->state == WorkerConnection::State::Ready && lent->socket) {
+            // Written by the submitting thread to the socket we lent it.
+            markSent(lent, raw);
+            if (!raw->unsentTail.isEmpty())
+                write(lent, std::exchange(raw->unsentTail, {}));
+            continue;
+        }
+        if (raw->sentToSlot != 0) // cannot happen: settleLend() runs first
+            qCWarning(lcPool) << "task" << raw->id << "was sent to a worker that is gone";
         m_queue.push(raw);
         if (raw->group)
             raw->group->taskIds.push_back(raw->id);
@@ -313,6 +334,46 @@ void Engine::takeInbox()
                 onFutureEvent(id, event);
         });
     }
+}
+
+void Engine::settleLend()
+{
+    if (m_lentSlot == 0)
+        return;
+    m_lentSlot = 0;
+    {
+        QMutexLocker lock(&m_shared->inboxMutex);
+        const bool used = m_shared->lentFd < 0;
+        m_shared->lentFd = -1;
+        m_shared->lentSlot = 0;
+        if (!used)
+            return;
+    }
+    takeInbox(); // the task written there, before anything else of that worker
+}
+
+void Engine::lendIdleWorker()
+{
+#ifdef Q_OS_UNIX
+    if (m_lentSlot != 0 || m_batchDepth > 0 || m_shuttingDown || !m_queue.isEmpty() ||
+        m_readPaused) {
+        return;
+    }
+    WorkerConnection *w = idleWorker();
+    if (!w || !w->outgoing.isEmpty() || w->socket->bytesToWrite() > 0 || w->killIssued ||
+        !w->retireReason.isEmpty()) {
+        return;
+    }
+    const int fd = int(w->socket->socketDescriptor());
+    if (fd < 0)
+        return;
+    QMutexLocker lock(&m_shared->inboxMutex);
+    if (!m_shared->inbox.empty() || !m_shared->groupInbox.empty())
+        return; // a wake() is coming for those
+    m_shared->lentFd = fd;
+    m_shared->lentSlot = w->slotId;
+    m_lentSlot = w->slotId;
+#endif
 }
 
 void Engine::settleInboxWatch()
@@ -355,6 +416,7 @@ void Engine::dispatch()
         m_dispatchDeferred = true;
         return;
     }
+    settleLend();
     takeInbox();
     if (m_shuttingDown)
         return;
@@ -394,6 +456,7 @@ void Engine::dispatch()
     armIdleTimers();
     notifyCounts();
     settleInboxWatch();
+    lendIdleWorker();
 }
 
 int Engine::sendAheadDepth() const
@@ -615,6 +678,11 @@ void Engine::send(WorkerConnection *worker, Task *task)
     const qint64 sharedBefore = worker->bodies.sentCount();
     write(worker, worker->bodies.wire(frames));
     m_shared->sharedMemoryTransfers += worker->bodies.sentCount() - sharedBefore;
+    markSent(worker, task);
+}
+
+void Engine::markSent(WorkerConnection *worker, Task *task)
+{
     task->state = Task::State::Sent;
     task->slotId = worker->slotId;
     worker->inFlight.push_back(task);
@@ -818,6 +886,7 @@ bool Engine::handleInitializerFrame(WorkerConnection *w, const Frame &frame)
 
 void Engine::onWorkerReadyRead(int slotId, bool drain)
 {
+    settleLend(); // a task written by a submitter is known before its answer
     WorkerConnection *w = worker(slotId);
     if (!w || !w->socket)
         return;
@@ -1006,6 +1075,7 @@ void Engine::protocolViolation(WorkerConnection *w, const QString &why)
 
 void Engine::onSocketClosed(int slotId)
 {
+    settleLend();
     WorkerConnection *w = worker(slotId);
     if (!w || w->socketClosed)
         return;
@@ -1023,6 +1093,7 @@ void Engine::onSocketClosed(int slotId)
 
 void Engine::onProcessEnded(int slotId)
 {
+    settleLend();
     WorkerConnection *w = worker(slotId);
     if (!w || w->processEnded)
         return;
@@ -1040,6 +1111,7 @@ void Engine::onProcessEnded(int slotId)
 
 void Engine::onWorkerTimer(int slotId)
 {
+    settleLend();
     WorkerConnection *w = worker(slotId);
     if (!w)
         return;
@@ -1057,6 +1129,7 @@ void Engine::onWorkerTimer(int slotId)
 
 void Engine::kill(WorkerConnection *w, const QString &reason)
 {
+    settleLend();
     if (w->killReason.isEmpty())
         w->killReason = reason;
     markDying(w);
@@ -1069,6 +1142,7 @@ void Engine::kill(WorkerConnection *w, const QString &reason)
 
 void Engine::markDying(WorkerConnection *w)
 {
+    settleLend();
     if (w->state == WorkerConnection::State::Dying)
         return;
     w->state = WorkerConnection::State::Dying;
@@ -1136,6 +1210,7 @@ void Engine::afterTask(WorkerConnection *w)
 
 void Engine::retire(WorkerConnection *w, bool recycled)
 {
+    settleLend();
     // Graceful: the worker exits on its own when its connection closes.
     w->retiring = true;
     w->recycled = recycled;
@@ -1156,6 +1231,7 @@ void Engine::armIdleTimers()
 
 void Engine::onIdleTimeout(int slotId)
 {
+    settleLend();
     WorkerConnection *w = worker(slotId);
     if (!w || !w->isIdle() || liveWorkers() <= m_shared->minWorkers)
         return;
@@ -1165,6 +1241,7 @@ void Engine::onIdleTimeout(int slotId)
 
 void Engine::reap(int slotId)
 {
+    settleLend();
     const auto it = m_workers.find(slotId);
     if (it == m_workers.end())
         return;
@@ -1395,6 +1472,7 @@ void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
 // watcher.)
 void Engine::pollFutures()
 {
+    settleLend();
     if (m_tasks.empty() || m_shuttingDown) {
         m_futurePoll.stop();
         return;
@@ -1567,6 +1645,7 @@ void Engine::postStateChanged()
 
 void Engine::shutdown()
 {
+    settleLend();
     m_shuttingDown = true;
     wake(); // take over what is still in the inbox
     m_startBackoff.stop();

@@ -74,6 +74,14 @@ private:
     void dispatch();
     /// Moves what was submitted since the last call into the queue.
     void takeInbox();
+    /// Lends an idle worker's socket to the next submission when the engine
+    /// has nothing else to do (SharedState::lentFd).
+    void lendIdleWorker();
+    /// Takes the lent socket back, or, if a submission used it, takes the
+    /// inbox so that task is known: called before the engine touches workers.
+    void settleLend();
+    /// Records a task as sent to the worker (the frame is written elsewhere).
+    void markSent(WorkerConnection *worker, Task *task);
     /// Tells submitters whether the engine will take the inbox on its own.
     void settleInboxWatch();
     void flushWrites();
@@ -149,7 +157,7 @@ private:
     Scheduler m_queue;                                          // tasks waiting for a worker
     std::map<int, std::unique_ptr<WorkerConnection>> m_workers;
     std::map<QLocalSocket *, std::unique_ptr<Peer>> m_peers;
-    quint64 m_nextTaskId = 1;
+    int m_lentSlot = 0; // the worker whose socket is lent, or 0
     int m_nextSlotId = 1;
     int m_startFailures = 0;     // consecutive; reset by a successful hello
     double m_recentRunNs = -1;   // moving average of tasks' run time; < 0: none yet
@@ -161,6 +169,7 @@ private:
     bool m_pacingOff = false;      // the pool's thread does not answer: deliver freely
     QTimer m_pauseLimit;           // how long reading may stay paused
     quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked
+    qint64 m_poolThreadCpuSeen = -1; // the pool thread's CPU time (ns) then; -1: unknown
     QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
     QTimer m_stateTimer;           // a stateChanged() held back (postStateChanged())
     qint64 m_lastStateChange = 0;  // steady ns of the last stateChanged()

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "pool/processpool_p.h"
+#include "protocol/messages.h"
 
 #include "pool/engine.h"
 
@@ -9,6 +10,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
+
+#include <cstdio>
+
+#ifdef Q_OS_UNIX
+#include <cerrno>
+#include <sys/socket.h>
+#endif
+#ifdef Q_OS_LINUX
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace QtProcessPool {
 
@@ -28,13 +41,80 @@ void noteSubmission(SharedState &shared, const QObject &pool)
 }
 } // namespace
 
+// inboxMutex held, before adding task to the inbox: if the engine lent an
+// idle worker's socket and nothing is waiting before this task, writes the
+// task there now. The engine records it as sent when it next takes the inbox,
+// which it does first thing whenever it wakes (the worker's reply wakes it).
+void sendToLentWorker(SharedState &shared, Task &task)
+{
+#ifdef Q_OS_UNIX
+    constexpr qsizetype MaxLentFrame = 16 * 1024; // larger ones go the usual way
+    if (shared.lentFd < 0 || !shared.inbox.empty() || !shared.groupInbox.empty() ||
+        task.request.arguments.size() > MaxLentFrame) {
+        return;
+    }
+    const int fd = std::exchange(shared.lentFd, -1);
+    task.id = shared.nextTaskId++;
+    const QByteArray frame = protocol::encodeMessage(
+        protocol::RunTask{task.id, task.request.name, task.request.argTypes,
+                          task.request.resultType, 0, task.request.arguments});
+    ssize_t written;
+    do {
+        written = ::send(fd, frame.constData(), size_t(frame.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (written < 0 && errno == EINTR);
+    if (written <= 0)
+        return; // not sent (the worker is gone?): the engine dispatches it
+    task.sentToSlot = shared.lentSlot;
+    if (written < frame.size())
+        task.unsentTail = frame.mid(written); // the engine writes the rest first
+#else
+    Q_UNUSED(shared);
+    Q_UNUSED(task);
+#endif
+}
+
 // inboxMutex held, after adding to the inbox: whether to post Engine::wake().
 bool needsWake(SharedState &shared)
 {
+    if (shared.inbox.size() == 1 && shared.inbox.back()->sentToSlot != 0 &&
+        shared.inbox.back()->unsentTail.isEmpty()) {
+        return false; // it went to a lent worker, whose answer wakes the engine
+    }
     if (shared.wakePosted || shared.engineWillLook)
         return false;
     shared.wakePosted = true;
     return true;
+}
+
+qint64 currentKernelThreadId()
+{
+#ifdef Q_OS_LINUX
+    return qint64(::syscall(SYS_gettid));
+#else
+    return 0;
+#endif
+}
+
+qint64 threadCpuTime(qint64 kernelThreadId)
+{
+#ifdef Q_OS_LINUX
+    if (kernelThreadId <= 0)
+        return -1;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%lld/schedstat",
+                  static_cast<long long>(kernelThreadId));
+    std::FILE *file = std::fopen(path, "re");
+    if (!file)
+        return -1;
+    long long ns = -1;
+    if (std::fscanf(file, "%lld", &ns) != 1)
+        ns = -1;
+    std::fclose(file);
+    return ns;
+#else
+    Q_UNUSED(kernelThreadId);
+    return -1;
+#endif
 }
 
 qint64 steadyNow()
@@ -82,6 +162,7 @@ ProcessPool::ProcessPool(QObject *parent)
 {
     Q_D(ProcessPool);
     d->shared.maxWorkers = std::max(1, QThread::idealThreadCount());
+    d->shared.poolThreadId = currentKernelThreadId();
     d->thread.setObjectName(QStringLiteral("QtProcessPool I/O"));
     d->engine = new Engine(&d->shared);
     d->engine->moveToThread(&d->thread);
@@ -122,7 +203,8 @@ ProcessPool::ProcessPool(QObject *parent)
     // was posted to it before (the continuations of finished futures).
     connect(
         d->engine, &Engine::deliveryMarker, this,
-        [engine = d->engine] {
+        [engine = d->engine, shared = &d->shared] {
+            shared->poolThreadId = currentKernelThreadId(); // the pool may have moved
             QMetaObject::invokeMethod(engine, &Engine::onDeliveryMarker, Qt::QueuedConnection);
         },
         Qt::QueuedConnection);
@@ -188,6 +270,7 @@ void ProcessPool::submitRequest(detail::TaskRequest &&request)
     bool wake;
     {
         QMutexLocker lock(&d->shared.inboxMutex);
+        sendToLentWorker(d->shared, *task);
         d->shared.inbox.push_back(std::move(task));
         wake = needsWake(d->shared);
     }
@@ -260,10 +343,10 @@ void ProcessPool::submitMapped(detail::MapRequest &&request)
     bool wake;
     {
         QMutexLocker lock(&d->shared.inboxMutex);
-        wake = needsWake(d->shared);
         for (auto &task : tasks)
             d->shared.inbox.push_back(std::move(task));
         d->shared.groupInbox.push_back(std::move(group));
+        wake = needsWake(d->shared);
     }
     if (wake)
         QMetaObject::invokeMethod(d->engine, &Engine::wake, Qt::QueuedConnection);

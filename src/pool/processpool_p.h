@@ -42,6 +42,10 @@ struct Task
     /// starting it; bounded so a task that kills workers early cannot loop.
     int requeues = 0;
     qint64 submittedAt = 0; // steady clock, ns
+    /// Sent by the submitting thread straight to a lent worker (SharedState::
+    /// lentFd): its slot; the engine records it as sent when it takes the inbox.
+    int sentToSlot = 0;
+    QByteArray unsentTail; // the part of that frame the socket did not take
     qint64 startedAt = 0;
     /// The future has finished (result, error or canceled) and the counts no
     /// longer include the task; it may still occupy a worker until that worker
@@ -116,6 +120,9 @@ struct SharedState
     std::atomic<qint64> sharedMemoryTransfers{0}; // Statistics::sharedMemoryTransfers
     /// run()/mapped() calls made on the pool's thread: it is busy, not blocked.
     std::atomic<quint64> ownThreadSubmissions{0};
+    /// The pool's thread as the kernel knows it (Linux tid; 0 elsewhere), to
+    /// tell a busy thread from a blocked one (Engine's delivery pacing).
+    std::atomic<qint64> poolThreadId{0};
     std::atomic<qint64> submitted{0}; // Statistics::counts.submitted
     /// Set while an Engine::stateChanged() is on its way to the pool's thread.
     std::atomic<bool> notificationPending{false};
@@ -144,10 +151,26 @@ struct SharedState
     /// run() calls costs one, not one each.
     bool wakePosted = false;
     bool engineWillLook = false;
+    /// An idle worker's socket, lent by the engine while it has nothing else
+    /// to do: the next run() writes its task there itself, from its own
+    /// thread, instead of waking the engine to do it (one thread hop less per
+    /// round trip). Taken once (set back to -1 by whoever takes it); the
+    /// engine takes it back before it touches that worker again, so the
+    /// descriptor stays valid while lentFd holds it.
+    int lentFd = -1;
+    int lentSlot = 0;
+    std::atomic<quint64> nextTaskId{1}; // ids for both the engine and lent sends
 };
 
 /// Nanoseconds on a steady clock, for task durations.
 qint64 steadyNow();
+
+/// The calling thread's kernel id (Linux), or 0.
+qint64 currentKernelThreadId();
+
+/// CPU time a thread of this process has used so far, in ns (Linux: from
+/// /proc/self/task/<tid>/schedstat); -1 when unknown.
+qint64 threadCpuTime(qint64 kernelThreadId);
 
 class ProcessPoolPrivate
 {
