@@ -138,10 +138,10 @@ int main(int argc, char **argv)
         return QtProcessPool::execWorker(argc, argv);
     QCoreApplication app(argc, argv);
     const int throughputTasks = argc > 1 ? QString::fromLocal8Bit(argv[1]).toInt() : 100000;
-    // An optional second argument picks one shape: w1, w2 or w5.
+    // An optional second argument picks one shape: w1, w2, map or w5.
     const QByteArray only = argc > 2 ? QByteArray(argv[2]) : QByteArray();
-    const int roundTrips = only == "w2" ? 0 : throughputTasks / 10;
-    const int burst = only == "w1" ? 0 : throughputTasks;
+    const int roundTrips = only.isEmpty() || only == "w1" ? throughputTasks / 10 : 0;
+    const int burst = only.isEmpty() || only == "w2" ? throughputTasks : 0;
 
     if (only == "w5") {
         // The first round trips after prestart(): what a fresh worker costs
@@ -202,6 +202,23 @@ int main(int argc, char **argv)
         waitFor([&] { return done == burst; });
         report("W2 shape: run() all at once", before, snapshot(pool), burst,
                wall.nsecsElapsed() / 1e6);
+    }
+    if (only == "map") {
+        // W2's mapped(): 100,000 items, 20 times.
+        QList<int> items(throughputTasks);
+        for (int i = 0; i < items.size(); ++i)
+            items[i] = i;
+        const Snapshot before = snapshot(pool);
+        QElapsedTimer wall;
+        wall.start();
+        for (int round = 0; round < 20; ++round) {
+            QFuture<int> all = pool.mapped(increment, items);
+            all.waitForFinished();
+            if (all.resultCount() != items.size() || all.resultAt(items.size() - 1) != items.size())
+                qFatal("mapped() gave wrong results");
+        }
+        report("W2 shape: mapped() over all items, 20 times", before, snapshot(pool),
+               20 * throughputTasks, wall.nsecsElapsed() / 1e6);
     }
     if (burst > 0) {
         // The same caller code with threads, for comparison.

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <iterator>
 #include <memory>
+#include <optional>
 
 namespace QtProcessPool {
 
@@ -203,19 +204,22 @@ public:
                     chunkSize > 0 ? chunkSize : detail::autoChunkSize(count, maxWorkers());
                 request.totalItems = int(count);
                 QByteArray bytes;
+                std::optional<QDataStream> out; // one per chunk, not per item
                 int inChunk = 0;
                 for (auto it = begin(items); it != end(items); ++it) {
-                    {
-                        QDataStream out(&bytes, QIODevice::WriteOnly | QIODevice::Append);
-                        out.setVersion(detail::StreamVersion);
-                        detail::writeConverted<Item>(out, *it);
+                    if (!out) {
+                        out.emplace(&bytes, QIODevice::WriteOnly | QIODevice::Append);
+                        out->setVersion(detail::StreamVersion);
                     }
+                    detail::writeConverted<Item>(*out, *it);
                     if (++inChunk == chunk) {
+                        out.reset();
                         request.chunks.emplace_back(std::move(bytes), inChunk);
                         bytes = QByteArray();
                         inChunk = 0;
                     }
                 }
+                out.reset();
                 if (inChunk > 0)
                     request.chunks.emplace_back(std::move(bytes), inChunk);
                 auto sink = std::make_unique<detail::PromiseSink<Result>>();

@@ -93,6 +93,9 @@ struct TaskOutput
 {
     QByteArray results;
     int resultCount = 0;
+    /// Appends to results: one stream for all the results of a call or a
+    /// chunk, not one (with its QBuffer) per value. Reset before taking results.
+    std::unique_ptr<QDataStream> stream;
     /// Called (main thread) before a QPromise task runs; its results and
     /// progress travel through the handle rather than through results above.
     std::function<void(std::shared_ptr<RunningPromise>)> promiseStarted;
@@ -145,11 +148,14 @@ decltype(auto) passArgument(T &value)
 template <typename T>
 void writeResult(TaskOutput &output, const T &value)
 {
-    if (output.results.isEmpty())
-        output.results = bufferFor(serializedSizeHint(value));
-    QDataStream out(&output.results, QIODevice::WriteOnly | QIODevice::Append);
-    out.setVersion(StreamVersion);
-    out << value;
+    if (!output.stream) {
+        if (output.results.isEmpty())
+            output.results = bufferFor(serializedSizeHint(value));
+        output.stream = std::make_unique<QDataStream>(&output.results,
+                                                      QIODevice::WriteOnly | QIODevice::Append);
+        output.stream->setVersion(StreamVersion);
+    }
+    *output.stream << value;
     ++output.resultCount;
 }
 

@@ -477,6 +477,7 @@ private:
             return failed(TaskError::Kind::Exception,
                           QStringLiteral("the task threw an exception of type %1").arg(type), type);
         }
+        output.stream.reset(); // results complete
         if (output.results.size() > AbsoluteMaxMessageSize - 64) {
             return failed(TaskError::Kind::ProtocolError,
                           QStringLiteral("the result of task '%1' is %2 bytes, too large for one "
