@@ -16,6 +16,7 @@
 #include <QtCore/QFile>
 #include <QtCore/QMap>
 #include <QtCore/QTextStream>
+#include <QtCore/QTimer>
 
 #include <cstdio>
 
@@ -138,12 +139,14 @@ int main(int argc, char **argv)
         return QtProcessPool::execWorker(argc, argv);
     QCoreApplication app(argc, argv);
     const int throughputTasks = argc > 1 ? QString::fromLocal8Bit(argv[1]).toInt() : 100000;
-    // An optional second argument picks one shape: w1, w2, map or w5.
-    const QByteArray only = argc > 2 ? QByteArray(argv[2]) : QByteArray();
-    const int roundTrips = only.isEmpty() || only == "w1" ? throughputTasks / 10 : 0;
-    const int burst = only.isEmpty() || only == "w2" ? throughputTasks : 0;
+    // An optional second argument picks shapes, comma-separated: w1, w2,
+    // qtc (W2's caller code on QtConcurrent::run), map; or w5 alone.
+    const QList<QByteArray> only = argc > 2 ? QByteArray(argv[2]).split(',') : QList<QByteArray>();
+    const auto wanted = [&](const char *shape) { return only.isEmpty() || only.contains(shape); };
+    const int roundTrips = wanted("w1") ? throughputTasks / 10 : 0;
+    const int burst = throughputTasks;
 
-    if (only == "w5") {
+    if (only.contains("w5")) {
         // The first round trips after prestart(): what a fresh worker costs
         // (this process's side warmed up by another pool first).
         {
@@ -192,18 +195,51 @@ int main(int argc, char **argv)
         report("W1 shape: one run() at a time", before, snapshot(pool), roundTrips,
                wall.nsecsElapsed() / 1e6);
     }
-    if (burst > 0) {
+    if (wanted("w2")) {
         int done = 0;
         const Snapshot before = snapshot(pool);
         QElapsedTimer wall;
         wall.start();
         for (int i = 0; i < burst; ++i)
             pool.run(increment, i).then(&context, [&](int) { ++done; });
+        // The largest gap between ticks of a 1 ms timer while results come
+        // back, and how many continuations ran during it.
+        QElapsedTimer sinceTick;
+        sinceTick.start();
+        qint64 maxGapNs = 0;
+        qint64 gapEndNs = 0; // CLOCK_MONOTONIC, to find the gap in a trace
+        int doneBeforeGap = 0;
+        int doneInGap = 0;
+        int doneAtTick = done;
+        QTimer tick;
+        tick.setTimerType(Qt::PreciseTimer);
+        QObject::connect(&tick, &QTimer::timeout, [&] {
+            const qint64 gap = sinceTick.nsecsElapsed();
+            if (gap > maxGapNs) {
+                maxGapNs = gap;
+                gapEndNs = QElapsedTimer::clockType() == QElapsedTimer::MonotonicClock
+                               ? sinceTick.msecsSinceReference() * 1000000 + gap
+                               : 0;
+                doneBeforeGap = doneAtTick;
+                doneInGap = done - doneAtTick;
+            }
+            sinceTick.restart();
+            doneAtTick = done;
+        });
+        tick.start(1);
         waitFor([&] { return done == burst; });
+        tick.stop();
         report("W2 shape: run() all at once", before, snapshot(pool), burst,
                wall.nsecsElapsed() / 1e6);
+        QTextStream(stdout) << QStringLiteral("  largest gap of a 1 ms timer: %1 ms, after %2 "
+                                              "results, %3 continuations ran in it (ended at "
+                                              "%4 s, CLOCK_MONOTONIC)\n")
+                                   .arg(maxGapNs / 1e6, 0, 'f', 2)
+                                   .arg(doneBeforeGap)
+                                   .arg(doneInGap)
+                                   .arg(gapEndNs / 1e9, 0, 'f', 6);
     }
-    if (only == "map") {
+    if (!only.isEmpty() && only.contains("map")) {
         // W2's mapped(): 100,000 items, 20 times.
         QList<int> items(throughputTasks);
         for (int i = 0; i < items.size(); ++i)
@@ -220,7 +256,7 @@ int main(int argc, char **argv)
         report("W2 shape: mapped() over all items, 20 times", before, snapshot(pool),
                20 * throughputTasks, wall.nsecsElapsed() / 1e6);
     }
-    if (burst > 0) {
+    if (wanted("qtc")) {
         // The same caller code with threads, for comparison.
         int done = 0;
         const Snapshot before = snapshot(pool);

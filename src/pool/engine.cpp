@@ -129,8 +129,11 @@ Engine::Engine(SharedState *shared)
             return;
         }
         // Blocked in result() or waitForFinished(), or no event loop at all:
-        // holding results back would only delay them. Until it answers again.
+        // holding results back would only delay them. Until it answers again
+        // (or is seen busy again: noteDelivery()).
         m_pacingOff = true;
+        m_pacingOffAt = steadyNow();
+        m_pacingOffCpu = cpu;
         resumeDeliveries();
     });
 }
@@ -152,6 +155,20 @@ void Engine::noteDelivery()
     if (++m_deliveredSinceMarker < DeliveryWindow)
         return;
     m_deliveredSinceMarker = 0;
+    // Off since the pool's thread last blocked. Busy on a CPU more than half
+    // the time since then, it is no longer blocked (a loop of run() calls,
+    // say, whose continuations would pile up): pacing is on again. A loop
+    // that blocks on each result uses far less.
+    if (m_pacingOff) {
+        const qint64 now = steadyNow();
+        const qint64 cpu = threadCpuTime(m_shared->poolThreadId);
+        if (cpu >= 0 && m_pacingOffCpu >= 0 && now - m_pacingOffAt > 5000000 &&
+            cpu - m_pacingOffCpu > (now - m_pacingOffAt) / 2) {
+            m_pacingOff = false;
+        }
+        m_pacingOffAt = now;
+        m_pacingOffCpu = cpu;
+    }
     if (!m_markerPending) {
         m_markerPending = true;
         Q_EMIT deliveryMarker();

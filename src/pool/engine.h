@@ -170,6 +170,8 @@ private:
     QTimer m_pauseLimit;           // how long reading may stay paused
     quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked
     qint64 m_poolThreadCpuSeen = -1; // the pool thread's CPU time (ns) then; -1: unknown
+    qint64 m_pacingOffAt = 0;        // steady ns when pacing went off (or last looked)
+    qint64 m_pacingOffCpu = -1;      // the pool thread's CPU time then
     QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
     QTimer m_stateTimer;           // a stateChanged() held back (postStateChanged())
     qint64 m_lastStateChange = 0;  // steady ns of the last stateChanged()
