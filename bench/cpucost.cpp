@@ -140,7 +140,7 @@ int main(int argc, char **argv)
     QCoreApplication app(argc, argv);
     const int throughputTasks = argc > 1 ? QString::fromLocal8Bit(argv[1]).toInt() : 100000;
     // An optional second argument picks shapes, comma-separated: w1, w2,
-    // qtc (W2's caller code on QtConcurrent::run), map; or w5 alone.
+    // qtc or qtc-first (W2's caller code on QtConcurrent::run), map; or w5.
     const QList<QByteArray> only = argc > 2 ? QByteArray(argv[2]).split(',') : QList<QByteArray>();
     const auto wanted = [&](const char *shape) { return only.isEmpty() || only.contains(shape); };
     const int roundTrips = wanted("w1") ? throughputTasks / 10 : 0;
@@ -195,6 +195,22 @@ int main(int argc, char **argv)
         report("W1 shape: one run() at a time", before, snapshot(pool), roundTrips,
                wall.nsecsElapsed() / 1e6);
     }
+    // The same caller code with threads, for comparison ("qtc"; "qtc-first"
+    // runs it before W2, to see what it leaves behind in this process).
+    const bool qtcFirst = only.contains("qtc-first");
+    const auto runQtc = [&] {
+        int done = 0;
+        const Snapshot before = snapshot(pool);
+        QElapsedTimer wall;
+        wall.start();
+        for (int i = 0; i < burst; ++i)
+            QtConcurrent::run(increment, i).then(&context, [&](int) { ++done; });
+        waitFor([&] { return done == burst; });
+        report("W2 shape with QtConcurrent::run", before, snapshot(pool), burst,
+               wall.nsecsElapsed() / 1e6);
+    };
+    if (qtcFirst)
+        runQtc();
     if (wanted("w2")) {
         int done = 0;
         const Snapshot before = snapshot(pool);
@@ -256,17 +272,7 @@ int main(int argc, char **argv)
         report("W2 shape: mapped() over all items, 20 times", before, snapshot(pool),
                20 * throughputTasks, wall.nsecsElapsed() / 1e6);
     }
-    if (wanted("qtc")) {
-        // The same caller code with threads, for comparison.
-        int done = 0;
-        const Snapshot before = snapshot(pool);
-        QElapsedTimer wall;
-        wall.start();
-        for (int i = 0; i < burst; ++i)
-            QtConcurrent::run(increment, i).then(&context, [&](int) { ++done; });
-        waitFor([&] { return done == burst; });
-        report("W2 shape with QtConcurrent::run", before, snapshot(pool), burst,
-               wall.nsecsElapsed() / 1e6);
-    }
+    if (wanted("qtc") && !qtcFirst)
+        runQtc();
     return 0;
 }
