@@ -2,6 +2,7 @@
 #include "pool/engine.h"
 
 #include "logging_p.h"
+#include "protocol/socketio.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
@@ -14,9 +15,7 @@
 
 #ifdef Q_OS_UNIX
 #include <csignal>
-#include <cerrno>
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #endif
@@ -119,12 +118,10 @@ Engine::Engine(SharedState *shared)
         // Still submitting, or busy running what was delivered (it used a
         // good part of the pause on a CPU): more would only pile up. Wait.
         const quint64 submissions = m_shared->ownThreadSubmissions.load();
-        const qint64 cpu = threadCpuTime(m_shared->poolThreadId);
-        const bool busy = cpu >= 0 && m_poolThreadCpuSeen >= 0 &&
-                          cpu - m_poolThreadCpuSeen > MaxDeliveryPauseMs * 1000000LL / 4;
+        const bool busy = poolThreadBusyShare(0) > 0.25;
+        m_poolThreadMark = markPoolThread();
         if (submissions != m_submissionsSeen || busy) {
             m_submissionsSeen = submissions;
-            m_poolThreadCpuSeen = cpu;
             m_pauseLimit.start(MaxDeliveryPauseMs);
             return;
         }
@@ -132,8 +129,6 @@ Engine::Engine(SharedState *shared)
         // holding results back would only delay them. Until it answers again
         // (or is seen busy again: noteDelivery()).
         m_pacingOff = true;
-        m_pacingOffAt = steadyNow();
-        m_pacingOffCpu = cpu;
         resumeDeliveries();
     });
 }
@@ -160,14 +155,9 @@ void Engine::noteDelivery()
     // say, whose continuations would pile up): pacing is on again. A loop
     // that blocks on each result uses far less.
     if (m_pacingOff) {
-        const qint64 now = steadyNow();
-        const qint64 cpu = threadCpuTime(m_shared->poolThreadId);
-        if (cpu >= 0 && m_pacingOffCpu >= 0 && now - m_pacingOffAt > 5000000 &&
-            cpu - m_pacingOffCpu > (now - m_pacingOffAt) / 2) {
+        if (poolThreadBusyShare(5000000) > 0.5)
             m_pacingOff = false;
-        }
-        m_pacingOffAt = now;
-        m_pacingOffCpu = cpu;
+        m_poolThreadMark = markPoolThread();
     }
     if (!m_markerPending) {
         m_markerPending = true;
@@ -175,9 +165,23 @@ void Engine::noteDelivery()
     } else if (!m_pacingOff && !m_readPaused) {
         m_readPaused = true;
         m_submissionsSeen = m_shared->ownThreadSubmissions.load();
-        m_poolThreadCpuSeen = threadCpuTime(m_shared->poolThreadId);
+        m_poolThreadMark = markPoolThread();
         m_pauseLimit.start(MaxDeliveryPauseMs);
     }
+}
+
+Engine::CpuMark Engine::markPoolThread() const
+{
+    return CpuMark{steadyNow(), threadCpuTime(m_shared->poolThreadId)};
+}
+
+double Engine::poolThreadBusyShare(qint64 minimumNs) const
+{
+    const CpuMark now = markPoolThread();
+    const qint64 elapsed = now.at - m_poolThreadMark.at;
+    if (now.cpu < 0 || m_poolThreadMark.cpu < 0 || elapsed <= std::max<qint64>(minimumNs, 0))
+        return -1;
+    return double(now.cpu - m_poolThreadMark.cpu) / double(elapsed);
 }
 
 void Engine::onDeliveryMarker()
@@ -283,17 +287,13 @@ void Engine::flush(WorkerConnection *w)
     // Straight to the kernel while Qt holds nothing back for this socket: no
     // write notifier to arm and disarm (each a wake-up of this thread).
     const int fd = int(socket->socketDescriptor());
-    while (left > 0 && fd >= 0 && socket->bytesToWrite() == 0) {
-        const ssize_t written = ::send(fd, data, size_t(left), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (written > 0) {
-            data += written;
-            left -= written;
-        } else if (written < 0 && errno == EINTR) {
-            continue;
+    if (fd >= 0 && socket->bytesToWrite() == 0) {
+        const qsizetype sent = sendAvailable(fd, data, left);
+        if (sent < 0) {
+            left = 0; // the worker is gone; reading its socket tells
         } else {
-            if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-                left = 0; // the worker is gone; reading its socket tells
-            break;
+            data += sent;
+            left -= sent;
         }
     }
 #endif
@@ -684,14 +684,8 @@ void Engine::spawnWorker()
 
 void Engine::send(WorkerConnection *worker, Task *task)
 {
-    const RunTask message{task->id,
-                          task->request.name,
-                          task->request.argTypes,
-                          task->request.resultType,
-                          quint32(task->group ? task->itemCount : 0),
-                          task->request.arguments};
     OutgoingFrames frames;
-    appendMessage(frames, message);
+    appendMessage(frames, runTaskMessage(*task));
     const qint64 sharedBefore = worker->bodies.sentCount();
     write(worker, worker->bodies.wire(frames));
     m_shared->sharedMemoryTransfers += worker->bodies.sentCount() - sharedBefore;

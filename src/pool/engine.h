@@ -53,6 +53,12 @@ public:
 
 private:
     struct Peer; // a connection that has not proven its secret yet
+    /// A moment, and the CPU time the pool's thread had used by then.
+    struct CpuMark
+    {
+        qint64 at = 0;   // steady ns
+        qint64 cpu = -1; // ns on a CPU; -1: unknown
+    };
 
     /// Frames written during a batch -- a burst of worker frames read, a
     /// wake() -- go out together at its end, after one dispatch().
@@ -105,6 +111,10 @@ private:
     /// worker is gone and its last frames must count).
     void onWorkerReadyRead(int slotId, bool drain = false);
     void noteDelivery();
+    /// Share of the time since m_poolThreadMark the pool's thread spent on
+    /// a CPU; -1 when unknown or when no more than minimumNs passed.
+    double poolThreadBusyShare(qint64 minimumNs) const;
+    CpuMark markPoolThread() const;
     void resumeDeliveries();
     bool handleWorkerFrame(WorkerConnection *worker, const protocol::Frame &frame);
     void protocolViolation(WorkerConnection *worker, const QString &why);
@@ -169,9 +179,7 @@ private:
     bool m_pacingOff = false;      // the pool's thread does not answer: deliver freely
     QTimer m_pauseLimit;           // how long reading may stay paused
     quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked
-    qint64 m_poolThreadCpuSeen = -1; // the pool thread's CPU time (ns) then; -1: unknown
-    qint64 m_pacingOffAt = 0;        // steady ns when pacing went off (or last looked)
-    qint64 m_pacingOffCpu = -1;      // the pool thread's CPU time then
+    CpuMark m_poolThreadMark; // since the pause began, or since pacing went off
     QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
     QTimer m_stateTimer;           // a stateChanged() held back (postStateChanged())
     qint64 m_lastStateChange = 0;  // steady ns of the last stateChanged()

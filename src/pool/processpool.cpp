@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "pool/processpool_p.h"
-#include "protocol/messages.h"
 
 #include "pool/engine.h"
+#include "protocol/socketio.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
@@ -10,14 +10,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <utility>
 
-#include <cstdio>
-
-#ifdef Q_OS_UNIX
-#include <cerrno>
-#include <sys/socket.h>
-#endif
 #ifdef Q_OS_LINUX
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,16 +25,13 @@ qint64 toMs(std::chrono::milliseconds value)
 {
     return std::max<qint64>(0, value.count());
 }
-} // namespace
 
-namespace {
 /// For delivery pacing: a pool's thread that submits is busy, not blocked.
 void noteSubmission(SharedState &shared, const QObject &pool)
 {
     if (QThread::currentThread() == pool.thread())
         shared.ownThreadSubmissions.fetch_add(1, std::memory_order_relaxed);
 }
-} // namespace
 
 // inboxMutex held, before adding task to the inbox: if the engine lent an
 // idle worker's socket and nothing is waiting before this task, writes the
@@ -55,13 +47,8 @@ void sendToLentWorker(SharedState &shared, Task &task)
     }
     const int fd = std::exchange(shared.lentFd, -1);
     task.id = shared.nextTaskId++;
-    const QByteArray frame = protocol::encodeMessage(
-        protocol::RunTask{task.id, task.request.name, task.request.argTypes,
-                          task.request.resultType, 0, task.request.arguments});
-    ssize_t written;
-    do {
-        written = ::send(fd, frame.constData(), size_t(frame.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
-    } while (written < 0 && errno == EINTR);
+    const QByteArray frame = protocol::encodeMessage(runTaskMessage(task));
+    const qsizetype written = protocol::sendAvailable(fd, frame.constData(), frame.size());
     if (written <= 0)
         return; // not sent (the worker is gone?): the engine dispatches it
     task.sentToSlot = shared.lentSlot;
@@ -84,6 +71,17 @@ bool needsWake(SharedState &shared)
         return false;
     shared.wakePosted = true;
     return true;
+}
+} // namespace
+
+protocol::RunTask runTaskMessage(const Task &task)
+{
+    return protocol::RunTask{task.id,
+                             task.request.name,
+                             task.request.argTypes,
+                             task.request.resultType,
+                             quint32(task.group ? task.itemCount : 0),
+                             task.request.arguments};
 }
 
 qint64 currentKernelThreadId()

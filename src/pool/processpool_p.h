@@ -5,6 +5,7 @@
 #include <QtProcessPool/processpool.h>
 
 #include "protocol/frame.h"
+#include "protocol/messages.h"
 
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
@@ -164,6 +165,9 @@ struct SharedState
 
 /// Nanoseconds on a steady clock, for task durations.
 qint64 steadyNow();
+
+/// The message that runs task in a worker.
+protocol::RunTask runTaskMessage(const Task &task);
 
 /// The calling thread's kernel id (Linux), or 0.
 qint64 currentKernelThreadId();

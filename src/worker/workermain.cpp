@@ -9,6 +9,7 @@
 #include "logging_p.h"
 #include "protocol/messages.h"
 #include "protocol/sharedbody.h"
+#include "protocol/socketio.h"
 
 #include <QtProcessPool/registry.h>
 #include <QtProcessPool/taskerror.h>
@@ -138,17 +139,16 @@ private:
         const char *data = wire.constData();
         qsizetype left = wire.size();
         while (left > 0 && m_fd >= 0) {
-            const ssize_t written = ::send(m_fd, data, size_t(left), MSG_NOSIGNAL);
-            if (written > 0) {
-                data += written;
-                left -= written;
-            } else if (written < 0 && errno == EINTR) {
-                continue;
-            } else if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            const qsizetype written = sendAvailable(m_fd, data, left);
+            if (written < 0) {
+                m_fd = -1; // the pool is gone; the I/O thread sees the socket close
+                break;
+            }
+            data += written;
+            left -= written;
+            if (left > 0) {
                 pollfd ready{m_fd, POLLOUT, 0}; // the pool reads all the time, or is gone
                 ::poll(&ready, 1, -1);
-            } else {
-                m_fd = -1; // the pool is gone; the I/O thread sees the socket close
             }
         }
         return left == 0;
