@@ -31,6 +31,7 @@ private Q_SLOTS:
     void progressFloodKeepsGuiResponsive();
     void cancelQueuedTaskNeverRuns();
     void cooperativeCancelSeenInWorker();
+    void cancelSeenBetweenBurstsOfQuickTasks();
     void hardCancelKillsIgnoringTask_data();
     void hardCancelKillsIgnoringTask();
     void cancelRacesWithCompletion();
@@ -163,6 +164,40 @@ void TestControl::cooperativeCancelSeenInWorker()
     QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(marker), 10000);
     QCOMPARE(pool.run(workerPid).result(), pid); // same worker, not killed
     QCOMPARE(future.resultCount(), 0);
+}
+
+void TestControl::cancelSeenBetweenBurstsOfQuickTasks()
+{
+    // An idle worker's main thread reads the socket itself; a task that runs
+    // on hands reading to the worker's I/O thread, and it comes back when the
+    // worker is idle. Round after round, quick tasks (read by the main
+    // thread) and a task that waits to be canceled (read by the I/O thread)
+    // both work, on the same worker, never killed.
+    QTemporaryDir dir;
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    pool.setCancelGracePeriod(30s); // it must stop on its own, not be killed
+    const qint64 pid = pool.run(workerPid).result();
+    for (int round = 0; round < 5; ++round) {
+        for (int i = 0; i < 20; ++i)
+            QCOMPARE(pool.run(square, i).result(), i * i);
+        QList<QFuture<int>> burst;
+        for (int i = 0; i < 200; ++i)
+            burst.append(pool.run(square, i));
+        for (int i = 0; i < 200; ++i)
+            QCOMPARE(burst[i].result(), i * i);
+        const QString marker = dir.filePath(QStringLiteral("canceled-%1").arg(round));
+        // result() can return before a future has finished (and left the
+        // counts): wait until it has, so the running task below is this one.
+        QVERIFY(pool.waitForDone(Generous));
+        QFuture<int> waiting = pool.run(waitForCancel, marker);
+        QTRY_COMPARE_WITH_TIMEOUT(pool.runningTaskCount(), 1, Generous);
+        QTest::qWait(10 * round); // before and after the hand-over
+        waiting.cancel();
+        QVERIFY(finishes(waiting, 5000));
+        QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(marker), 10000);
+        QCOMPARE(pool.run(workerPid).result(), pid);
+    }
 }
 
 void TestControl::hardCancelKillsIgnoringTask_data()

@@ -86,6 +86,25 @@ QByteArray OutgoingFrames::toByteArray() const
     return out;
 }
 
+bool FrameReader::takeHeader(const char *header)
+{
+    m_bodySize = qFromBigEndian<quint32>(header);
+    m_type = qFromBigEndian<quint16>(header + 4);
+    const quint16 reserved = qFromBigEndian<quint16>(header + 6);
+    if (reserved != 0) {
+        m_error = QStringLiteral("malformed frame header");
+        return false;
+    }
+    if (qint64(m_bodySize) > m_maxBodySize) {
+        m_error = QStringLiteral("frame of %1 bytes exceeds the limit of %2 bytes")
+                      .arg(m_bodySize)
+                      .arg(m_maxBodySize);
+        return false;
+    }
+    m_haveHeader = true;
+    return true;
+}
+
 FrameReader::Status FrameReader::read(QIODevice &device, Frame *frame)
 {
     if (!m_error.isEmpty())
@@ -98,20 +117,8 @@ FrameReader::Status FrameReader::read(QIODevice &device, Frame *frame)
             m_error = QStringLiteral("could not read a frame header");
             return Status::Error;
         }
-        m_bodySize = qFromBigEndian<quint32>(header);
-        m_type = qFromBigEndian<quint16>(header + 4);
-        const quint16 reserved = qFromBigEndian<quint16>(header + 6);
-        if (reserved != 0) {
-            m_error = QStringLiteral("malformed frame header");
+        if (!takeHeader(header))
             return Status::Error;
-        }
-        if (qint64(m_bodySize) > m_maxBodySize) {
-            m_error = QStringLiteral("frame of %1 bytes exceeds the limit of %2 bytes")
-                          .arg(m_bodySize)
-                          .arg(m_maxBodySize);
-            return Status::Error;
-        }
-        m_haveHeader = true;
     }
     if (device.bytesAvailable() < qint64(m_bodySize))
         return Status::NeedMore;
@@ -121,6 +128,26 @@ FrameReader::Status FrameReader::read(QIODevice &device, Frame *frame)
         m_error = QStringLiteral("could not read a frame body");
         return Status::Error;
     }
+    m_haveHeader = false;
+    return Status::Ready;
+}
+
+FrameReader::Status FrameReader::read(const QByteArray &bytes, qsizetype *offset, Frame *frame)
+{
+    if (!m_error.isEmpty())
+        return Status::Error;
+    if (!m_haveHeader) {
+        if (bytes.size() - *offset < HeaderSize)
+            return Status::NeedMore;
+        if (!takeHeader(bytes.constData() + *offset))
+            return Status::Error;
+        *offset += HeaderSize;
+    }
+    if (bytes.size() - *offset < qint64(m_bodySize))
+        return Status::NeedMore;
+    frame->type = m_type;
+    frame->body = bytes.mid(*offset, qsizetype(m_bodySize));
+    *offset += qsizetype(m_bodySize);
     m_haveHeader = false;
     return Status::Ready;
 }

@@ -86,9 +86,16 @@ public:
     /// bytes arrive. Error: the stream is unusable (errorString() says why);
     /// close the connection.
     Status read(QIODevice &device, Frame *frame);
+    /// The same for bytes already in memory, from *offset on; *offset moves
+    /// past what was consumed (a header alone may be consumed: keep the
+    /// bytes from *offset on for the next call).
+    Status read(const QByteArray &bytes, qsizetype *offset, Frame *frame);
     QString errorString() const { return m_error; }
 
 private:
+    /// Checks and takes an 8-byte header; false (Error) if it is refused.
+    bool takeHeader(const char *header);
+
     qint64 m_maxBodySize;
     bool m_haveHeader = false;
     quint32 m_bodySize = 0;

@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: MIT
 // The worker side: connects to the pool, proves its secret, and runs tasks on
-// the main thread while an I/O thread reads the socket (so the pool can still
-// talk to a worker whose task is busy).
+// the main thread, while an I/O thread keeps reading the socket during long
+// tasks (so the pool can still talk to a worker whose task is busy).
+//
+// Who reads the socket: the main thread, while it is idle or between tasks,
+// so a task the pool sends reaches it with no thread hop (one wake-up less per
+// round trip); the I/O thread, once a turn of tasks has run for LongTaskMs
+// (a timerfd it watches), until the main thread is idle again. The reading
+// role moves under m_stateMutex: to the I/O thread only while the main thread
+// runs a task, back only while it is idle. Where timerfd is missing (not
+// Linux), the I/O thread reads all the time and hands tasks over by event.
 //
 // Both threads write whole frames straight to the socket under one mutex: the
 // main thread reports a task's end and the next task's start itself, so tasks
@@ -16,13 +24,14 @@
 #include <QtProcessPool/worker.h>
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QDir>
+#include <QtCore/QFile>
 #include <QtCore/QMessageAuthenticationCode>
 #include <QtCore/QMutex>
-#include <QtCore/QPointer>
 #include <QtCore/QSemaphore>
+#include <QtCore/QSocketNotifier>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
-#include <QtNetwork/QLocalSocket>
 
 #include <algorithm>
 #include <atomic>
@@ -43,7 +52,11 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+#ifdef Q_OS_LINUX
+#include <sys/timerfd.h>
+#endif
 
 namespace QtProcessPool {
 
@@ -53,6 +66,8 @@ constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 constexpr int PollMs = 20; // how often a running QPromise task's results and progress are sent
 constexpr int SuspendPollMs = 5; // a suspended mapped() chunk checks for resume this often
 constexpr int TasksPerTurn = 64; // tasks run back to back before the main thread's events
+constexpr int LongTaskMs = 2; // a turn of tasks this long hands reading to the I/O thread
+constexpr qsizetype ReadChunk = 64 * 1024;
 constexpr char WarmUpTaskName[] = "qtprocesspool.warmup"; // see Connection::warmUp()
 
 int warmUpTask(int value)
@@ -86,10 +101,40 @@ QString currentExceptionType()
     return QStringLiteral("unknown");
 }
 
-/// Owns the socket; lives in the I/O thread.
+/// The pool's server, as QLocalServer names it (a path, or a name in the
+/// temporary directory): a connected, non-blocking socket, or -1.
+int connectToPool(const QString &serverName)
+{
+    const QString path = QDir::isAbsolutePath(serverName)
+                             ? serverName
+                             : QDir::tempPath() + QLatin1Char('/') + serverName;
+    const QByteArray encoded = QFile::encodeName(path);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (encoded.isEmpty() || size_t(encoded.size()) >= sizeof address.sun_path)
+        return -1;
+    std::memcpy(address.sun_path, encoded.constData(), size_t(encoded.size()));
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int result;
+    do {
+        result = ::connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address);
+    } while (result != 0 && errno == EINTR);
+    if (result != 0 || ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/// Owns the socket; lives in the I/O thread (see the top of the file for which
+/// thread reads it when).
 class Connection : public QObject
 {
 public:
+    enum class Reader { Io, Main };
+
     Connection(QString serverName, quint32 slotId, QByteArray secret, int bodiesFd)
         : m_serverName(std::move(serverName))
         , m_slotId(slotId)
@@ -98,20 +143,40 @@ public:
         m_bodies.reset(bodiesFd);
     }
 
+    // Main thread, once the I/O thread has finished.
+    ~Connection() override
+    {
+        delete m_mainNotifier;
+        if (m_timerFd >= 0)
+            ::close(m_timerFd);
+        if (m_socketFd >= 0)
+            ::close(m_socketFd);
+    }
+
     // I/O thread.
     void start()
     {
         m_pollTimer = new QTimer(this);
         m_pollTimer->setInterval(PollMs);
         connect(m_pollTimer, &QTimer::timeout, this, &Connection::flushPromise);
-        m_socket = new QLocalSocket(this);
-        connect(m_socket, &QLocalSocket::readyRead, this, &Connection::onReadyRead);
-        connect(m_socket, &QLocalSocket::disconnected, this, &Connection::onGone);
-        connect(m_socket, &QLocalSocket::errorOccurred, this, [this](QLocalSocket::LocalSocketError) {
-            if (m_socket->state() != QLocalSocket::ConnectedState)
-                onGone();
-        });
-        m_socket->connectToServer(m_serverName);
+        // Stopped in its thread, which ends before we are deleted.
+        connect(QThread::currentThread(), &QThread::finished, m_pollTimer, &QTimer::stop,
+                Qt::DirectConnection);
+        m_socketFd = connectToPool(m_serverName);
+        if (m_socketFd < 0) {
+            onGone();
+            return;
+        }
+        m_ioNotifier = new QSocketNotifier(m_socketFd, QSocketNotifier::Read, this);
+        connect(m_ioNotifier, &QSocketNotifier::activated, this,
+                [this] { readAvailable(Reader::Io); });
+#ifdef Q_OS_LINUX
+        m_timerFd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (m_timerFd >= 0) {
+            auto *timer = new QSocketNotifier(m_timerFd, QSocketNotifier::Read, this);
+            connect(timer, &QSocketNotifier::activated, this, &Connection::onLongTurn);
+        }
+#endif
     }
 
 private:
@@ -154,13 +219,39 @@ private:
         return left == 0;
     }
 
-    void onReadyRead()
+    bool holdsReading(Reader who)
     {
+        QMutexLocker lock(&m_stateMutex);
+        return m_readerRole == who && !m_gone;
+    }
+
+    // The thread holding the reading role: reads what the socket has and
+    // handles the frames in it.
+    void readAvailable(Reader who)
+    {
+        if (!holdsReading(who))
+            return;
+        bool closed = false;
+        for (;;) {
+            const qsizetype had = m_inBytes.size();
+            m_inBytes.resize(had + ReadChunk);
+            const ssize_t n = ::read(m_socketFd, m_inBytes.data() + had, size_t(ReadChunk));
+            m_inBytes.resize(had + std::max<qsizetype>(n, 0));
+            if (n == ReadChunk)
+                continue;
+            if (n > 0)
+                break; // drained, most likely; the notifier tells of more
+            if (n < 0 && errno == EINTR)
+                continue;
+            closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+            break;
+        }
+        qsizetype offset = 0;
         Frame frame;
         for (;;) {
-            const FrameReader::Status status = m_reader.read(*m_socket, &frame);
+            const FrameReader::Status status = m_reader.read(m_inBytes, &offset, &frame);
             if (status == FrameReader::Status::NeedMore)
-                return;
+                break;
             QString why;
             if (status == FrameReader::Status::Ready && frame.type == SharedBodyFrameType &&
                 !m_bodies.resolve(&frame, m_reader.maxBodySize(), &why)) {
@@ -168,7 +259,7 @@ private:
                 onGone();
                 return;
             }
-            if (status == FrameReader::Status::Error || !handle(frame)) {
+            if (status == FrameReader::Status::Error || !handle(frame, who)) {
                 qCWarning(lcWorker) << "protocol error from the pool:"
                                     << (status == FrameReader::Status::Error
                                             ? m_reader.errorString()
@@ -176,10 +267,134 @@ private:
                 onGone();
                 return;
             }
+            if (m_handOverToMain) { // after our hello: the rest is the main thread's
+                m_handOverToMain = false;
+                m_inBytes.remove(0, offset);
+                handOverToMain();
+                return;
+            }
+        }
+        m_inBytes.remove(0, offset);
+        if (closed)
+            onGone();
+    }
+
+    // I/O thread: the main thread reads from now on (it is idle).
+    void handOverToMain()
+    {
+        {
+            QMutexLocker lock(&m_stateMutex);
+            if (m_gone)
+                return;
+            m_readerRole = Reader::Main;
+        }
+        m_ioNotifier->setEnabled(false);
+        QMetaObject::invokeMethod(
+            QCoreApplication::instance(), [this] { mainRead(); }, Qt::QueuedConnection);
+    }
+
+    // Main thread: the socket is readable, or the reading role just came back.
+    void mainRead()
+    {
+        readAvailable(Reader::Main);
+        {
+            QMutexLocker lock(&m_stateMutex);
+            if (m_busy || m_runScheduled)
+                return; // a turn of tasks is on its way (or runs an event loop)
+            if (m_pending.empty() || m_gone) {
+                lock.unlock();
+                goIdle();
+                return;
+            }
+        }
+        runPending(true);
+    }
+
+    // Main thread, done with its tasks: waits on the socket itself, or asks the
+    // I/O thread for the reading role back.
+    void goIdle()
+    {
+        QMutexLocker lock(&m_stateMutex);
+        disarmLongTurnTimer();
+        if (m_gone)
+            return;
+        if (m_readerRole == Reader::Main) {
+            lock.unlock();
+            if (!m_mainNotifier) {
+                m_mainNotifier = new QSocketNotifier(m_socketFd, QSocketNotifier::Read);
+                QObject::connect(m_mainNotifier, &QSocketNotifier::activated,
+                                 QCoreApplication::instance(), [this] { mainRead(); });
+            }
+            m_mainNotifier->setEnabled(true);
+        } else if (m_timerFd >= 0 && !m_giveBackPosted) {
+            m_giveBackPosted = true;
+            QMetaObject::invokeMethod(this, &Connection::giveBack, Qt::QueuedConnection);
         }
     }
 
-    bool handle(const Frame &frame)
+    // I/O thread, asked by the idle main thread: hands reading back unless
+    // tasks came meanwhile (their turn asks again when it ends).
+    void giveBack()
+    {
+        {
+            QMutexLocker lock(&m_stateMutex);
+            m_giveBackPosted = false;
+            if (m_readerRole != Reader::Io || m_busy || m_runScheduled || !m_pending.empty() ||
+                m_gone) {
+                return;
+            }
+        }
+        handOverToMain();
+    }
+
+    // I/O thread: a turn of tasks has run for LongTaskMs. If a task is running,
+    // read the socket from now on (cancel, suspend, a pool that is gone).
+    void onLongTurn()
+    {
+#ifdef Q_OS_LINUX
+        quint64 expirations = 0;
+        if (::read(m_timerFd, &expirations, sizeof expirations) != sizeof expirations)
+            return; // disarmed meanwhile
+        {
+            QMutexLocker lock(&m_stateMutex);
+            if (m_readerRole != Reader::Main || !m_busy || m_gone)
+                return; // between two tasks: the main thread still reads
+            m_readerRole = Reader::Io;
+            disarmLongTurnTimer();
+        }
+        m_ioNotifier->setEnabled(true);
+        readAvailable(Reader::Io);
+#endif
+    }
+
+    // m_stateMutex held; main thread, when a task starts while it holds the
+    // reading role. Fires every LongTaskMs until a task is running then.
+    void armLongTurnTimer()
+    {
+#ifdef Q_OS_LINUX
+        if (m_timerArmed || m_timerFd < 0)
+            return;
+        m_timerArmed = true;
+        itimerspec period{};
+        period.it_value.tv_nsec = LongTaskMs * 1000000L;
+        period.it_interval = period.it_value;
+        ::timerfd_settime(m_timerFd, 0, &period, nullptr);
+#endif
+    }
+
+    // m_stateMutex held: the main thread is idle, or the I/O thread reads.
+    void disarmLongTurnTimer()
+    {
+#ifdef Q_OS_LINUX
+        if (!m_timerArmed)
+            return;
+        m_timerArmed = false;
+        const itimerspec off{};
+        ::timerfd_settime(m_timerFd, 0, &off, nullptr);
+#endif
+    }
+
+    bool handle(const Frame &frame, Reader who)
     {
         if (!m_authenticated) {
             Challenge challenge;
@@ -195,10 +410,11 @@ private:
             m_warm.release();
             {
                 QMutexLocker lock(&m_writeMutex);
-                m_fd = int(m_socket->socketDescriptor());
+                m_fd = m_socketFd;
                 sendLocked(encodeMessage(hello));
             }
             m_authenticated = true;
+            m_handOverToMain = m_timerFd >= 0;
             return true;
         }
         switch (MessageType(frame.type)) {
@@ -209,7 +425,7 @@ private:
             {
                 QMutexLocker lock(&m_stateMutex);
                 m_pending.push_back(std::move(task));
-                if (m_busy || m_runScheduled)
+                if (who == Reader::Main || m_busy || m_runScheduled)
                     return true; // the main thread takes it when done
                 m_runScheduled = true;
             }
@@ -345,10 +561,17 @@ private:
     // TaskStarted reaches the kernel before it runs, so if it kills the process
     // the pool still learns it had started (and fails it instead of re-running
     // it); a task's end goes out together with the next one's start.
-    void runPending()
+    //
+    // While it holds the reading role, the main thread reads the socket itself
+    // between tasks (justRead: it just did); its notifier rests meanwhile.
+    void runPending(bool justRead = false)
     {
+        if (m_mainNotifier)
+            m_mainNotifier->setEnabled(false);
         OutgoingFrames out;
         for (int turn = 0;; ++turn) {
+            if (turn > 0 || !justRead)
+                readAvailable(Reader::Main);
             RunTask task;
             {
                 QMutexLocker lock(&m_stateMutex);
@@ -364,6 +587,8 @@ private:
                         QMetaObject::invokeMethod(
                             QCoreApplication::instance(), [this] { runPending(); },
                             Qt::QueuedConnection);
+                    } else {
+                        goIdle();
                     }
                     return;
                 }
@@ -373,6 +598,8 @@ private:
                 m_runningId = task.taskId;
                 m_cancelRequested = false;
                 m_suspendRequested = false;
+                if (m_readerRole == Reader::Main)
+                    armLongTurnTimer();
             }
             out.append(encodeMessage(TaskStarted{task.taskId}));
             if (!send(out))
@@ -385,6 +612,8 @@ private:
             out.append(takePromiseUpdates());
             m_promise.reset();
             out.append(std::move(reply));
+            // Not busy: the reading role stays where it is while we read.
+            m_busy = false;
         }
     }
 
@@ -518,17 +747,28 @@ private:
     const QString m_serverName;
     const quint32 m_slotId;
     const QByteArray m_secret;
-    QLocalSocket *m_socket = nullptr;
+    int m_socketFd = -1; // set by start(), before any other use
+    // The reading role's: used only by the thread that holds it.
+    QByteArray m_inBytes; // read, not yet a whole frame
     FrameReader m_reader{AbsoluteMaxMessageSize};
-    SharedBodyChannel m_bodies; // sends under m_writeMutex, receives on the I/O thread
-    bool m_authenticated = false;    // I/O thread only
+    SharedBodyChannel m_bodies; // sends under m_writeMutex, receives by the reader
+    bool m_authenticated = false;
+    bool m_handOverToMain = false;
     QSemaphore m_warm;               // released once warmUp() is done
-    QTimer *m_pollTimer = nullptr;   // I/O thread only
+    // I/O thread only.
+    QTimer *m_pollTimer = nullptr;
+    QSocketNotifier *m_ioNotifier = nullptr;
+    int m_timerFd = -1; // LongTaskMs timer (Linux), or -1: the I/O thread always reads
+    // Main thread only.
+    QSocketNotifier *m_mainNotifier = nullptr;
 
     QMutex m_writeMutex; // taken before m_stateMutex when both are needed
     int m_fd = -1;       // the socket, for writing; -1 once the pool is gone
 
     QMutex m_stateMutex; // guards what follows, except the atomics
+    Reader m_readerRole = Reader::Io;
+    bool m_giveBackPosted = false;
+    bool m_timerArmed = false; // the LongTaskMs timer
     bool m_gone = false;
     std::deque<RunTask> m_pending; // received, not yet started
     bool m_busy = false;           // the main thread runs a task
