@@ -166,6 +166,47 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("the reader took part of an incomplete frame", QByteArray::number(taken));
     }
 
+    // The in-memory reader (the worker's), fed the same chunks, keeping only
+    // what it has not consumed: the same frames, the same verdict.
+    {
+        FrameReader memoryReader(maxBodySize);
+        Outcome fromMemory;
+        QByteArray pending;
+        FrameReader::Status memoryStatus = FrameReader::Status::NeedMore;
+        Chunker memoryChunker(chunking, stream.size());
+        for (qsizetype pos = 0;
+             pos < stream.size() && memoryStatus != FrameReader::Status::Error;) {
+            const qsizetype chunk = memoryChunker.next(stream.size() - pos);
+            pending.append(stream.constData() + pos, chunk);
+            pos += chunk;
+            qsizetype offset = 0;
+            for (;;) {
+                Frame frame;
+                memoryStatus = memoryReader.read(pending, &offset, &frame);
+                if (memoryStatus != FrameReader::Status::Ready)
+                    break;
+                fromMemory.frames.push_back(frame);
+            }
+            if (offset < 0 || offset > pending.size())
+                fail("the in-memory reader moved past its bytes", QByteArray::number(offset));
+            pending.remove(0, offset);
+        }
+        fromMemory.error = memoryStatus == FrameReader::Status::Error;
+        if (fromMemory.error != expected.error)
+            fail("in-memory reader and model disagree on the error",
+                 memoryReader.errorString().toUtf8());
+        if (fromMemory.frames.size() != expected.frames.size())
+            fail("in-memory reader and model disagree on the number of frames",
+                 QByteArray::number(qulonglong(fromMemory.frames.size())));
+        for (size_t i = 0; i < fromMemory.frames.size(); ++i) {
+            if (fromMemory.frames[i].type != expected.frames[i].type ||
+                fromMemory.frames[i].body != expected.frames[i].body) {
+                fail("in-memory reader and model disagree on a frame",
+                     QByteArray::number(qulonglong(i)));
+            }
+        }
+    }
+
     for (const Frame &frame : got.frames)
         decodeEveryWay(frame);
     return 0;

@@ -104,9 +104,75 @@ private Q_SLOTS:
     void errorIsSticky();
     void unknownTypesAreFramesToo();
     void failingDevice();
+    void inMemoryRandomChunks();
+    void inMemoryBadHeaders();
 };
 
 void TestFrame::initTestCase() { QVERIFY(AllocationProbe::works()); }
+
+void TestFrame::inMemoryRandomChunks()
+{
+    // As the worker reads its socket: bytes appended in chunks of any size,
+    // every whole frame taken, what was consumed dropped, the rest kept.
+    std::vector<Expected> expected = sampleFrames();
+    expected.push_back({20, pattern(70000, 9)});
+    expected.push_back({18, pattern(3)});
+    const QByteArray bytes = encodeAll(expected);
+    QRandomGenerator random(20261126);
+    for (int round = 0; round < 50; ++round) {
+        FrameReader reader;
+        QByteArray pending;
+        std::vector<Frame> frames;
+        qsizetype pos = 0;
+        while (pos < bytes.size()) {
+            const qsizetype chunk = qMin<qsizetype>(bytes.size() - pos, 1 + random.bounded(5000));
+            pending.append(bytes.constData() + pos, chunk);
+            pos += chunk;
+            qsizetype offset = 0;
+            Frame frame;
+            Status status;
+            while ((status = reader.read(pending, &offset, &frame)) == Status::Ready)
+                frames.push_back(frame);
+            QCOMPARE(status, Status::NeedMore);
+            QVERIFY(offset <= pending.size());
+            pending.remove(0, offset);
+            QVERIFY(pending.size() < 70000 + 2 * HeaderSize); // at most one partial frame
+        }
+        QVERIFY2(sameFrames(frames, expected), qPrintable(QStringLiteral("round %1").arg(round)));
+        QVERIFY(pending.isEmpty());
+    }
+}
+
+void TestFrame::inMemoryBadHeaders()
+{
+    Frame frame;
+    {
+        FrameReader reader;
+        qsizetype offset = 0;
+        const QByteArray bytes = header(4, 3, 1) + pattern(4);
+        QCOMPARE(reader.read(bytes, &offset, &frame), Status::Error);
+        QVERIFY(!reader.errorString().isEmpty());
+        QCOMPARE(reader.read(bytes, &offset, &frame), Status::Error); // sticky
+    }
+    {
+        FrameReader reader(100);
+        qsizetype offset = 0;
+        const QByteArray bytes = header(101, 3); // refused before any body arrives
+        QCOMPARE(reader.read(bytes, &offset, &frame), Status::Error);
+        QVERIFY(reader.errorString().contains(QStringLiteral("exceeds")));
+    }
+    {
+        FrameReader reader(100);
+        qsizetype offset = 0;
+        QByteArray bytes = header(100, 3) + pattern(99);
+        QCOMPARE(reader.read(bytes, &offset, &frame), Status::NeedMore);
+        QCOMPARE(offset, qsizetype(HeaderSize)); // the header is taken, the body waits
+        bytes += pattern(100).right(1);
+        QCOMPARE(reader.read(bytes, &offset, &frame), Status::Ready);
+        QCOMPARE(frame.body, pattern(100));
+        QCOMPARE(offset, bytes.size());
+    }
+}
 
 void TestFrame::encodeFrameLayout()
 {
