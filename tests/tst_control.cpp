@@ -32,6 +32,7 @@ private Q_SLOTS:
     void cancelQueuedTaskNeverRuns();
     void cooperativeCancelSeenInWorker();
     void cancelSeenBetweenBurstsOfQuickTasks();
+    void tasksRunningEventLoops();
     void hardCancelKillsIgnoringTask_data();
     void hardCancelKillsIgnoringTask();
     void cancelRacesWithCompletion();
@@ -198,6 +199,31 @@ void TestControl::cancelSeenBetweenBurstsOfQuickTasks()
         QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(marker), 10000);
         QCOMPARE(pool.run(workerPid).result(), pid);
     }
+}
+
+void TestControl::tasksRunningEventLoops()
+{
+    // A task may run an event loop of its own in the worker (a QEventLoop, a
+    // local QTimer). Tasks sent ahead meanwhile must wait their turn rather
+    // than run inside it, a cancel of one of them must take it back, and the
+    // worker must read its socket again afterwards.
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    const qint64 pid = pool.run(workerPid).result();
+    QList<QFuture<int>> futures;
+    for (int i = 0; i < 30; ++i)
+        futures.append(i % 5 == 0 ? pool.run(squareAfterEventLoop, 20, i) : pool.run(square, i));
+    QFuture<int> dropped = pool.run(squareAfterEventLoop, 20, 1000);
+    QFuture<int> after = pool.run(square, 7);
+    dropped.cancel();
+    for (int i = 0; i < 30; ++i)
+        QCOMPARE(futures[i].result(), i * i);
+    QCOMPARE(after.result(), 49);
+    QVERIFY(dropped.isCanceled());
+    QVERIFY(pool.waitForDone(Generous));
+    for (int i = 0; i < 50; ++i) // one at a time: the idle worker reads them itself
+        QCOMPARE(pool.run(square, i).result(), i * i);
+    QCOMPARE(pool.run(workerPid).result(), pid);
 }
 
 void TestControl::hardCancelKillsIgnoringTask_data()

@@ -5,6 +5,8 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
+#include <QtCore/QEventLoop>
+#include <QtCore/QTimer>
 #include <QtCore/QFile>
 #include <QtCore/QThread>
 
@@ -192,6 +194,14 @@ int sleepThenSquare(int ms, int x)
     return x * x;
 }
 
+int squareAfterEventLoop(int ms, int x)
+{
+    QEventLoop loop;
+    QTimer::singleShot(ms, &loop, &QEventLoop::quit);
+    loop.exec();
+    return x * x;
+}
+
 int MathTasks::cube(int x)
 {
     return x * x * x;
@@ -234,6 +244,7 @@ QPP_REGISTER_TASK(crashAbort)
 QPP_REGISTER_TASK(crashExit)
 QPP_REGISTER_TASK(sleepForever)
 QPP_REGISTER_TASK(sleepThenSquare)
+QPP_REGISTER_TASK(squareAfterEventLoop)
 QPP_REGISTER_TASK(MathTasks::cube)
 QPP_REGISTER_TASK_AS("add", [](int a, int b) { return a + b; })
 QPP_REGISTER_TASK_AS("multiply", Multiplier{})

@@ -79,6 +79,7 @@ int crashAbort();
 int crashExit(int code);
 int sleepForever();
 int sleepThenSquare(int ms, int x);
+int squareAfterEventLoop(int ms, int x); // runs a QEventLoop in the worker for ms first
 
 struct MathTasks
 {
