@@ -5,8 +5,8 @@
 //
 // Who reads the socket: the main thread, while it is idle or between tasks,
 // so a task the pool sends reaches it with no thread hop (one wake-up less per
-// round trip); the I/O thread, once a turn of tasks has run for LongTaskMs
-// (a timerfd it watches), until the main thread is idle again. The reading
+// round trip); the I/O thread, once a task has run for about LongTaskMs (a
+// timerfd it watches), until the main thread is idle again. The reading
 // role moves under m_stateMutex: to the I/O thread only while the main thread
 // runs a task, back only while it is idle. Where timerfd is missing (not
 // Linux), the I/O thread reads all the time and hands tasks over by event.
@@ -69,7 +69,7 @@ constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 constexpr int PollMs = 20; // how often a running QPromise task's results and progress are sent
 constexpr int SuspendPollMs = 5; // a suspended mapped() chunk checks for resume this often
 constexpr int TasksPerTurn = 64; // tasks run back to back before the main thread's events
-constexpr int LongTaskMs = 2; // a turn of tasks this long hands reading to the I/O thread
+constexpr int LongTaskMs = 2; // a task running this long hands reading to the I/O thread
 constexpr qsizetype ReadChunk = 64 * 1024;
 constexpr char WarmUpTaskName[] = "qtprocesspool.warmup"; // see Connection::warmUp()
 
@@ -566,20 +566,22 @@ private:
     // it); a task's end goes out together with the next one's start.
     //
     // While it holds the reading role, the main thread reads the socket itself
-    // between tasks (justRead: it just did); its notifier rests meanwhile.
+    // before a turn (unless it just did: justRead) and between tasks while
+    // more are pending (what comes once none are, its notifier reports when
+    // the turn is over); the notifier rests meanwhile.
     void runPending(bool justRead = false)
     {
         if (m_mainNotifier)
             m_mainNotifier->setEnabled(false);
         OutgoingFrames out;
+        bool read = !justRead;
         for (int turn = 0;; ++turn) {
-            if (turn > 0 || !justRead)
+            if (read)
                 readAvailable(Reader::Main);
             RunTask task;
             {
                 QMutexLocker lock(&m_stateMutex);
                 m_runScheduled = false;
-                m_busy = false;
                 if (m_pending.empty() || m_gone || turn == TasksPerTurn) {
                     // After TasksPerTurn tasks, let the main thread's events run.
                     const bool more = !m_pending.empty() && !m_gone;
@@ -617,6 +619,7 @@ private:
             out.append(std::move(reply));
             // Not busy: the reading role stays where it is while we read.
             m_busy = false;
+            read = !m_pending.empty();
         }
     }
 
