@@ -357,7 +357,14 @@ public:
 Q_SIGNALS:
     void workerStarted(qint64 pid);
     void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
+    /// A worker ended without being asked to (signal, exit, OOM kill, an
+    /// outside kill). Emitted after workerExited() for the same pid. Never for
+    /// a worker the pool killed itself (workerKilled()) or retired.
     void workerCrashed(qint64 pid, const QString &reason);
+    /// The pool killed a worker by its own decision: a running task's timeout
+    /// or cancel grace period ran out, or the worker broke the protocol.
+    /// Emitted after workerExited() for the same pid; never with workerCrashed().
+    void workerKilled(qint64 pid, const QString &reason);
     /// The counts and idle() are coalesced: at most one update per 10 ms
     /// reaches this thread (the first at once, the latest at the end of the
     /// interval), so a stream of tiny tasks does not flood it; a count may

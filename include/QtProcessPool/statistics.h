@@ -31,8 +31,13 @@ struct Statistics
     QMap<TaskError::Kind, qint64> failedByKind;
 
     qint64 workersStarted = 0; // that connected (and ran the initializer)
-    qint64 workersCrashed = 0; // ended without being asked to (workerCrashed)
-    qint64 workersRecycled = 0;
+    /// Ended without being asked to: a signal, an exit of their own, the OOM
+    /// killer, someone else's kill (workerCrashed()).
+    qint64 workersCrashed = 0;
+    /// Killed by the pool's own decision: a task's timeout or cancel grace
+    /// period, a protocol error (workerKilled()). Not counted as crashed.
+    qint64 workersKilled = 0;
+    qint64 workersRecycled = 0; // retired after maxTasksPerWorker / maxWorkerRss (workerRecycled())
     /// Payloads (arguments or results) of at least 256 KiB that went through
     /// shared memory instead of the socket, both ways (Linux; 0 elsewhere).
     qint64 sharedMemoryTransfers = 0;

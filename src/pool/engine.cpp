@@ -16,6 +16,7 @@
 #ifdef Q_OS_UNIX
 #include <csignal>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #endif
@@ -39,7 +40,7 @@ constexpr int MaxHelloSize = 4096;    // an unauthenticated peer gets no more
 constexpr int HelloTimeoutMs = 5000;  // for connections that never say hello
 constexpr int SocketGraceMs = 1000;   // a worker whose socket closed should exit by then
 constexpr int KillWaitMs = 2000;      // SIGKILL takes effect by then
-constexpr int MaxRequeues = 3;        // see Task::requeues
+constexpr int RevokeWaitMs = 500;     // a worker answers a RevokeTask by then (see killAfterRevoke())
 constexpr int ShutdownGraceMs = 300;  // idle workers may exit on their own this long
 constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiting tasks fail
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
@@ -442,6 +443,7 @@ void Engine::dispatch()
         settleInboxWatch();
         return;
     }
+    retireSurplus();
     std::vector<Task *> suspended; // skipped over, keeping their place
     while (Task *task = m_queue.peek()) {
         if (sinkOf(task).isSuspendRequested() && !sinkOf(task).isCanceled()) {
@@ -624,6 +626,9 @@ void Engine::spawnWorker()
     const rlim_t memoryLimit = rlim_t(m_shared->workerMemoryLimit.load());
     process->setChildProcessModifier([parent, memoryLimit, theirBodies] {
         // Runs in the child between fork and exec: async-signal-safe calls only.
+        // Its own process group: a task's helpers (fork, startDetached) end
+        // with it (endProcessGroup()).
+        ::setpgid(0, 0);
         if (memoryLimit > 0) {
             const rlimit limit{memoryLimit, memoryLimit};
             ::setrlimit(RLIMIT_AS, &limit);
@@ -699,8 +704,10 @@ void Engine::markSent(WorkerConnection *worker, Task *task)
     worker->inFlight.push_back(task);
     worker->idleTimer.stop();
     const int maxTasks = m_shared->maxTasksPerWorker;
-    if (maxTasks > 0 && ++worker->tasksSent >= maxTasks && worker->retireReason.isEmpty())
+    if (maxTasks > 0 && ++worker->tasksSent >= maxTasks && worker->retireReason.isEmpty()) {
         worker->retireReason = QStringLiteral("served %1 tasks").arg(worker->tasksSent);
+        worker->recycle = true;
+    }
     publish(worker);
 }
 
@@ -862,6 +869,8 @@ void Engine::becomeReady(WorkerConnection *w)
     }
     qCDebug(lcPool) << "worker" << w->pid << "ready";
     Q_EMIT workerStarted(w->pid);
+    if (!w->retireReason.isEmpty())
+        retire(w); // surplus since it was started (maxWorkers() lowered)
     dispatch();
 }
 
@@ -899,13 +908,17 @@ void Engine::onWorkerReadyRead(int slotId, bool drain)
 {
     settleLend(); // a task written by a submitter is known before its answer
     WorkerConnection *w = worker(slotId);
-    if (!w || !w->socket)
+    if (!w || !w->socket || w->pulling)
         return;
+    // setMaxMessageSize() applies to running workers too.
+    w->reader.setMaxBodySize(m_shared->maxMessageSize);
     // Every finished task of the burst first, then one dispatch() and one
     // write per worker for the tasks that follow them.
     const Batch batch(this);
     Frame frame;
-    while (w->killReason.isEmpty() && (drain || !m_readPaused)) {
+    // Also after a kill: what it sent before counts (a task that started
+    // must not run again). Not after a protocol error: the stream is garbage.
+    while (!w->protocolError && (drain || !m_readPaused)) {
         const FrameReader::Status status = w->reader.read(*w->socket, &frame);
         if (status == FrameReader::Status::NeedMore)
             return;
@@ -923,6 +936,36 @@ void Engine::onWorkerReadyRead(int slotId, bool drain)
         }
         if (!handleWorkerFrame(w, frame))
             return;
+        if (!w->killPending.isEmpty())
+            settlePendingKill(w);
+    }
+}
+
+void Engine::readEverythingSent(int slotId)
+{
+    // Qt moves bytes from the kernel into the socket's buffer only when its
+    // notifier fires; what a worker wrote before it died or timed out may
+    // still be in the kernel. waitForReadyRead(0) pulls it in now.
+    for (int round = 0; round < 64; ++round) {
+        onWorkerReadyRead(slotId, true);
+        WorkerConnection *w = worker(slotId);
+        if (!w || !w->socket || w->protocolError ||
+            w->socket->state() != QLocalSocket::ConnectedState) {
+            return;
+        }
+#ifdef Q_OS_UNIX
+        int inKernel = 0;
+        const int fd = int(w->socket->socketDescriptor());
+        if (fd < 0 || ::ioctl(fd, FIONREAD, &inKernel) != 0 || inKernel <= 0)
+            return;
+#endif
+        w->pulling = true; // its readyRead() meanwhile is this read, not another
+        const bool pulled = w->socket->waitForReadyRead(0);
+        w->pulling = false;
+        if (!pulled) {
+            onWorkerReadyRead(slotId, true);
+            return;
+        }
     }
 }
 
@@ -948,6 +991,8 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
         }
         Task *task = *it;
         task->state = Task::State::Running;
+        ++w->tasksStarted;
+        m_deathsBeforeStart = 0;
         if (task->settled) {
             armCancelGrace(w, task); // canceled on its way to the worker
             return true;
@@ -959,8 +1004,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             QMutexLocker lock(&m_shared->mutex);
             m_shared->statistics.queueWait.add(task->startedAt - task->submittedAt);
         }
-        const qint64 timeout = task->request.timeout.count() > 0 ? task->request.timeout.count()
-                                                                 : m_shared->taskTimeoutMs.load();
+        const qint64 timeout = timeoutOf(task);
         if (timeout > 0) {
             w->taskTimerIsCancelGrace = false;
             w->taskTimer.start(int(std::min<qint64>(timeout, INT_MAX)));
@@ -1109,15 +1153,27 @@ void Engine::onProcessEnded(int slotId)
     if (!w || w->processEnded)
         return;
     w->processEnded = true;
+    // The process's end is the fact that decides: not the socket's EOF, which
+    // a helper it forked may hold open. Its helpers end with it, and what it
+    // wrote before it ended is all in the socket by now.
+    endProcessGroup(w);
     flushOutput(slotId);
-    if (w->socket && !w->socketClosed) {
-        // Read what it sent before dying; the socket reports its end shortly.
-        markDying(w);
-        w->timer.start(SocketGraceMs);
-        onWorkerReadyRead(slotId, true);
-        return;
-    }
-    scheduleReap(w);
+    markDying(w);
+    readEverythingSent(slotId);
+    if (WorkerConnection *ended = worker(slotId))
+        scheduleReap(ended);
+}
+
+void Engine::endProcessGroup(WorkerConnection *w)
+{
+#ifdef Q_OS_UNIX
+    // The group outlives its leader while members remain, and its id is not
+    // reused meanwhile, so this reaches only the worker's own helpers.
+    if (w->record && w->record->pid > 0)
+        ::kill(-pid_t(w->record->pid), SIGKILL);
+#else
+    Q_UNUSED(w);
+#endif
 }
 
 void Engine::onWorkerTimer(int slotId)
@@ -1126,7 +1182,10 @@ void Engine::onWorkerTimer(int slotId)
     WorkerConnection *w = worker(slotId);
     if (!w)
         return;
-    if (w->state == WorkerConnection::State::Starting) {
+    if (!w->killPending.isEmpty() && !w->killIssued) {
+        // Its sent-ahead tasks did not come back in time: what started dies.
+        kill(w, std::exchange(w->killPending, {}));
+    } else if (w->state == WorkerConnection::State::Starting) {
         kill(w, QStringLiteral("did not connect within %1 ms").arg(m_shared->workerStartTimeoutMs));
     } else if (w->state == WorkerConnection::State::Initializing) {
         kill(w, QStringLiteral("did not finish its initializer within %1 ms")
@@ -1147,6 +1206,7 @@ void Engine::kill(WorkerConnection *w, const QString &reason)
     if (!w->killIssued) {
         w->killIssued = true;
         w->process->kill();
+        endProcessGroup(w);
     }
     w->timer.start(KillWaitMs);
 }
@@ -1210,21 +1270,21 @@ void Engine::afterTask(WorkerConnection *w)
             w->retireReason = QStringLiteral("resident memory %1 MiB exceeds maxWorkerRss %2 MiB")
                                   .arg(rss / (1024 * 1024))
                                   .arg(maxRss / (1024 * 1024));
+            w->recycle = true;
         }
     }
     if (!w->retireReason.isEmpty() && w->inFlight.empty() &&
         w->state == WorkerConnection::State::Ready) {
-        retire(w, true);
+        retire(w);
     }
     publish(w);
 }
 
-void Engine::retire(WorkerConnection *w, bool recycled)
+void Engine::retire(WorkerConnection *w)
 {
     settleLend();
     // Graceful: the worker exits on its own when its connection closes.
     w->retiring = true;
-    w->recycled = recycled;
     w->idleTimer.stop();
     markDying(w);
     w->socket->disconnectFromServer();
@@ -1247,15 +1307,16 @@ void Engine::onIdleTimeout(int slotId)
     if (!w || !w->isIdle() || liveWorkers() <= m_shared->minWorkers)
         return;
     qCDebug(lcPool) << "worker" << w->pid << "idle for" << m_shared->idleTimeoutMs << "ms; retiring";
-    retire(w, false);
+    retire(w);
 }
 
 void Engine::reap(int slotId)
 {
     settleLend();
-    const auto it = m_workers.find(slotId);
-    if (it == m_workers.end())
+    if (m_workers.find(slotId) == m_workers.end())
         return;
+    readEverythingSent(slotId); // the last facts before its tasks' fates are decided
+    const auto it = m_workers.find(slotId);
     flushOutput(slotId);
     std::unique_ptr<WorkerConnection> w = std::move(it->second);
     m_workers.erase(it);
@@ -1271,6 +1332,7 @@ void Engine::reap(int slotId)
         w->process->kill();
         w->process->waitForFinished(KillWaitMs);
     }
+    endProcessGroup(w.get());
     QString how =
         w->killReason.isEmpty() ? describeProcessEnd(*w->process, !w->everReady) : w->killReason;
     const bool crashed = w->killReason.isEmpty() && w->process->exitStatus() == QProcess::CrashExit;
@@ -1281,7 +1343,8 @@ void Engine::reap(int slotId)
     if (!w->everReady) {
         if (w->initializing && w->killReason.isEmpty())
             how += QStringLiteral(" while running its initializer");
-        onStartFailed(QStringLiteral("worker program %1 %2").arg(w->process->program(), how));
+        onStartFailed(QStringLiteral("worker program %1 %2").arg(w->process->program(), how),
+                      ++m_startFailures);
         dispatch();
         return;
     }
@@ -1291,28 +1354,32 @@ void Engine::reap(int slotId)
         {
             QMutexLocker lock(&m_shared->mutex);
             m_shared->pids.removeOne(w->pid);
-            m_shared->statistics.counts.workersRecycled += w->recycled;
+            m_shared->statistics.counts.workersRecycled += w->recycle;
         }
         qCDebug(lcPool) << "worker" << w->pid << "retired:" << w->retireReason;
         Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
-        if (w->recycled)
+        if (w->recycle)
             Q_EMIT workerRecycled(w->pid, w->retireReason);
         dispatch();
         return;
     }
+    const bool killedByUs = !w->killReason.isEmpty();
     {
         QMutexLocker lock(&m_shared->mutex);
         m_shared->pids.removeOne(w->pid);
-        ++m_shared->statistics.counts.workersCrashed;
+        ++(killedByUs ? m_shared->statistics.counts.workersKilled
+                      : m_shared->statistics.counts.workersCrashed);
     }
     const QString reason = QStringLiteral("worker %1 %2").arg(w->pid).arg(how);
     qCWarning(lcPool) << reason;
-    // The task it was running fails; tasks sent ahead go back to the head of the queue.
+    // Decided by what it said: a task whose TaskStarted arrived may have had
+    // effects and never runs again, so it fails; one that never started goes
+    // back to the head of the queue, however many workers died under it.
     for (auto t = w->inFlight.rbegin(); t != w->inFlight.rend(); ++t) {
         Task *task = *t;
         if (task->settled) {
             release(task);
-        } else if (task->state == Task::State::Running || ++task->requeues > MaxRequeues) {
+        } else if (task->state == Task::State::Running) {
             const auto kind = w->protocolError ? TaskError::Kind::ProtocolError
                                                : TaskError::Kind::Crashed;
             failTask(task, TaskError(kind,
@@ -1321,29 +1388,42 @@ void Engine::reap(int slotId)
                                      {}, w->pid));
         } else {
             task->state = Task::State::Queued;
+            task->revoking = false;
             m_queue.pushFront(task);
         }
     }
     w->inFlight.clear();
     Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
-    Q_EMIT workerCrashed(w->pid, reason);
+    Q_EMIT(killedByUs ? workerKilled(w->pid, reason) : workerCrashed(w->pid, reason));
+    // A program that dies after its handshake, before running anything, is
+    // a start failure: back-off, and after MaxStartAttempts in a row the
+    // waiting tasks fail rather than loop (they never ran: not Crashed).
+    // (A worker that broke the protocol first counts too, and then they fail
+    // with ProtocolError: the program answers with garbage.)
+    if ((!killedByUs || w->protocolError) && !w->retiring && w->tasksStarted == 0) {
+        ++m_deathsBeforeStart;
+        onStartFailed(QStringLiteral("worker program %1 %2 before it started a task")
+                          .arg(w->process->program(), how),
+                      m_deathsBeforeStart,
+                      w->protocolError ? TaskError::Kind::ProtocolError
+                                       : TaskError::Kind::WorkerStartFailed);
+    }
     dispatch();
 }
 
-void Engine::onStartFailed(const QString &message)
+void Engine::onStartFailed(const QString &message, int failures, TaskError::Kind kind)
 {
-    ++m_startFailures;
     qCWarning(lcPool) << message;
     // Exponential back-off: a broken worker program is not restarted in a tight loop.
-    const int delay = std::min(250 << std::min(m_startFailures - 1, 5), 5000);
+    const int delay = std::min(250 << std::min(failures - 1, 5), 5000);
     m_startBackoff.start(delay);
     const bool anyAlive = std::any_of(m_workers.begin(), m_workers.end(), [](const auto &entry) {
         return entry.second->state != WorkerConnection::State::Dying;
     });
-    if (!anyAlive && m_startFailures >= MaxStartAttempts) {
-        failQueued(TaskError::Kind::WorkerStartFailed,
+    if (!anyAlive && failures >= MaxStartAttempts) {
+        failQueued(kind,
                    QStringLiteral("could not start a worker (%1 attempts): %2")
-                       .arg(m_startFailures)
+                       .arg(failures)
                        .arg(message));
     }
 }
@@ -1465,10 +1545,17 @@ void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
     case detail::ResultSink::Event::Resumed: {
         // Queued tasks of a suspended future wait in the queue (see dispatch());
         // a running one is told, and its suspendIfRequested() blocks.
+        // A task sent ahead and not started is queued too: it is asked back
+        // (it waits in the queue), and told in case it started meanwhile.
         const bool suspend = event == detail::ResultSink::Event::Suspending;
         WorkerConnection *w = task->state == Task::State::Queued ? nullptr : worker(task->slotId);
-        if (w && w->socket && w->state == WorkerConnection::State::Ready)
+        if (w && w->socket && w->state == WorkerConnection::State::Ready) {
+            if (suspend && task->state == Task::State::Sent && !task->revoking) {
+                task->revoking = true;
+                write(w, encodeMessage(RevokeTask{taskId}));
+            }
             write(w, encodeMessage(SuspendTask{taskId, quint8(suspend)}));
+        }
         if (!suspend)
             dispatch();
         break;
@@ -1555,8 +1642,11 @@ void Engine::cancelOne(Task *task)
     WorkerConnection *w = worker(task->slotId);
     if (w && w->socket && w->state == WorkerConnection::State::Ready) {
         write(w, encodeMessage(CancelTask{task->id}));
-        if (task->state == Task::State::Running)
+        if (task->state == Task::State::Running) {
+            // What waits behind it runs elsewhere, out of reach of a grace kill.
+            revokeFollowers(w);
             armCancelGrace(w, task);
+        }
     }
     notifyCounts();
 }
@@ -1570,30 +1660,48 @@ void Engine::armCancelGrace(WorkerConnection *w, Task *task)
 {
     const qint64 grace = m_shared->cancelGracePeriodMs;
     if (grace <= 0) {
-        kill(w, QStringLiteral("was killed: task '%1' was canceled").arg(task->request.name));
+        killAfterRevoke(w, task,
+                        QStringLiteral("was killed: task '%1' was canceled").arg(task->request.name));
         return;
     }
     w->taskTimerIsCancelGrace = true;
     w->taskTimer.start(int(std::min<qint64>(grace, INT_MAX)));
 }
 
+qint64 Engine::timeoutOf(const Task *task) const
+{
+    return task->request.timeout.count() > 0 ? task->request.timeout.count()
+                                             : m_shared->taskTimeoutMs.load();
+}
+
 void Engine::onTaskTimer(int slotId)
 {
+    settleLend();
+    // Fresh facts first: with deliveries paused, the task's end may be
+    // waiting unread in the socket.
+    readEverythingSent(slotId);
     WorkerConnection *w = worker(slotId);
-    if (!w || w->inFlight.empty() || w->inFlight.front()->state != Task::State::Running)
+    if (!w || w->state != WorkerConnection::State::Ready || w->inFlight.empty() ||
+        w->inFlight.front()->state != Task::State::Running) {
         return;
+    }
     Task *task = w->inFlight.front();
     if (w->taskTimerIsCancelGrace) {
-        kill(w, QStringLiteral("was killed: task '%1' was still running %2 ms after it was "
-                               "canceled")
-                    .arg(task->request.name)
-                    .arg(m_shared->cancelGracePeriodMs));
+        killAfterRevoke(w, task,
+                        QStringLiteral("was killed: task '%1' was still running %2 ms after it "
+                                       "was canceled")
+                            .arg(task->request.name)
+                            .arg(m_shared->cancelGracePeriodMs));
         return;
     }
     if (task->settled)
         return;
-    const qint64 timeout = task->request.timeout.count() > 0 ? task->request.timeout.count()
-                                                             : m_shared->taskTimeoutMs.load();
+    const qint64 timeout = timeoutOf(task);
+    const qint64 leftNs = task->startedAt + timeout * 1000000 - steadyNow();
+    if (leftNs > 0) { // it started later than the timer was armed for
+        w->taskTimer.start(int(std::min<qint64>(leftNs / 1000000 + 1, INT_MAX)));
+        return;
+    }
     const TaskError error(TaskError::Kind::TimedOut,
                           QStringLiteral("task '%1' ran longer than its timeout of %2 ms; its "
                                          "worker %3 was killed")
@@ -1602,7 +1710,88 @@ void Engine::onTaskTimer(int slotId)
                               .arg(w->pid),
                           {}, w->pid);
     settle(task, Outcome::Failed, &error);
-    kill(w, QStringLiteral("was killed: task '%1' timed out").arg(task->request.name));
+    killAfterRevoke(w, task,
+                    QStringLiteral("was killed: task '%1' timed out").arg(task->request.name));
+}
+
+void Engine::revokeFollowers(WorkerConnection *w)
+{
+    for (size_t i = 1; i < w->inFlight.size(); ++i) {
+        Task *task = w->inFlight[i];
+        if (task->state == Task::State::Sent && !task->revoking) {
+            task->revoking = true;
+            write(w, encodeMessage(RevokeTask{task->id}));
+        }
+    }
+}
+
+void Engine::killAfterRevoke(WorkerConnection *w, Task *culprit, const QString &reason)
+{
+    if (w->killIssued || !w->killPending.isEmpty())
+        return;
+    // A task sent behind the culprit has not started, or the culprit would
+    // have ended (and the kill be void): asked back, it comes back unstarted
+    // or starts only after the culprit's end, which calls the kill off.
+    w->killPending = reason;
+    w->killForTask = culprit->id;
+    revokeFollowers(w);
+    w->timer.start(RevokeWaitMs);
+    publish(w);
+    notifyCounts();
+    settlePendingKill(w);
+}
+
+void Engine::settlePendingKill(WorkerConnection *w)
+{
+    if (w->killPending.isEmpty() || w->killIssued)
+        return;
+    if (w->inFlight.empty() || w->inFlight.front()->id != w->killForTask ||
+        w->inFlight.front()->state != Task::State::Running) {
+        // The culprit ended after all: the worker is fine, nothing is killed.
+        w->killPending.clear();
+        w->timer.stop();
+        publish(w);
+        dispatch();
+        return;
+    }
+    const bool waiting = std::any_of(w->inFlight.begin() + 1, w->inFlight.end(),
+                                     [](const Task *t) { return t->state == Task::State::Sent; });
+    if (!waiting) {
+        const Batch batch(this); // the revokes are out before the kill
+        kill(w, std::exchange(w->killPending, {}));
+    }
+}
+
+void Engine::retireSurplus()
+{
+    const int max = std::max(1, m_shared->maxWorkers.load());
+    std::vector<WorkerConnection *> live;
+    for (const auto &entry : m_workers) {
+        if (entry.second->isLive())
+            live.push_back(entry.second.get());
+    }
+    if (int(live.size()) <= max)
+        return;
+    // Those that are not ready yet first, then those with the least in hand.
+    std::stable_sort(live.begin(), live.end(), [](WorkerConnection *a, WorkerConnection *b) {
+        const bool aReady = a->state == WorkerConnection::State::Ready;
+        const bool bReady = b->state == WorkerConnection::State::Ready;
+        if (aReady != bReady)
+            return !aReady;
+        return a->inFlight.size() < b->inFlight.size();
+    });
+    for (size_t i = 0; i < live.size() - size_t(max); ++i) {
+        WorkerConnection *w = live[i];
+        w->retireReason = QStringLiteral("maxWorkers lowered to %1").arg(max);
+        w->recycle = false;
+        if (w->state != WorkerConnection::State::Ready)
+            continue; // retires once ready (becomeReady())
+        if (w->inFlight.empty())
+            retire(w);
+        else
+            revokeFollowers(w); // the rest retires it after its running task (afterTask())
+        publish(w);
+    }
 }
 
 void Engine::failQueued(TaskError::Kind kind, const QString &message)
@@ -1709,6 +1898,7 @@ void Engine::shutdown()
             process->kill();
             process->waitForFinished(KillWaitMs); // reaps it: no zombie
         }
+        endProcessGroup(entry.second.get());
         flushOutput(entry.first);
     }
     m_workers.clear();

@@ -39,6 +39,7 @@ Q_SIGNALS:
     void workerStarted(qint64 pid);
     void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
     void workerCrashed(qint64 pid, const QString &reason);
+    void workerKilled(qint64 pid, const QString &reason);
     void workerRecycled(qint64 pid, const QString &reason);
     void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &line);
     /// The counts changed or the pool became idle (SharedState::idleReached);
@@ -110,6 +111,10 @@ private:
     /// drain: read everything, even while deliveries are paused (the
     /// worker is gone and its last frames must count).
     void onWorkerReadyRead(int slotId, bool drain = false);
+    /// Reads and applies every frame the worker has already sent, from the
+    /// socket's buffer and from the kernel, paused deliveries or not: called
+    /// before any decision about its tasks (timeout, cancel grace, its end).
+    void readEverythingSent(int slotId);
     void noteDelivery();
     /// Share of the time since m_poolThreadMark the pool's thread spent on
     /// a CPU; -1 when unknown or when no more than minimumNs passed.
@@ -126,7 +131,19 @@ private:
     void becomeReady(WorkerConnection *worker);
     bool handleInitializerFrame(WorkerConnection *worker, const protocol::Frame &frame);
     void afterTask(WorkerConnection *worker);
-    void retire(WorkerConnection *worker, bool recycled);
+    void retire(WorkerConnection *worker);
+    /// maxWorkers() lowered: the surplus workers get no new tasks, give back
+    /// what they have not started, and retire between tasks.
+    void retireSurplus();
+    /// Asks back the tasks sent to the worker behind its running one.
+    void revokeFollowers(WorkerConnection *worker);
+    /// The pool's decision to kill a worker for its running task: first its
+    /// sent-ahead tasks are asked back, so none of them dies with it.
+    void killAfterRevoke(WorkerConnection *worker, Task *culprit, const QString &reason);
+    void settlePendingKill(WorkerConnection *worker);
+    /// Ends what is left of the worker's process group (a task's helpers).
+    static void endProcessGroup(WorkerConnection *worker);
+    qint64 timeoutOf(const Task *task) const;
     void armIdleTimers();
     void onIdleTimeout(int slotId);
     int liveWorkers() const;
@@ -136,7 +153,9 @@ private:
     void publish(WorkerConnection *worker);
     void scheduleReap(WorkerConnection *worker);
     void reap(int slotId);
-    void onStartFailed(const QString &message);
+    /// failures: consecutive ones so far (m_startFailures or m_deathsBeforeStart).
+    void onStartFailed(const QString &message, int failures,
+                       TaskError::Kind kind = TaskError::Kind::WorkerStartFailed);
 
     enum class Outcome { Finished, Failed, Canceled };
     /// Finishes the task's future (once) and takes it out of the counts.
@@ -170,6 +189,9 @@ private:
     int m_lentSlot = 0; // the worker whose socket is lent, or 0
     int m_nextSlotId = 1;
     int m_startFailures = 0;     // consecutive; reset by a successful hello
+    /// Consecutive workers that said hello and died before starting a task
+    /// (a program that fails after its handshake); reset by a TaskStarted.
+    int m_deathsBeforeStart = 0;
     double m_recentRunNs = -1;   // moving average of tasks' run time; < 0: none yet
     QTimer m_startBackoff;       // no new worker is started while it runs
     // Delivery pacing (see noteDelivery()).

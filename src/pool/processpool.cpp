@@ -191,6 +191,8 @@ ProcessPool::ProcessPool(QObject *parent)
             Qt::QueuedConnection);
     connect(d->engine, &Engine::workerCrashed, this, &ProcessPool::workerCrashed,
             Qt::QueuedConnection);
+    connect(d->engine, &Engine::workerKilled, this, &ProcessPool::workerKilled,
+            Qt::QueuedConnection);
     connect(d->engine, &Engine::workerRecycled, this, &ProcessPool::workerRecycled,
             Qt::QueuedConnection);
     connect(d->engine, &Engine::workerOutput, this, &ProcessPool::workerOutput,
@@ -376,7 +378,11 @@ int ProcessPool::maxWorkers() const
 }
 void ProcessPool::setMaxWorkers(int count)
 {
-    d_func()->shared.maxWorkers = std::max(1, count);
+    Q_D(ProcessPool);
+    const int old = d->shared.maxWorkers.exchange(std::max(1, count));
+    // Fewer: the engine retires the surplus now; more: it may start workers.
+    if (old != d->shared.maxWorkers && d->engine && !d->stopped)
+        QMetaObject::invokeMethod(d->engine, &Engine::wake, Qt::QueuedConnection);
 }
 int ProcessPool::minWorkers() const
 {

@@ -39,9 +39,6 @@ struct Task
     detail::TaskRequest request;
     quint64 id = 0;
     State state = State::Queued;
-    /// Times the task went back to the queue because its worker died before
-    /// starting it; bounded so a task that kills workers early cannot loop.
-    int requeues = 0;
     qint64 submittedAt = 0; // steady clock, ns
     /// Sent by the submitting thread straight to a lent worker (SharedState::
     /// lentFd): its slot; the engine records it as sent when it takes the inbox.

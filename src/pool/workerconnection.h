@@ -50,6 +50,17 @@ struct WorkerConnection
     bool reapScheduled = false;
     bool killIssued = false;
     bool protocolError = false; // its running task fails with ProtocolError, not Crashed
+    /// The pool decided to kill it for the running task killForTask (timeout,
+    /// cancel grace) and first asked back the tasks sent behind that one
+    /// (RevokeTask): the kill goes out once none of them can still start
+    /// (Engine::settlePendingKill()), or when timer expires. Called off if
+    /// that task ends meanwhile. Gets no new work while set.
+    QString killPending;
+    quint64 killForTask = 0;
+    /// Engine::readEverythingSent() is pulling bytes from the kernel: the
+    /// socket's readyRead() it causes is not a new read.
+    bool pulling = false;
+    int tasksStarted = 0; // TaskStarted frames received: 0 means it never ran anything
     /// Set when we decided to kill it (protocol error, start timeout), so its
     /// death is explained by that rather than by the signal we sent.
     QString killReason;
@@ -60,16 +71,22 @@ struct WorkerConnection
     /// Set when the worker must leave once its tasks are done (recycling):
     /// it gets no new work, and its replacement may start meanwhile.
     QString retireReason;
+    bool recycle = false;  // retireReason is maxTasksPerWorker / maxWorkerRss (workerRecycled())
     bool retiring = false; // asked to exit; its end is not a crash
-    bool recycled = false; // retired by maxTasksPerWorker / maxWorkerRss
     QByteArray stdoutBuffer;
     /// What statistics() shows of it (Engine::publish()).
     std::shared_ptr<WorkerRecord> record;
 
-    bool acceptsWork() const { return state == State::Ready && retireReason.isEmpty(); }
+    bool acceptsWork() const
+    {
+        return state == State::Ready && retireReason.isEmpty() && killPending.isEmpty();
+    }
     bool isIdle() const { return acceptsWork() && inFlight.empty(); }
     /// Counts against maxWorkers: neither dying nor on its way out.
-    bool isLive() const { return state != State::Dying && retireReason.isEmpty(); }
+    bool isLive() const
+    {
+        return state != State::Dying && retireReason.isEmpty() && killPending.isEmpty();
+    }
 };
 
 /// "crashed with SIGSEGV (Segmentation fault)", "exited with code 3",

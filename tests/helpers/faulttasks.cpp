@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+#include "faulttasks.h"
+
+#include <QtProcessPool/Registry>
+
+#include <QtCore/QFile>
+#include <QtCore/QThread>
+
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <fcntl.h>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace FaultTasks {
+
+namespace {
+
+void appendLine(const QString &path, const QByteArray &line)
+{
+    const int fd = ::open(QFile::encodeName(path).constData(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0)
+        return;
+    // One write: lines of concurrent workers never interleave.
+    [[maybe_unused]] const ssize_t written = ::write(fd, line.constData(), size_t(line.size()));
+    ::close(fd);
+}
+
+int recurse(int depth)
+{
+    volatile char frame[4096];
+    frame[0] = char(depth);
+    return recurse(depth + 1) + frame[0];
+}
+
+[[noreturn]] void hang()
+{
+    for (;;)
+        QThread::sleep(60);
+}
+
+} // namespace
+
+int faulty(const QString &log, int index, int fault, int ms)
+{
+    appendLine(log, QByteArray::number(index) + '\n');
+    if (ms > 0)
+        QThread::msleep(ms);
+    switch (Fault(fault)) {
+    case None:
+    case FaultCount:
+        return index * 2;
+    case Abort:
+        std::abort();
+    case Segv: {
+        volatile int *nowhere = nullptr;
+        *nowhere = index;
+        return 0;
+    }
+    case ExitCode:
+        std::_Exit(3);
+    case Terminate:
+        std::terminate();
+    case StackOverflow:
+        return recurse(index);
+    case Throw:
+        throw std::runtime_error("fault " + std::to_string(index));
+    case Hang:
+        hang();
+    case SelfKill:
+        ::kill(::getpid(), SIGKILL);
+        hang();
+    }
+    return -1;
+}
+
+int forkHelperThen(const QString &pidFile, int fault, int ms)
+{
+    const pid_t child = ::fork();
+    if (child == 0) {
+        // The helper holds the worker's descriptors, its socket among them.
+        ::sleep(60);
+        ::_exit(0);
+    }
+    appendLine(pidFile, QByteArray::number(qint64(child)) + '\n');
+    if (ms > 0)
+        QThread::msleep(ms);
+    if (fault == Abort)
+        std::abort();
+    hang();
+}
+
+QList<int> runCounts(const QString &log, int tasks)
+{
+    QList<int> counts(tasks, 0);
+    QFile file(log);
+    if (!file.open(QIODevice::ReadOnly))
+        return counts;
+    for (const QByteArray &line : file.readAll().split('\n')) {
+        bool ok = false;
+        const int index = line.toInt(&ok);
+        if (ok && index >= 0 && index < tasks)
+            ++counts[index];
+    }
+    return counts;
+}
+
+} // namespace FaultTasks
+
+QPP_REGISTER_TASK_AS("faults.faulty", &FaultTasks::faulty)
+QPP_REGISTER_TASK_AS("faults.forkHelperThen", &FaultTasks::forkHelperThen)
