@@ -18,6 +18,7 @@
 #include <QtTest/QTest>
 
 #include <csignal>
+#include <thread>
 #include <vector>
 
 using namespace QtProcessPool;
@@ -231,11 +232,18 @@ void TestFaults::busyPoolThreadCausesNoTimeout()
     ProcessPool pool;
     pool.setMaxWorkers(2);
     QSignalSpy killed(&pool, &ProcessPool::workerKilled);
-    QVERIFY(pool.run(square, 2).result() == 4);
+    pool.setMinWorkers(2);
+    pool.prestart();
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 2, Generous);
     TaskOptions timed;
     timed.timeout = std::chrono::milliseconds(1500);
     QFuture<int> slow = pool.run(timed, FaultTasks::faulty, log, 0, int(Fault::None), 300);
     QFuture<int> behind = pool.run(FaultTasks::faulty, log, 1, int(Fault::None), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.runningTaskCount() + pool.queuedTaskCount() < 2, true,
+                              Generous); // slow has started (its timer runs)
+    // The results of 3,000 tiny tasks fill the delivery windows while this
+    // thread is busy (continuations, then computing): reading pauses, and
+    // slow's end waits unread past its timer.
     int continued = 0;
     for (int i = 0; i < 3000; ++i) {
         pool.run(square, i).then(this, [&continued](int) {
@@ -243,7 +251,6 @@ void TestFaults::busyPoolThreadCausesNoTimeout()
             QThread::usleep(1000);
         });
     }
-    QTest::qWait(50);
     computeFor(3000);
     QVERIFY(finishes(slow));
     const auto e = errorOf(slow);
@@ -275,8 +282,13 @@ void TestFaults::busyPoolThreadCausesNoCancelKill()
     // thread computes, so reading pauses while the canceled task ends.
     for (int i = 0; i < 3000; ++i)
         pool.run(square, i).then(this, [](int) { QThread::usleep(200); });
-    task.cancel();
+    // Canceled once reading has paused; it ends at once, unread meanwhile.
+    std::thread canceler([task]() mutable {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        task.cancel();
+    });
     computeFor(1500);
+    canceler.join();
     QVERIFY(pool.waitForDone(Generous));
     QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(marker), Generous); // it saw the cancel, ended
     QCOMPARE(killed.size(), 0);
