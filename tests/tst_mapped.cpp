@@ -24,6 +24,7 @@ class TestMapped : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
+    void emptyResultForms();
     void resultsInInputOrder_data();
     void resultsInInputOrder();
     void anySequence();
@@ -215,6 +216,29 @@ void TestMapped::suspendAndResume()
     QVERIFY(finishes(future));
     QCOMPARE(future.resultCount(), 100);
     QCOMPARE(future.progressValue(), 100);
+}
+
+// A result type whose QDataStream form is empty decodes: one per run(),
+// one per item of mapped(), every one a QPromise task adds.
+void TestMapped::emptyResultForms()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    QFuture<EmptyResult> one = pool.run(makeEmpty);
+    QVERIFY(finishes(one));
+    QVERIFY2(!errorOf(one), qPrintable(errorOf(one) ? errorOf(one)->message() : QString()));
+    QCOMPARE(one.resultCount(), 1);
+    QList<int> items;
+    for (int i = 0; i < 1000; ++i)
+        items.append(i);
+    QFuture<EmptyResult> many = pool.mapped(emptyFor, items);
+    QVERIFY(finishes(many));
+    QVERIFY(!errorOf(many));
+    QCOMPARE(many.resultCount(), 1000);
+    QFuture<EmptyResult> streamed = pool.run(emptyStream, 5);
+    QVERIFY(finishes(streamed));
+    QVERIFY(!errorOf(streamed));
+    QCOMPARE(streamed.resultCount(), 5);
 }
 
 int main(int argc, char **argv)

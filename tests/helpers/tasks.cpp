@@ -406,3 +406,30 @@ QPP_REGISTER_TASK(initCalls)
 QPP_REGISTER_TASK(environmentVariable)
 QPP_REGISTER_TASK(currentDirectory)
 QPP_REGISTER_TASK(printLines)
+
+namespace TestTasks {
+QDataStream &operator<<(QDataStream &out, const EmptyResult &)
+{
+    return out;
+}
+QDataStream &operator>>(QDataStream &in, EmptyResult &)
+{
+    return in;
+}
+EmptyResult makeEmpty()
+{
+    return {};
+}
+EmptyResult emptyFor(int)
+{
+    return {};
+}
+void emptyStream(QPromise<EmptyResult> &promise, int n)
+{
+    for (int i = 0; i < n; ++i)
+        promise.addResult(EmptyResult{});
+}
+} // namespace TestTasks
+QPP_REGISTER_TASK(makeEmpty)
+QPP_REGISTER_TASK(emptyFor)
+QPP_REGISTER_TASK(emptyStream)

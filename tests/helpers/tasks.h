@@ -95,6 +95,19 @@ QString applicationClass();
 
 } // namespace TestTasks
 
+namespace TestTasks {
+/// Its QDataStream form is empty: zero bytes per value.
+struct EmptyResult
+{
+    friend bool operator==(const EmptyResult &, const EmptyResult &) { return true; }
+};
+QDataStream &operator<<(QDataStream &out, const EmptyResult &);
+QDataStream &operator>>(QDataStream &in, EmptyResult &);
+EmptyResult makeEmpty();
+EmptyResult emptyFor(int x);
+void emptyStream(QPromise<EmptyResult> &promise, int n);
+} // namespace TestTasks
+
 #endif
 
 namespace TestTasks {

@@ -113,6 +113,30 @@ bool readValue(QDataStream &in, T &value)
     return in.status() == QDataStream::Ok;
 }
 
+/// Results of a type whose QDataStream form can be empty (an empty struct
+/// with both operators) that one frame may carry; other types are bounded by
+/// the frame's size, at least one byte each.
+inline constexpr int MaxEmptyFormResults = 1 << 20;
+
+/// True when a default T writes no bytes: then a count of results is not
+/// bounded by their size. Computed once per type.
+template <typename T>
+bool hasEmptyForm()
+{
+    static const bool empty = [] {
+        if constexpr (std::is_default_constructible_v<T>) {
+            QByteArray bytes;
+            QDataStream out(&bytes, QIODevice::WriteOnly);
+            out.setVersion(StreamVersion);
+            out << T{};
+            return bytes.isEmpty();
+        } else {
+            return false;
+        }
+    }();
+    return empty;
+}
+
 } // namespace QtProcessPool::detail
 
 #endif

@@ -69,9 +69,12 @@ public:
                 return bytes.isEmpty();
             QDataStream in(bytes);
             in.setVersion(StreamVersion);
-            // Each value takes at least one byte: bounds the reservation.
-            if (count < 0 || count > bytes.size())
+            // Each value takes at least one byte, which bounds the reservation;
+            // a type whose form can be empty has a fixed bound instead.
+            if (count < 0 || (count > bytes.size() &&
+                              (count > MaxEmptyFormResults || !hasEmptyForm<T>()))) {
                 return false;
+            }
             QList<T> values(count);
             for (T &value : values) {
                 if (!readValue(in, value))
