@@ -9,6 +9,7 @@
 #include <QtProcessPool/ProcessPool>
 
 #include <QtCore/QDeadlineTimer>
+#include <QtCore/QDir>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFile>
 #include <QtCore/QFileInfo>
@@ -84,6 +85,8 @@ private Q_SLOTS:
     void helpersDieWithTheirWorker();
     void helpersDieWithThePool();
     void largerMessageSizeAppliesToRunningWorkers();
+    void badTemporaryDirectory_data();
+    void badTemporaryDirectory();
 };
 
 void TestFaults::faultMatrix_data()
@@ -444,6 +447,47 @@ void TestFaults::largerMessageSizeAppliesToRunningWorkers()
     QFuture<QByteArray> big = pool.run(bigResult, 100 * 1024);
     QCOMPARE(big.result().size(), 100 * 1024);
     QCOMPARE(pool.run(workerPid).result(), next);
+}
+
+void TestFaults::badTemporaryDirectory_data()
+{
+    QTest::addColumn<QString>("tmpdir");
+    QTest::newRow("a regular file") << QStringLiteral("a-file");
+    QTest::newRow("missing") << QStringLiteral("missing/below");
+    QTest::newRow("socket path longer than sun_path") << QString(120, QLatin1Char('d'));
+}
+
+// A $TMPDIR the socket cannot live in: the pool falls back to /tmp and works.
+void TestFaults::badTemporaryDirectory()
+{
+    QFETCH(QString, tmpdir);
+    QTemporaryDir scratch;
+    QFile file(scratch.filePath(QStringLiteral("a-file")));
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.close();
+    const QString path = scratch.filePath(tmpdir);
+    if (tmpdir.size() > 100)
+        QVERIFY(QDir().mkpath(path));
+    const QByteArray oldTemp = qgetenv("TMPDIR");
+    const QByteArray oldRuntime = qgetenv("XDG_RUNTIME_DIR");
+    qputenv("TMPDIR", QFile::encodeName(path));
+    qunsetenv("XDG_RUNTIME_DIR");
+    QString socket;
+    int result = 0;
+    {
+        ProcessPool pool;
+        pool.setMaxWorkers(1);
+        result = pool.run(square, 7).result();
+        for (const QString &argument : pool.run(workerArguments).result()) {
+            if (argument.contains(QLatin1String("qtprocesspool-")))
+                socket = argument;
+        }
+    }
+    qputenv("TMPDIR", oldTemp);
+    if (!oldRuntime.isEmpty())
+        qputenv("XDG_RUNTIME_DIR", oldRuntime);
+    QCOMPARE(result, 49);
+    QVERIFY2(socket.startsWith(QLatin1String("/tmp/qtprocesspool-")), qPrintable(socket));
 }
 
 int main(int argc, char **argv)

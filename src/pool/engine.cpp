@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "pool/engine.h"
 
+#include "pool/socketdirectory.h"
+
 #include "logging_p.h"
 #include "protocol/socketio.h"
 
@@ -217,26 +219,28 @@ Engine::~Engine() = default;
 
 void Engine::init()
 {
+    listen();
+}
+
+bool Engine::listen()
+{
     // A fresh 0700 directory (mkdtemp) holds the socket: only our user can reach it.
-    const QString base = socketDirectoryBase();
-    if (const int stale = removeStaleSocketDirectories(base))
-        qCDebug(lcPool) << "removed" << stale << "stale socket directories from" << base;
-    m_directory = std::make_unique<QTemporaryDir>(socketDirectoryTemplate(base));
-    if (!m_directory->isValid()) {
-        m_serverError = QStringLiteral("could not create a private directory for the pool's "
-                                       "socket: %1")
-                            .arg(m_directory->errorString());
-        qCWarning(lcPool) << m_serverError;
-        return;
+    m_serverError.clear();
+    m_directory = createSocketDirectory(&m_serverError);
+    if (m_directory) {
+        m_server = std::make_unique<QLocalServer>();
+        m_server->setSocketOptions(QLocalServer::UserAccessOption);
+        connect(m_server.get(), &QLocalServer::newConnection, this, &Engine::onNewConnection);
+        const QString path = m_directory->filePath(QLatin1String(SocketFileName));
+        if (m_server->listen(path))
+            return true;
+        m_serverError = QStringLiteral("could not listen for workers at %1: %2")
+                            .arg(path, m_server->errorString());
+        m_server.reset();
+        m_directory.reset();
     }
-    m_server = std::make_unique<QLocalServer>();
-    m_server->setSocketOptions(QLocalServer::UserAccessOption);
-    connect(m_server.get(), &QLocalServer::newConnection, this, &Engine::onNewConnection);
-    if (!m_server->listen(m_directory->filePath(QStringLiteral("s")))) {
-        m_serverError = QStringLiteral("could not listen for workers: %1")
-                            .arg(m_server->errorString());
-        qCWarning(lcPool) << m_serverError;
-    }
+    qCWarning(lcPool) << m_serverError;
+    return false;
 }
 
 void Engine::wake()
@@ -420,6 +424,8 @@ void Engine::flushWrites()
 
 void Engine::prestart(int count)
 {
+    if (!m_serverError.isEmpty())
+        listen();
     const int target = std::min(count, std::max(1, m_shared->maxWorkers.load()));
     for (int live = liveWorkers(); live < target && m_serverError.isEmpty(); ++live)
         spawnWorker();
@@ -439,9 +445,13 @@ void Engine::dispatch()
     if (m_shuttingDown)
         return;
     if (!m_serverError.isEmpty()) {
-        failQueued(TaskError::Kind::WorkerStartFailed, m_serverError);
-        settleInboxWatch();
-        return;
+        // Tried again for every batch of tasks that needs workers: a
+        // directory that was full or read-only may be fixed by now.
+        if (m_queue.isEmpty() || !listen()) {
+            failQueued(TaskError::Kind::WorkerStartFailed, m_serverError);
+            settleInboxWatch();
+            return;
+        }
     }
     retireSurplus();
     std::vector<Task *> suspended; // skipped over, keeping their place

@@ -29,6 +29,8 @@ public:
     ~Engine() override;
 
     void init();
+    /// Makes the socket directory and listens; on failure m_serverError says why.
+    bool listen();
     /// Takes newly submitted tasks from the inbox and dispatches.
     void wake();
     void prestart(int count);

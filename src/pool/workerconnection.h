@@ -104,18 +104,6 @@ qint64 residentMemory(qint64 pid);
 /// *peerPid receives the peer's pid when known, else 0.
 bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid);
 
-/// Private socket directories are named <prefix><pid of the pool's process>-XXXXXX.
-inline constexpr char SocketDirectoryPrefix[] = "qtprocesspool-";
-
-/// Where a pool makes its private socket directory: $XDG_RUNTIME_DIR when it
-/// is a directory of ours that no one else can enter, else the temp dir.
-QString socketDirectoryBase();
-/// The QTemporaryDir template for a pool of this process under base.
-QString socketDirectoryTemplate(const QString &base);
-/// Removes the socket directories under base that pools of processes no longer
-/// running left behind (e.g. after a crash or SIGKILL); returns how many.
-int removeStaleSocketDirectories(const QString &base);
-
 } // namespace QtProcessPool
 
 #endif
