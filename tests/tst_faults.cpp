@@ -13,12 +13,16 @@
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFile>
 #include <QtCore/QFileInfo>
+#include <QtCore/QRegularExpression>
 #include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
+#include <algorithm>
 #include <csignal>
+#include <fcntl.h>
+#include <unistd.h>
 #include <thread>
 #include <vector>
 
@@ -87,6 +91,7 @@ private Q_SLOTS:
     void largerMessageSizeAppliesToRunningWorkers();
     void badTemporaryDirectory_data();
     void badTemporaryDirectory();
+    void outputFloodIsBounded();
 };
 
 void TestFaults::faultMatrix_data()
@@ -488,6 +493,84 @@ void TestFaults::badTemporaryDirectory()
         qputenv("XDG_RUNTIME_DIR", oldRuntime);
     QCOMPARE(result, 49);
     QVERIFY2(socket.startsWith(QLatin1String("/tmp/qtprocesspool-")), qPrintable(socket));
+}
+
+namespace {
+/// Median round trip of n square() calls, in microseconds.
+double medianRoundTripUs(ProcessPool &pool, int n)
+{
+    std::vector<qint64> us;
+    QElapsedTimer clock;
+    for (int i = 0; i < n; ++i) {
+        clock.start();
+        pool.run(square, i).waitForFinished();
+        us.push_back(clock.nsecsElapsed() / 1000);
+    }
+    std::sort(us.begin(), us.end());
+    return double(us[us.size() / 2]);
+}
+} // namespace
+
+// A worker floods its stdout with 10-byte lines: batches (not one signal per
+// line), every line either delivered or counted as dropped, and another
+// worker's round trips stay fast. (The round-trip figure proper is in bench/.)
+void TestFaults::outputFloodIsBounded()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(2);
+    pool.setMinWorkers(2);
+    pool.prestart();
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 2, Generous);
+    const double quiet = medianRoundTripUs(pool, 200);
+    QList<QList<QVariant>> batches;
+    connect(&pool, &ProcessPool::workerOutput, this,
+            [&batches](qint64 pid, QProcess::ProcessChannel channel, const QString &lines) {
+                batches.append({pid, int(channel), lines});
+            });
+    // The forwarded copy on our stderr would fill the test log: hide it.
+    const int savedStderr = ::dup(2);
+    const int devNull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devNull, 2);
+    QElapsedTimer clock;
+    clock.start();
+    QFuture<qint64> flood = pool.run(FaultTasks::floodStdout, 1500);
+    QTest::qWait(200);
+    const double loud = medianRoundTripUs(pool, 200);
+    QVERIFY(finishes(flood));
+    QTest::qWait(200); // the last batch
+    const qint64 elapsedMs = clock.elapsed();
+    ::dup2(savedStderr, 2);
+    ::close(savedStderr);
+    ::close(devNull);
+
+    const qint64 written = flood.result();
+    QVERIFY(written > 10000);
+    qint64 delivered = 0;
+    qint64 dropped = 0;
+    int floodBatches = 0;
+    static const QRegularExpression note(
+        QStringLiteral("^\\[qtprocesspool: (\\d+) lines of worker output dropped\\]$"));
+    for (const QList<QVariant> &batch : batches) {
+        if (batch.at(1).toInt() != int(QProcess::StandardOutput))
+            continue;
+        ++floodBatches;
+        for (const QString &line : batch.at(2).toString().split(QLatin1Char('\n'))) {
+            const QRegularExpressionMatch match = note.match(line);
+            if (match.hasMatch()) {
+                dropped += match.captured(1).toLongLong();
+            } else {
+                QCOMPARE(line, QStringLiteral("012345678"));
+                ++delivered;
+            }
+        }
+    }
+    qInfo("%lld lines written, %lld delivered, %lld dropped in %d batches over %lld ms; "
+          "round trip p50 %.0f us quiet, %.0f us during the flood",
+          written, delivered, dropped, floodBatches, elapsedMs, quiet, loud);
+    QCOMPARE(delivered + dropped, written); // every line accounted for
+    QVERIFY(dropped > 0);
+    QVERIFY2(floodBatches <= elapsedMs / 20 + 10, qPrintable(QString::number(floodBatches)));
+    QVERIFY2(loud < std::max(20 * quiet, 20000.0), qPrintable(QString::number(loud)));
 }
 
 int main(int argc, char **argv)

@@ -372,9 +372,14 @@ Q_SIGNALS:
     void queuedTaskCountChanged(int count);
     void busyWorkerCountChanged(int count);
     void workerRecycled(qint64 pid, const QString &reason);
-    /// A line a worker wrote to its stdout or stderr (also forwarded to this
-    /// process's stderr as "[worker <pid>] line").
-    void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &line);
+    /// Lines a worker wrote to its stdout or stderr: one or more whole lines,
+    /// joined by '\n' (no newline at the end). The first batch is emitted at
+    /// once, then at most one per channel every 20 ms while the worker keeps
+    /// printing. A batch holds at most 256 KiB; lines past that are dropped
+    /// and the batch ends with "[qtprocesspool: N lines of worker output
+    /// dropped]". Also forwarded to this process's stderr as
+    /// "[worker <pid>] line", with one write per batch.
+    void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &lines);
     /// Nothing queued or running any more (within 10 ms of it; see above).
     void idle();
 

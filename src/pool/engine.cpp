@@ -52,6 +52,7 @@ constexpr int DeliveryWindow = 500;       // futures finished per marker (noteDe
 constexpr int MaxDeliveryPauseMs = 20;    // a pool's thread that does not answer by then is busy
 constexpr int StateIntervalMs = 10;       // counts and idle() reach the pool's thread this often, at most
 constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
+constexpr int OutputIntervalMs = 20;      // a printing worker's lines go out in batches this often
 constexpr int SweepCostShare = 50;        // a sweep of the queue runs at most 1/50 of the time
 
 #ifdef Q_OS_UNIX
@@ -664,6 +665,10 @@ void Engine::spawnWorker()
             [this, slotId] { forwardOutput(slotId, QProcess::StandardError); });
     connect(process, &QProcess::readyReadStandardOutput, this,
             [this, slotId] { forwardOutput(slotId, QProcess::StandardOutput); });
+    connect(&worker->outputTimer, &QTimer::timeout, this, [this, slotId] {
+        if (WorkerConnection *w = this->worker(slotId); w && !emitOutput(w, false))
+            w->outputTimer.stop(); // quiet again: the next line goes at once
+    });
     worker->idleTimer.setSingleShot(true);
     connect(&worker->idleTimer, &QTimer::timeout, this, [this, slotId] { onIdleTimeout(slotId); });
     worker->timer.setSingleShot(true);
@@ -1242,31 +1247,60 @@ void Engine::scheduleReap(WorkerConnection *w)
                               Qt::QueuedConnection);
 }
 
-void Engine::forwardOutput(int slotId, QProcess::ProcessChannel channel, bool flush)
+// One write to our stderr and one workerOutput() per batch and channel: the
+// first batch at once, then at most one per OutputIntervalMs while the worker
+// keeps printing, so a flood costs a bounded share of this thread and of the
+// pool's thread (OutputBatcher drops what exceeds a batch, and says so).
+void Engine::forwardOutput(int slotId, QProcess::ProcessChannel channel)
 {
     WorkerConnection *w = worker(slotId);
     if (!w)
         return;
-    const bool isOut = channel == QProcess::StandardOutput;
-    QByteArray &buffer = isOut ? w->stdoutBuffer : w->stderrBuffer;
-    buffer += isOut ? w->process->readAllStandardOutput() : w->process->readAllStandardError();
-    const qint64 pid = w->pid ? w->pid : w->process->processId();
-    qsizetype newline;
-    while ((newline = buffer.indexOf('\n')) >= 0 ||
-           ((flush || buffer.size() > 65536) && !buffer.isEmpty())) {
-        const qsizetype end = newline >= 0 ? newline : buffer.size();
-        std::fprintf(stderr, "[worker %lld] %.*s\n", static_cast<long long>(pid), int(end),
-                     buffer.constData());
-        if (!m_shuttingDown)
-            Q_EMIT workerOutput(pid, channel, QString::fromLocal8Bit(buffer.constData(), end));
-        buffer.remove(0, std::min(end + 1, buffer.size()));
+    if (channel == QProcess::StandardOutput)
+        w->stdoutLines.append(w->process->readAllStandardOutput());
+    else
+        w->stderrLines.append(w->process->readAllStandardError());
+    if (!w->outputTimer.isActive()) {
+        emitOutput(w, false);
+        w->outputTimer.start(OutputIntervalMs);
     }
+}
+
+bool Engine::emitOutput(WorkerConnection *w, bool flush)
+{
+    const qint64 pid = w->pid ? w->pid : w->process->processId();
+    bool any = false;
+    for (const auto channel : {QProcess::StandardOutput, QProcess::StandardError}) {
+        OutputBatcher &lines =
+            channel == QProcess::StandardOutput ? w->stdoutLines : w->stderrLines;
+        OutputBatcher::Batch batch = lines.take(flush);
+        if (batch.isEmpty())
+            continue;
+        any = true;
+        if (batch.dropped > 0) {
+            batch.text += "[qtprocesspool: " + QByteArray::number(batch.dropped) +
+                          " lines of worker output dropped]\n";
+        }
+        const QByteArray echo = prefixLines(pid, batch.text);
+        std::fwrite(echo.constData(), 1, size_t(echo.size()), stderr);
+        if (!m_shuttingDown) {
+            Q_EMIT workerOutput(pid, channel,
+                                QString::fromLocal8Bit(batch.text.constData(),
+                                                       batch.text.size() - 1));
+        }
+    }
+    return any;
 }
 
 void Engine::flushOutput(int slotId)
 {
-    forwardOutput(slotId, QProcess::StandardOutput, true);
-    forwardOutput(slotId, QProcess::StandardError, true);
+    WorkerConnection *w = worker(slotId);
+    if (!w)
+        return;
+    w->stdoutLines.append(w->process->readAllStandardOutput());
+    w->stderrLines.append(w->process->readAllStandardError());
+    emitOutput(w, true);
+    w->outputTimer.stop();
 }
 
 void Engine::afterTask(WorkerConnection *w)

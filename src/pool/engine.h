@@ -43,7 +43,7 @@ Q_SIGNALS:
     void workerCrashed(qint64 pid, const QString &reason);
     void workerKilled(qint64 pid, const QString &reason);
     void workerRecycled(qint64 pid, const QString &reason);
-    void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &line);
+    void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &lines);
     /// The counts changed or the pool became idle (SharedState::idleReached);
     /// at most one is on its way (SharedState::notificationPending).
     void stateChanged();
@@ -128,7 +128,10 @@ private:
     void onSocketClosed(int slotId);
     void onProcessEnded(int slotId);
     void onWorkerTimer(int slotId);
-    void forwardOutput(int slotId, QProcess::ProcessChannel channel, bool flush = false);
+    void forwardOutput(int slotId, QProcess::ProcessChannel channel);
+    /// Emits what the worker printed since the last batch; false if nothing.
+    bool emitOutput(WorkerConnection *worker, bool flush);
+    /// Everything left, the last line even without its newline (it ended).
     void flushOutput(int slotId);
     void becomeReady(WorkerConnection *worker);
     bool handleInitializerFrame(WorkerConnection *worker, const protocol::Frame &frame);

@@ -2,6 +2,7 @@
 #ifndef QTPROCESSPOOL_WORKERCONNECTION_H
 #define QTPROCESSPOOL_WORKERCONNECTION_H
 
+#include "pool/outputbatcher.h"
 #include "protocol/frame.h"
 #include "protocol/sharedbody.h"
 
@@ -64,7 +65,6 @@ struct WorkerConnection
     /// Set when we decided to kill it (protocol error, start timeout), so its
     /// death is explained by that rather than by the signal we sent.
     QString killReason;
-    QByteArray stderrBuffer;
 
     QTimer idleTimer; // retires the worker after idleTimeout() without work
     int tasksSent = 0;
@@ -73,7 +73,11 @@ struct WorkerConnection
     QString retireReason;
     bool recycle = false;  // retireReason is maxTasksPerWorker / maxWorkerRss (workerRecycled())
     bool retiring = false; // asked to exit; its end is not a crash
-    QByteArray stdoutBuffer;
+    /// Its stdout and stderr, batched (Engine::forwardOutput()); outputTimer
+    /// spaces the batches while it keeps printing.
+    OutputBatcher stdoutLines;
+    OutputBatcher stderrLines;
+    QTimer outputTimer;
     /// What statistics() shows of it (Engine::publish()).
     std::shared_ptr<WorkerRecord> record;
 

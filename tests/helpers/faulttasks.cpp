@@ -3,6 +3,7 @@
 
 #include <QtProcessPool/Registry>
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QFile>
 #include <QtCore/QThread>
 
@@ -91,6 +92,26 @@ int forkHelperThen(const QString &pidFile, int fault, int ms)
     hang();
 }
 
+qint64 floodStdout(int ms)
+{
+    QByteArray chunk;
+    for (int i = 0; i < 6553; ++i)
+        chunk += "012345678\n";
+    QElapsedTimer clock;
+    clock.start();
+    qint64 bytes = 0;
+    while (clock.elapsed() < ms) {
+        for (qsizetype done = 0; done < chunk.size();) {
+            const ssize_t n = ::write(1, chunk.constData() + done, size_t(chunk.size() - done));
+            if (n <= 0)
+                return -1;
+            done += n;
+        }
+        bytes += chunk.size();
+    }
+    return bytes / 10;
+}
+
 QList<int> runCounts(const QString &log, int tasks)
 {
     QList<int> counts(tasks, 0);
@@ -110,3 +131,4 @@ QList<int> runCounts(const QString &log, int tasks)
 
 QPP_REGISTER_TASK_AS("faults.faulty", &FaultTasks::faulty)
 QPP_REGISTER_TASK_AS("faults.forkHelperThen", &FaultTasks::forkHelperThen)
+QPP_REGISTER_TASK_AS("faults.floodStdout", &FaultTasks::floodStdout)

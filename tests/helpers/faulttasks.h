@@ -29,6 +29,9 @@ int faulty(const QString &log, int index, int fault, int ms);
 /// does fault (Hang or Abort) after ms.
 int forkHelperThen(const QString &pidFile, int fault, int ms);
 
+/// Writes 10-byte lines to stdout as fast as it can for ms; returns how many.
+qint64 floodStdout(int ms);
+
 /// How often each index appears in log.
 QList<int> runCounts(const QString &log, int tasks);
 
