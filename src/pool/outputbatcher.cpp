@@ -9,38 +9,49 @@ namespace QtProcessPool {
 void OutputBatcher::append(const QByteArray &bytes)
 {
     const char *data = bytes.constData();
-    qsizetype size = bytes.size();
-    while (size > 0) {
-        const char *newline = static_cast<const char *>(std::memchr(data, '\n', size_t(size)));
-        if (!newline) {
-            m_partial.append(data, size);
-            // A line that never ends goes on in pieces, as it always did.
-            while (m_partial.size() >= MaxLineBytes) {
-                m_partial.insert(MaxLineBytes, '\n');
-                keep(m_partial.constData(), MaxLineBytes + 1);
-                m_partial.remove(0, MaxLineBytes + 1);
-            }
-            return;
-        }
-        if (!m_partial.isEmpty()) {
-            // The line begun in an earlier read ends here.
-            m_partial.append(data, newline + 1 - data);
-            keep(m_partial.constData(), m_partial.size());
-            m_partial.clear();
-            size -= newline + 1 - data;
-            data = newline + 1;
-            continue;
-        }
-        // Every whole line of this read at once.
-        const char *last = newline;
-        for (const char *next; (next = static_cast<const char *>(std::memchr(
-                                    last + 1, '\n', size_t(data + size - last - 1))));) {
-            last = next;
-        }
-        keep(data, last + 1 - data);
-        size -= last + 1 - data;
-        data = last + 1;
+    const char *const end = data + bytes.size();
+    // A line longer than MaxLineBytes goes on in pieces of MaxLineBytes, the
+    // same however the reads split it: one that arrives whole in one read
+    // would otherwise be dropped whole once it exceeds a batch.
+    const auto cutPartial = [this] {
+        m_partial.append('\n');
+        keep(m_partial.constData(), m_partial.size());
+        m_partial.clear();
+    };
+    while (data < end && !m_partial.isEmpty()) {
+        // The line begun in an earlier read goes on, up to its end or its cut.
+        const auto *newline =
+            static_cast<const char *>(std::memchr(data, '\n', size_t(end - data)));
+        const qsizetype length = (newline ? newline : end) - data;
+        const qsizetype taken = std::min(length, MaxLineBytes - m_partial.size());
+        m_partial.append(data, taken);
+        data += taken;
+        if (data == newline)
+            ++data; // it ended
+        else if (data == end)
+            return; // it goes on in the next read (at most MaxLineBytes kept)
+        cutPartial(); // ended, or more than MaxLineBytes
     }
+    // Whole lines of this read go to keep() together, as one run.
+    const char *run = data;
+    while (data < end) {
+        const auto *newline =
+            static_cast<const char *>(std::memchr(data, '\n', size_t(end - data)));
+        const qsizetype length = (newline ? newline : end) - data;
+        if (length > MaxLineBytes) {
+            keep(run, data - run);
+            m_partial.append(data, MaxLineBytes);
+            cutPartial();
+            data += MaxLineBytes;
+            run = data;
+        } else if (!newline) {
+            m_partial.append(data, length); // the rest waits for its newline
+            break;
+        } else {
+            data = newline + 1;
+        }
+    }
+    keep(run, data - run);
 }
 
 void OutputBatcher::keep(const char *lines, qsizetype size)

@@ -2,6 +2,7 @@
 // OutputBatcher: whole lines in batches, bounded, every line accounted for.
 #include "pool/outputbatcher.h"
 
+#include <QtCore/QFile>
 #include <QtTest/QTest>
 
 using namespace QtProcessPool;
@@ -14,7 +15,12 @@ private Q_SLOTS:
     void linesSplitAcrossReads();
     void partialLineWaitsUntilFlush();
     void endlessLineIsCut();
+    void onlyLineFeedEndsALine_data();
+    void onlyLineFeedEndsALine();
+    void longLineIsCutHoweverItIsRead_data();
+    void longLineIsCutHoweverItIsRead();
     void floodIsBoundedAndCounted();
+    void floodKeepsNoMoreThanABatch();
     void prefixesEveryLine();
 };
 
@@ -48,6 +54,65 @@ void TestOutputBatcher::endlessLineIsCut()
     QCOMPARE(lines.take(true).text, QByteArray(10, 'x') + '\n');
 }
 
+// As before batching: a CR before the LF stays in the line, a lone CR does
+// not end one.
+void TestOutputBatcher::onlyLineFeedEndsALine_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    QTest::newRow("CRLF") << QByteArray("a\r\nb\r\n");
+    QTest::newRow("lone CR") << QByteArray("progress 1\rprogress 2\n");
+}
+
+void TestOutputBatcher::onlyLineFeedEndsALine()
+{
+    QFETCH(QByteArray, text);
+    OutputBatcher lines;
+    for (qsizetype i = 0; i < text.size(); ++i) // one byte per read: CR and LF apart
+        lines.append(text.mid(i, 1));
+    QCOMPARE(lines.take(false).text, text);
+}
+
+void TestOutputBatcher::longLineIsCutHoweverItIsRead_data()
+{
+    constexpr qsizetype Max = OutputBatcher::MaxLineBytes;
+    QTest::addColumn<qsizetype>("length");
+    QTest::addColumn<qsizetype>("readSize");
+    QTest::addColumn<QList<qsizetype>>("pieces");
+    QTest::newRow("exactly the limit, newline in the next read")
+        << Max << qsizetype(1024) << QList<qsizetype>{Max};
+    QTest::newRow("exactly the limit, in one read") << Max << Max + 1 << QList<qsizetype>{Max};
+    QTest::newRow("100 KiB in 1 KiB reads")
+        << qsizetype(100 * 1024) << qsizetype(1024) << QList<qsizetype>{Max, 100 * 1024 - Max};
+    QTest::newRow("100 KiB in one read") << qsizetype(100 * 1024) << qsizetype(100 * 1024 + 1)
+                                         << QList<qsizetype>{Max, 100 * 1024 - Max};
+    QTest::newRow("1 MiB in one read, more than a batch holds")
+        << qsizetype(1024 * 1024) << qsizetype(1024 * 1024 + 1)
+        << QList<qsizetype>(OutputBatcher::MaxBatchBytes / (Max + 1), Max);
+}
+
+void TestOutputBatcher::longLineIsCutHoweverItIsRead()
+{
+    QFETCH(qsizetype, length);
+    QFETCH(qsizetype, readSize);
+    QFETCH(QList<qsizetype>, pieces);
+    const QByteArray line = QByteArray(length, 'x') + '\n';
+    OutputBatcher lines;
+    for (qsizetype pos = 0; pos < line.size(); pos += readSize)
+        lines.append(line.mid(pos, readSize));
+    const OutputBatcher::Batch batch = lines.take(true);
+    QVERIFY(batch.text.endsWith('\n'));
+    QList<qsizetype> got;
+    for (const QByteArray &piece : batch.text.chopped(1).split('\n'))
+        got.append(piece.size());
+    QCOMPARE(got, pieces);
+    qsizetype kept = 0;
+    for (qsizetype size : pieces)
+        kept += size;
+    // What did not fit is counted as the pieces it would have been.
+    constexpr qsizetype Max = OutputBatcher::MaxLineBytes;
+    QCOMPARE(batch.dropped, qint64((length - kept + Max - 1) / Max));
+}
+
 void TestOutputBatcher::floodIsBoundedAndCounted()
 {
     QByteArray chunk;
@@ -69,6 +134,36 @@ void TestOutputBatcher::floodIsBoundedAndCounted()
     }
     QCOMPARE(kept + dropped, qint64(reads) * 6553);
     QVERIFY(dropped > 0);
+}
+
+// 100 MiB of 10-byte lines taken in one batch: what it holds stays about one
+// batch (resident memory, Linux), and every line is kept or counted.
+void TestOutputBatcher::floodKeepsNoMoreThanABatch()
+{
+    const auto resident = [] {
+        QFile statm(QStringLiteral("/proc/self/statm"));
+        if (!statm.open(QIODevice::ReadOnly))
+            return qint64(-1);
+        const QList<QByteArray> fields = statm.readAll().split(' ');
+        return fields.size() > 1 ? fields[1].toLongLong() * 4096 : qint64(-1);
+    };
+    QByteArray pattern;
+    while (pattern.size() < 65536 + 10)
+        pattern += "123456789\n";
+    constexpr qsizetype Total = qsizetype(100) << 20;
+    constexpr qsizetype ReadSize = 65533; // reads end mid-line
+    OutputBatcher lines;
+    const qint64 before = resident();
+    for (qsizetype sent = 0; sent < Total; sent += ReadSize) {
+        const qsizetype size = std::min(ReadSize, Total - sent);
+        lines.append(QByteArray::fromRawData(pattern.constData() + sent % 10, size));
+    }
+    const qint64 after = resident();
+    const OutputBatcher::Batch batch = lines.take(true);
+    QCOMPARE(batch.text.count('\n'), OutputBatcher::MaxBatchBytes / 10);
+    QCOMPARE(batch.dropped, qint64(Total / 10 - OutputBatcher::MaxBatchBytes / 10));
+    if (before >= 0)
+        QVERIFY2(after - before < (qint64(8) << 20), "the flood was kept in memory");
 }
 
 void TestOutputBatcher::prefixesEveryLine()
