@@ -175,6 +175,8 @@ bool Autopilot::faultTest(Fault fault)
                      [&started](qint64 pid) { started.append(pid); });
     QObject::connect(m_pool, &QtProcessPool::ProcessPool::workerCrashed, &context,
                      [&ended](qint64, const QString &reason) { ended.append(reason); });
+    QObject::connect(m_pool, &QtProcessPool::ProcessPool::workerKilled, &context,
+                     [&ended](qint64, const QString &reason) { ended.append(reason); });
 
     print(QStringLiteral("%1: workers %2; triggering \"%3\" after %4 tiles")
               .arg(name, pidList(before), action->text())

@@ -120,24 +120,27 @@ PoolPanel::PoolPanel(QtProcessPool::ProcessPool *pool, QWidget *parent)
     });
     connect(pool, &ProcessPool::workerExited, this,
             [this](qint64 pid, int exitCode, QProcess::ExitStatus status) {
-                // Anything but a clean exit is reported by workerCrashed() next.
+                // Anything but a clean exit is reported by workerCrashed() or workerKilled() next.
                 const bool clean = status == QProcess::NormalExit && exitCode == 0;
                 workerEnded(pid, clean ? tr("exited") : tr("ended"), !clean);
                 if (clean)
                     logEvent(tr("worker %1 exited").arg(pid), QColor(), workerColor(pid));
                 refresh();
             });
-    connect(pool, &ProcessPool::workerCrashed, this, [this](qint64 pid, const QString &reason) {
-        // The pool kills workers whose task timed out or was canceled too;
-        // only the reason's wording tells that apart from a crash.
-        const bool killed = reason.contains(QLatin1String("was killed"));
+    // A crash (workerCrashed) and the pool's own kill of a worker whose task
+    // timed out or was canceled (workerKilled) come right after workerExited.
+    const auto ended = [this](qint64 pid, const QString &reason, const QString &state) {
         for (EndedWorker &worker : m_ended) {
             if (worker.pid == pid)
-                worker.state = killed ? tr("killed") : tr("crashed");
+                worker.state = state;
         }
         logEvent(reason, QColor(220, 50, 40), workerColor(pid));
         refresh();
-    });
+    };
+    connect(pool, &ProcessPool::workerCrashed, this,
+            [ended](qint64 pid, const QString &reason) { ended(pid, reason, tr("crashed")); });
+    connect(pool, &ProcessPool::workerKilled, this,
+            [ended](qint64 pid, const QString &reason) { ended(pid, reason, tr("killed")); });
     connect(pool, &ProcessPool::workerRecycled, this, [this](qint64 pid, const QString &reason) {
         logEvent(tr("worker %1 recycled: %2").arg(pid).arg(reason), QColor(), workerColor(pid));
     });
