@@ -20,6 +20,7 @@
 #include <QtTest/QTest>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <fcntl.h>
 #include <unistd.h>
@@ -92,6 +93,8 @@ private Q_SLOTS:
     void badTemporaryDirectory_data();
     void badTemporaryDirectory();
     void outputFloodIsBounded();
+    void blockingContinuationIsNamed();
+    void poolDeletedInContinuationWithoutContext();
 };
 
 void TestFaults::faultMatrix_data()
@@ -571,6 +574,51 @@ void TestFaults::outputFloodIsBounded()
     QVERIFY(dropped > 0);
     QVERIFY2(floodBatches <= elapsedMs / 20 + 10, qPrintable(QString::number(floodBatches)));
     QVERIFY2(loud < std::max(20 * quiet, 20000.0), qPrintable(QString::number(loud)));
+}
+
+// A continuation attached without a context runs on the pool's I/O thread;
+// one that blocks there holds every task of the pool, and the pool says so.
+void TestFaults::blockingContinuationIsNamed()
+{
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    QTest::ignoreMessage(QtWarningMsg,
+                         QRegularExpression(QStringLiteral(
+                             "continuation attached without a context has held the pool's I/O "
+                             "thread for \\d+ ms.*then\\(this")));
+    std::atomic<bool> returned{false};
+    QFuture<int> first = pool.run(square, 2);
+    auto blocked = first.then([&returned](int x) {
+        QThread::sleep(4); // stands in for result() of another task of this pool
+        returned = true;
+        return x;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(returned.load(), Generous);
+    QCOMPARE(blocked.result(), 4);
+    QCOMPARE(pool.run(square, 5).result(), 25); // and the pool goes on
+}
+
+// Deleting the pool in a continuation without a context (on its I/O thread)
+// does not deadlock: what is pending is canceled and every worker stops.
+void TestFaults::poolDeletedInContinuationWithoutContext()
+{
+    auto *pool = new ProcessPool;
+    pool->setMaxWorkers(1);
+    const qint64 pid = pool->run(workerPid).result();
+    QTest::ignoreMessage(QtWarningMsg,
+                         QRegularExpression(QStringLiteral("deleted in a continuation attached "
+                                                           "without a context")));
+    std::atomic<bool> deleted{false};
+    QFuture<int> first = pool->run(square, 3);
+    QFuture<int> pending = pool->run(sleepThenSquare, 60000, 4);
+    auto done = first.then([pool, &deleted](int) {
+        delete pool;
+        deleted = true;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(deleted.load(), Generous);
+    QVERIFY(finishes(pending));
+    QVERIFY(pending.isCanceled());
+    QTRY_VERIFY_WITH_TIMEOUT(processGone(pid), Generous);
 }
 
 int main(int argc, char **argv)

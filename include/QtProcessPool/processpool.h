@@ -432,7 +432,7 @@ private:
     /// Takes the request (and its promise) over; fails it at once on a full queue.
     void submitRequest(detail::TaskRequest &&request);
 
-    std::unique_ptr<ProcessPoolPrivate> const d_ptr;
+    std::unique_ptr<ProcessPoolPrivate> d_ptr; // moved out only by ~ProcessPool()
 };
 
 } // namespace QtProcessPool

@@ -1511,12 +1511,7 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
             // The first chunk to fail or be canceled ends the whole future;
             // the other chunks are dropped (queued) or told to stop (running).
             group->settled = true;
-            if (outcome == Outcome::Finished)
-                group->sink->finish();
-            else if (outcome == Outcome::Failed)
-                group->sink->fail(*error);
-            else
-                group->sink->cancelAndFinish();
+            finishSink(*group->sink, outcome, error);
             if (outcome != Outcome::Finished)
                 cancelGroup(*group);
         }
@@ -1524,7 +1519,18 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
             notifyIdle();
         return;
     }
-    detail::ResultSink &sink = *task->request.sink;
+    finishSink(*task->request.sink, outcome, error);
+    // After the future finished: when outstanding reaches 0, every future is done.
+    if (--m_shared->outstanding == 0)
+        notifyIdle();
+    noteDelivery();
+}
+
+void Engine::finishSink(detail::ResultSink &sink, Outcome outcome, const TaskError *error)
+{
+    // Continuations attached without a context run in here, on this thread:
+    // the pool's thread watches how long (ProcessPoolPrivate::watchUserCode()).
+    m_shared->userCodeSince.store(steadyNow(), std::memory_order_relaxed);
     switch (outcome) {
     case Outcome::Finished:
         sink.finish();
@@ -1536,10 +1542,7 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
         sink.cancelAndFinish();
         break;
     }
-    // After the future finished: when outstanding reaches 0, every future is done.
-    if (--m_shared->outstanding == 0)
-        notifyIdle();
-    noteDelivery();
+    m_shared->userCodeSince.store(0, std::memory_order_relaxed);
 }
 
 void Engine::release(Task *task)

@@ -165,6 +165,7 @@ private:
     enum class Outcome { Finished, Failed, Canceled };
     /// Finishes the task's future (once) and takes it out of the counts.
     void settle(Task *task, Outcome outcome, const TaskError *error = nullptr);
+    void finishSink(detail::ResultSink &sink, Outcome outcome, const TaskError *error);
     /// Forgets a task; it must be settled and in no queue or worker.
     void release(Task *task);
     void finishTask(Task *task);

@@ -2,6 +2,8 @@
 #include "pool/processpool_p.h"
 
 #include "pool/engine.h"
+
+#include "logging_p.h"
 #include "protocol/socketio.h"
 
 #include <QtCore/QCoreApplication>
@@ -231,6 +233,9 @@ ProcessPool::ProcessPool(QObject *parent)
 
     d->thread.start();
     QMetaObject::invokeMethod(d->engine, &Engine::init, Qt::QueuedConnection);
+    d->userCodeWatch.setInterval(1000);
+    connect(&d->userCodeWatch, &QTimer::timeout, this, [d] { d->watchUserCode(); });
+    d->userCodeWatch.start();
 
     // The application is quitting: cancel pending work and stop the workers
     // now, while the event loop can still deliver the cancellations.
@@ -247,9 +252,59 @@ void ProcessPoolPrivate::stop()
     QMetaObject::invokeMethod(engine, &Engine::shutdown, Qt::BlockingQueuedConnection);
 }
 
+void ProcessPoolPrivate::watchUserCode()
+{
+    constexpr qint64 StallNs = 2000000000; // 2 s
+    const qint64 since = shared.userCodeSince.load(std::memory_order_relaxed);
+    if (since == 0 || since == userCodeWarned || steadyNow() - since < StallNs)
+        return;
+    userCodeWarned = since;
+    qCWarning(lcPool).nospace()
+        << "a continuation attached without a context has held the pool's I/O thread for "
+        << (steadyNow() - since) / 1000000
+        << " ms: no task of this pool makes progress meanwhile. If it waits for another task of "
+           "this pool (result(), waitForFinished()), it waits for good. Attach it with a "
+           "context (future.then(this, ...)) so it runs on that object's thread.";
+}
+
+void ProcessPoolPrivate::stopFromIoThread(std::unique_ptr<ProcessPoolPrivate> owned)
+{
+    ProcessPoolPrivate *d = owned.release();
+    qCWarning(lcPool) << "a ProcessPool was deleted in a continuation attached without a "
+                         "context, on its own I/O thread; it shuts down once the continuation "
+                         "returns. Attach continuations that delete the pool with a context.";
+    d->stopped = true; // its timer stops with it (on its own thread)
+    QThread *home = QCoreApplication::instance() ? QCoreApplication::instance()->thread()
+                                                 : nullptr;
+    // After the continuation returns: the engine's bookkeeping is not in the
+    // middle of anything then.
+    QMetaObject::invokeMethod(
+        d->engine,
+        [d, home] {
+            d->engine->shutdown();
+            if (home) {
+                // Deleted where a thread can be waited for.
+                QObject::connect(&d->thread, &QThread::finished, QCoreApplication::instance(),
+                                 [d] {
+                                     d->thread.wait();
+                                     delete d->engine;
+                                     delete d;
+                                 },
+                                 Qt::QueuedConnection);
+            }
+            d->thread.quit(); // without an application, d is left behind
+        },
+        Qt::QueuedConnection);
+}
+
 ProcessPool::~ProcessPool()
 {
     Q_D(ProcessPool);
+    if (QThread::currentThread() == &d->thread) {
+        ProcessPoolPrivate::stopFromIoThread(std::move(d_ptr));
+        return;
+    }
+    d->userCodeWatch.stop();
     d->stop();
     d->thread.quit();
     d->thread.wait();

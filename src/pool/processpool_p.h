@@ -9,6 +9,7 @@
 
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
+#include <QtCore/QTimer>
 
 #include <atomic>
 #include <map>
@@ -122,6 +123,9 @@ struct SharedState
     /// tell a busy thread from a blocked one (Engine's delivery pacing).
     std::atomic<qint64> poolThreadId{0};
     std::atomic<qint64> submitted{0}; // Statistics::counts.submitted
+    /// Steady ns since the I/O thread runs a future's continuations that
+    /// were attached without a context (Engine::finishSink()); 0: it does not.
+    std::atomic<qint64> userCodeSince{0};
     /// Set while an Engine::stateChanged() is on its way to the pool's thread.
     std::atomic<bool> notificationPending{false};
     /// outstanding reached 0 since the pool's thread last looked (idle()).
@@ -178,6 +182,14 @@ class ProcessPoolPrivate
 public:
     /// Shuts the engine down (once): pending futures canceled, workers stopped.
     void stop();
+    /// The pool deleted on its own I/O thread (in a continuation attached
+    /// without a context): it cannot wait for that thread there, so the
+    /// engine shuts down once the continuation returns, and this object is
+    /// deleted on the application's thread after the I/O thread ended.
+    static void stopFromIoThread(std::unique_ptr<ProcessPoolPrivate> d);
+    /// Warns when a context-less continuation holds the I/O thread (a timer
+    /// of the pool's thread).
+    void watchUserCode();
 
     bool stopped = false; // pool's thread; after stop() run() returns canceled futures
     SharedState shared;
@@ -185,6 +197,8 @@ public:
     Engine *engine = nullptr; // lives in thread
     int lastQueued = 0;     // last values signalled (pool's thread)
     int lastBusy = 0;
+    QTimer userCodeWatch;       // pool's thread: watchUserCode()
+    qint64 userCodeWarned = 0;  // the userCodeSince last warned about
 };
 
 } // namespace QtProcessPool
