@@ -383,7 +383,7 @@ void Engine::lendIdleWorker()
         return;
     }
     WorkerConnection *w = idleWorker();
-    if (!w || !w->outgoing.isEmpty() || w->socket->bytesToWrite() > 0 || w->killIssued ||
+    if (!w || !w->outgoing.isEmpty() || w->socket->bytesToWrite() > 0 ||
         !w->retireReason.isEmpty()) {
         return;
     }
@@ -730,7 +730,7 @@ void Engine::publish(WorkerConnection *w)
 {
     using State = Statistics::WorkerInfo::State;
     State state = State::Starting;
-    if (w->state == WorkerConnection::State::Dying || !w->retireReason.isEmpty())
+    if (w->isEnding() || !w->retireReason.isEmpty())
         state = State::Retiring;
     else if (w->state == WorkerConnection::State::Ready)
         state = w->inFlight.empty() ? State::Idle : State::Busy;
@@ -857,8 +857,7 @@ void Engine::onPeerReadyRead(QLocalSocket *socket)
     }
     if (!initializer.name.isEmpty()) {
         // Ready once the initializer has run; the start timeout still applies.
-        accepted->state = WorkerConnection::State::Initializing;
-        accepted->initializing = true;
+        setState(accepted, WorkerConnection::State::Initializing);
         OutgoingFrames frames;
         appendMessage(frames, initializer);
         write(accepted, accepted->bodies.wire(frames));
@@ -871,12 +870,10 @@ void Engine::onPeerReadyRead(QLocalSocket *socket)
 
 void Engine::becomeReady(WorkerConnection *w)
 {
-    w->state = WorkerConnection::State::Ready;
-    w->initializing = false;
+    setState(w, WorkerConnection::State::Ready);
     w->everReady = true;
     w->timer.stop();
     m_startFailures = 0;
-    publish(w);
     {
         QMutexLocker lock(&m_shared->mutex);
         m_shared->pids.append(w->pid);
@@ -986,9 +983,10 @@ void Engine::readEverythingSent(int slotId)
 
 bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
 {
-    // Not the state: a worker whose process end was seen first is Dying while
+    // Not the state: a worker whose process end was seen first is Lost while
     // its last frames (the initializer's TaskStarted) are still being read.
-    if (w->initializing)
+    // Connected and never ready: its initializer is what runs.
+    if (!w->everReady)
         return handleInitializerFrame(w, frame);
     switch (MessageType(frame.type)) {
     case MessageType::TaskStarted: {
@@ -1156,8 +1154,8 @@ void Engine::onSocketClosed(int slotId)
         return;
     }
     // Workers close their connection only when exiting; give it a moment.
-    markDying(w);
-    if (!w->killIssued)
+    setState(w, WorkerConnection::State::Lost);
+    if (w->state != WorkerConnection::State::Killing)
         w->timer.start(SocketGraceMs);
 }
 
@@ -1173,7 +1171,7 @@ void Engine::onProcessEnded(int slotId)
     // wrote before it ended is all in the socket by now.
     endProcessGroup(w);
     flushOutput(slotId);
-    markDying(w);
+    setState(w, WorkerConnection::State::Lost);
     readEverythingSent(slotId);
     if (WorkerConnection *ended = worker(slotId))
         scheduleReap(ended);
@@ -1197,7 +1195,7 @@ void Engine::onWorkerTimer(int slotId)
     WorkerConnection *w = worker(slotId);
     if (!w)
         return;
-    if (!w->killPending.isEmpty() && !w->killIssued) {
+    if (!w->killPending.isEmpty() && w->state == WorkerConnection::State::Ready) {
         // Its sent-ahead tasks did not come back in time: what started dies.
         kill(w, std::exchange(w->killPending, {}));
     } else if (w->state == WorkerConnection::State::Starting) {
@@ -1205,7 +1203,7 @@ void Engine::onWorkerTimer(int slotId)
     } else if (w->state == WorkerConnection::State::Initializing) {
         kill(w, QStringLiteral("did not finish its initializer within %1 ms")
                     .arg(m_shared->workerStartTimeoutMs));
-    } else if (!w->processEnded && !w->killIssued) {
+    } else if (!w->processEnded && w->state != WorkerConnection::State::Killing) {
         kill(w, QStringLiteral("closed its connection but did not exit"));
     } else {
         scheduleReap(w); // ended, but the socket or the kill never reported back
@@ -1217,28 +1215,30 @@ void Engine::kill(WorkerConnection *w, const QString &reason)
     settleLend();
     if (w->killReason.isEmpty())
         w->killReason = reason;
-    markDying(w);
-    if (!w->killIssued) {
-        w->killIssued = true;
+    if (w->state != WorkerConnection::State::Killing) {
+        setState(w, WorkerConnection::State::Killing);
         w->process->kill();
         endProcessGroup(w);
     }
     w->timer.start(KillWaitMs);
 }
 
-void Engine::markDying(WorkerConnection *w)
+void Engine::setState(WorkerConnection *w, WorkerConnection::State next)
 {
     settleLend();
-    if (w->state == WorkerConnection::State::Dying)
+    using State = WorkerConnection::State;
+    // Forward only; and once we retire or kill a worker, its end is that
+    // decision's, not a loss (what reap() reads).
+    if (next <= w->state || (next == State::Lost && w->isEnding()))
         return;
-    w->state = WorkerConnection::State::Dying;
+    w->state = next;
     publish(w);
     notifyCounts();
 }
 
 void Engine::scheduleReap(WorkerConnection *w)
 {
-    markDying(w);
+    setState(w, WorkerConnection::State::Lost);
     if (w->reapScheduled)
         return;
     w->reapScheduled = true;
@@ -1328,9 +1328,8 @@ void Engine::retire(WorkerConnection *w)
 {
     settleLend();
     // Graceful: the worker exits on its own when its connection closes.
-    w->retiring = true;
     w->idleTimer.stop();
-    markDying(w);
+    setState(w, WorkerConnection::State::Retiring);
     w->socket->disconnectFromServer();
 }
 
@@ -1385,14 +1384,14 @@ void Engine::reap(int slotId)
     }
 
     if (!w->everReady) {
-        if (w->initializing && w->killReason.isEmpty())
+        if (w->socket && w->state != WorkerConnection::State::Killing)
             how += QStringLiteral(" while running its initializer");
         onStartFailed(QStringLiteral("worker program %1 %2").arg(w->process->program(), how),
                       ++m_startFailures);
         dispatch();
         return;
     }
-    const bool expected = w->retiring && w->killReason.isEmpty() && !crashed &&
+    const bool expected = w->state == WorkerConnection::State::Retiring && !crashed &&
                           w->process->exitCode() == 0 && w->inFlight.empty();
     if (expected) {
         {
@@ -1407,7 +1406,7 @@ void Engine::reap(int slotId)
         dispatch();
         return;
     }
-    const bool killedByUs = !w->killReason.isEmpty();
+    const bool killedByUs = w->state == WorkerConnection::State::Killing;
     {
         QMutexLocker lock(&m_shared->mutex);
         m_shared->pids.removeOne(w->pid);
@@ -1444,7 +1443,8 @@ void Engine::reap(int slotId)
     // waiting tasks fail rather than loop (they never ran: not Crashed).
     // (A worker that broke the protocol first counts too, and then they fail
     // with ProtocolError: the program answers with garbage.)
-    if ((!killedByUs || w->protocolError) && !w->retiring && w->tasksStarted == 0) {
+    if ((!killedByUs || w->protocolError) && w->state != WorkerConnection::State::Retiring &&
+        w->tasksStarted == 0) {
         ++m_deathsBeforeStart;
         onStartFailed(QStringLiteral("worker program %1 %2 before it started a task")
                           .arg(w->process->program(), how),
@@ -1462,7 +1462,7 @@ void Engine::onStartFailed(const QString &message, int failures, TaskError::Kind
     const int delay = std::min(250 << std::min(failures - 1, 5), 5000);
     m_startBackoff.start(delay);
     const bool anyAlive = std::any_of(m_workers.begin(), m_workers.end(), [](const auto &entry) {
-        return entry.second->state != WorkerConnection::State::Dying;
+        return !entry.second->isEnding();
     });
     if (!anyAlive && failures >= MaxStartAttempts) {
         failQueued(kind,
@@ -1774,7 +1774,7 @@ void Engine::revokeFollowers(WorkerConnection *w)
 
 void Engine::killAfterRevoke(WorkerConnection *w, Task *culprit, const QString &reason)
 {
-    if (w->killIssued || !w->killPending.isEmpty())
+    if (w->state != WorkerConnection::State::Ready || !w->killPending.isEmpty())
         return;
     // A task sent behind the culprit has not started, or the culprit would
     // have ended (and the kill be void): asked back, it comes back unstarted
@@ -1790,7 +1790,7 @@ void Engine::killAfterRevoke(WorkerConnection *w, Task *culprit, const QString &
 
 void Engine::settlePendingKill(WorkerConnection *w)
 {
-    if (w->killPending.isEmpty() || w->killIssued)
+    if (w->killPending.isEmpty() || w->state != WorkerConnection::State::Ready)
         return;
     if (w->inFlight.empty() || w->inFlight.front()->id != w->killForTask ||
         w->inFlight.front()->state != Task::State::Running) {

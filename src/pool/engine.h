@@ -153,7 +153,8 @@ private:
     void onIdleTimeout(int slotId);
     int liveWorkers() const;
     void kill(WorkerConnection *worker, const QString &reason);
-    void markDying(WorkerConnection *worker);
+    /// The one place a worker's state changes (see WorkerConnection::State).
+    void setState(WorkerConnection *worker, WorkerConnection::State next);
     /// Brings the worker's record in statistics() up to date with its state.
     void publish(WorkerConnection *worker);
     void scheduleReap(WorkerConnection *worker);

@@ -22,11 +22,16 @@ struct WorkerRecord;
 /// Owned by the engine; I/O thread only.
 struct WorkerConnection
 {
+    /// Its life, forward only (Engine::setState() is the one place that
+    /// changes it). The last three are ends, and say who decided: reap()
+    /// tells a retirement, a crash and the pool's kill apart by them.
     enum class State {
         Starting,     // process launched, no authenticated connection yet
         Initializing, // authenticated, running the pool's worker initializer
-        Ready,        // takes tasks
-        Dying,        // its process ended, its socket closed, or we killed it; reaped soon
+        Ready,        // takes tasks (idle or busy: inFlight), unless a retire or kill is pending
+        Retiring,     // asked to exit on its own (we closed its connection)
+        Lost,         // its process ended or its socket closed without being asked to
+        Killing,      // the pool sent SIGKILL (killReason says why)
     };
 
     int slotId = 0;
@@ -44,12 +49,11 @@ struct WorkerConnection
     bool taskTimerIsCancelGrace = false;
     /// Tasks sent to the worker, oldest first; it runs them in order.
     std::deque<Task *> inFlight;
-    bool everReady = false;
-    bool initializing = false; // its initializer was sent and has not finished
+    bool everReady = false; // connected but never ready: its initializer runs
+    // What the OS told, whatever the state: both are needed before reap().
     bool processEnded = false;
     bool socketClosed = false;
     bool reapScheduled = false;
-    bool killIssued = false;
     bool protocolError = false; // its running task fails with ProtocolError, not Crashed
     /// The pool decided to kill it for the running task killForTask (timeout,
     /// cancel grace) and first asked back the tasks sent behind that one
@@ -72,7 +76,6 @@ struct WorkerConnection
     /// it gets no new work, and its replacement may start meanwhile.
     QString retireReason;
     bool recycle = false;  // retireReason is maxTasksPerWorker / maxWorkerRss (workerRecycled())
-    bool retiring = false; // asked to exit; its end is not a crash
     /// Its stdout and stderr, batched (Engine::forwardOutput()); outputTimer
     /// spaces the batches while it keeps printing.
     OutputBatcher stdoutLines;
@@ -86,10 +89,11 @@ struct WorkerConnection
         return state == State::Ready && retireReason.isEmpty() && killPending.isEmpty();
     }
     bool isIdle() const { return acceptsWork() && inFlight.empty(); }
-    /// Counts against maxWorkers: neither dying nor on its way out.
+    bool isEnding() const { return state >= State::Retiring; }
+    /// Counts against maxWorkers: neither ending nor on its way out.
     bool isLive() const
     {
-        return state != State::Dying && retireReason.isEmpty() && killPending.isEmpty();
+        return !isEnding() && retireReason.isEmpty() && killPending.isEmpty();
     }
 };
 
