@@ -12,6 +12,20 @@
 
 using namespace QtProcessPool;
 
+namespace {
+/// Under scratch: a directory that does not exist, a regular file, and a
+/// directory whose socket path would not fit sun_path.
+QStringList badCandidates(const QTemporaryDir &scratch)
+{
+    const QString file = scratch.filePath(QStringLiteral("a-file"));
+    QFile touch(file);
+    if (touch.open(QIODevice::WriteOnly))
+        touch.close();
+    return {scratch.filePath(QStringLiteral("missing/below")), file,
+            scratch.filePath(QString(120, QLatin1Char('d')))};
+}
+} // namespace
+
 class TestSocketDirectory : public QObject
 {
     Q_OBJECT
@@ -26,12 +40,11 @@ void TestSocketDirectory::firstUsableCandidateWins()
 {
     QTemporaryDir scratch;
     QVERIFY(scratch.isValid());
-    const QString missing = scratch.filePath(QStringLiteral("missing/below"));
-    const QString file = scratch.filePath(QStringLiteral("a-file"));
-    QFile touch(file);
-    QVERIFY(touch.open(QIODevice::WriteOnly));
-    touch.close();
-    const QString tooLong = scratch.filePath(QString(120, QLatin1Char('d')));
+    const QStringList bad = badCandidates(scratch);
+    QVERIFY(QFileInfo(bad.at(1)).isFile());
+    const QString &missing = bad.at(0);
+    const QString &file = bad.at(1);
+    const QString &tooLong = bad.at(2);
     const QString good = scratch.filePath(QStringLiteral("good"));
     QVERIFY(QDir().mkpath(good));
 
@@ -49,12 +62,11 @@ void TestSocketDirectory::firstUsableCandidateWins()
 void TestSocketDirectory::everyRefusalIsNamed()
 {
     QTemporaryDir scratch;
-    const QString missing = scratch.filePath(QStringLiteral("missing"));
-    const QString file = scratch.filePath(QStringLiteral("a-file"));
-    QFile touch(file);
-    QVERIFY(touch.open(QIODevice::WriteOnly));
-    touch.close();
-    const QString tooLong = scratch.filePath(QString(120, QLatin1Char('d')));
+    const QStringList bad = badCandidates(scratch);
+    QVERIFY(QFileInfo(bad.at(1)).isFile());
+    const QString &missing = bad.at(0);
+    const QString &file = bad.at(1);
+    const QString &tooLong = bad.at(2);
     QString error;
     QVERIFY(!createSocketDirectory(&error, {missing, file, tooLong}));
     QVERIFY2(error.contains(missing) && error.contains(file) && error.contains(tooLong),
