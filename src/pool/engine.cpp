@@ -561,13 +561,10 @@ bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
     Task *task = *it;
     w->inFlight.erase(it);
     publish(w);
-    if (task->settled) {
+    if (task->settled)
         release(task); // canceled while sent ahead: it never ran
-    } else {
-        task->state = Task::State::Queued;
-        task->revoking = false;
-        m_queue.pushFront(task); // revoked: another worker takes it
-    }
+    else
+        requeue(task); // revoked: another worker takes it
     dispatch();
     return true;
 }
@@ -714,7 +711,7 @@ void Engine::send(WorkerConnection *worker, Task *task)
 
 void Engine::markSent(WorkerConnection *worker, Task *task)
 {
-    task->state = Task::State::Sent;
+    moveTask(task, Task::State::Sent);
     task->slotId = worker->slotId;
     worker->inFlight.push_back(task);
     worker->idleTimer.stop();
@@ -724,6 +721,22 @@ void Engine::markSent(WorkerConnection *worker, Task *task)
         worker->recycle = true;
     }
     publish(worker);
+}
+
+void Engine::moveTask(Task *task, Task::State next)
+{
+    // Queued -> Sent -> Running; Sent -> Queued only when it never started
+    // (given back, or its worker died first). A started task never goes back.
+    Q_ASSERT(next == Task::State::Queued ? task->state == Task::State::Sent
+                                          : int(next) == int(task->state) + 1);
+    task->state = next;
+}
+
+void Engine::requeue(Task *task)
+{
+    moveTask(task, Task::State::Queued);
+    task->revoking = false;
+    m_queue.pushFront(task);
 }
 
 void Engine::publish(WorkerConnection *w)
@@ -1003,7 +1016,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             return false;
         }
         Task *task = *it;
-        task->state = Task::State::Running;
+        moveTask(task, Task::State::Running);
         ++w->tasksStarted;
         m_deathsBeforeStart = 0;
         if (task->settled) {
@@ -1430,9 +1443,7 @@ void Engine::reap(int slotId)
                                          .arg(reason, task->request.name),
                                      {}, w->pid));
         } else {
-            task->state = Task::State::Queued;
-            task->revoking = false;
-            m_queue.pushFront(task);
+            requeue(task);
         }
     }
     w->inFlight.clear();

@@ -89,6 +89,10 @@ private:
     /// Takes the lent socket back, or, if a submission used it, takes the
     /// inbox so that task is known: called before the engine touches workers.
     void settleLend();
+    /// The one place a task's position changes (see Task::State).
+    static void moveTask(Task *task, Task::State next);
+    /// A task that never started goes back to the head of the queue.
+    void requeue(Task *task);
     /// Records a task as sent to the worker (the frame is written elsewhere).
     void markSent(WorkerConnection *worker, Task *task);
     /// Tells submitters whether the engine will take the inbox on its own.

@@ -36,7 +36,16 @@ struct TaskGroup
 /// thread) once it leaves the inbox.
 struct Task
 {
-    enum class State { Queued, Sent, Running };
+    /// The task's ledger has two columns. Where it is (state, changed only by
+    /// Engine::moveTask(), forward only but for Sent -> Queued, never after
+    /// its TaskStarted arrived), and whether its future has finished
+    /// (settled): a task canceled or timed out while it runs is settled and
+    /// still Running in its worker until that worker reports back or dies.
+    enum class State {
+        Queued,  // in the inbox or the queue
+        Sent,    // written to a worker, its TaskStarted not yet read
+        Running, // its TaskStarted arrived: it never runs again
+    };
     detail::TaskRequest request;
     quint64 id = 0;
     State state = State::Queued;
