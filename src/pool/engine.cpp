@@ -1194,7 +1194,10 @@ void Engine::endProcessGroup(WorkerConnection *w)
 {
 #ifdef Q_OS_UNIX
     // The group outlives its leader while members remain, and its id is not
-    // reused meanwhile, so this reaches only the worker's own helpers.
+    // reused meanwhile, so this reaches only the worker's own helpers. (With
+    // no helper left the group is gone: called while the leader lives or
+    // right after its end is reported, so its pid has had no time to become
+    // another group's.)
     if (w->record && w->record->pid > 0)
         ::kill(-pid_t(w->record->pid), SIGKILL);
 #else
@@ -1385,10 +1388,10 @@ void Engine::reap(int slotId)
     if (w->socket)
         w->socket->disconnect(this);
     if (w->process->state() != QProcess::NotRunning) {
+        endProcessGroup(w.get()); // while its leader lives, the group is surely its own
         w->process->kill();
         w->process->waitForFinished(KillWaitMs);
     }
-    endProcessGroup(w.get());
     QString how =
         w->killReason.isEmpty() ? describeProcessEnd(*w->process, !w->everReady) : w->killReason;
     const bool crashed = w->killReason.isEmpty() && w->process->exitStatus() == QProcess::CrashExit;
@@ -1943,20 +1946,23 @@ void Engine::shutdown()
             w->socket->disconnectFromServer();
             graceful.push_back(w);
         } else if (w->process->state() != QProcess::NotRunning) {
+            endProcessGroup(w); // with its helpers
             w->process->kill();
         }
         w->inFlight.clear();
     }
     const QDeadlineTimer deadline(ShutdownGraceMs);
-    for (WorkerConnection *w : graceful)
-        w->process->waitForFinished(int(std::max<qint64>(1, deadline.remainingTime())));
+    for (WorkerConnection *w : graceful) {
+        if (w->process->waitForFinished(int(std::max<qint64>(1, deadline.remainingTime()))))
+            endProcessGroup(w); // helpers of its earlier tasks
+    }
     for (auto &entry : m_workers) {
         QProcess *process = entry.second->process.get();
         if (process->state() != QProcess::NotRunning) {
+            endProcessGroup(entry.second.get());
             process->kill();
             process->waitForFinished(KillWaitMs); // reaps it: no zombie
         }
-        endProcessGroup(entry.second.get());
         flushOutput(entry.first);
     }
     m_workers.clear();
