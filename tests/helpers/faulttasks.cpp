@@ -8,6 +8,7 @@
 #include <QtCore/QThread>
 
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <fcntl.h>
@@ -55,7 +56,8 @@ int faulty(const QString &log, int index, int fault, int ms)
     case Abort:
         std::abort();
     case Segv: {
-        volatile int *nowhere = nullptr;
+        // Unmapped, but not null: UBSan would stop a null write first.
+        volatile int *nowhere = reinterpret_cast<volatile int *>(std::uintptr_t(16));
         *nowhere = index;
         return 0;
     }
