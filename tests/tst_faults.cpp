@@ -587,7 +587,9 @@ void TestFaults::blockingContinuationIsNamed()
                              "continuation attached without a context has held the pool's I/O "
                              "thread for \\d+ ms.*then\\(this")));
     std::atomic<bool> returned{false};
-    QFuture<int> first = pool.run(square, 2);
+    // Still running when then() is attached, so its continuation runs where
+    // the future finishes: on the I/O thread.
+    QFuture<int> first = pool.run(sleepThenSquare, 300, 2);
     auto blocked = first.then([&returned](int x) {
         QThread::sleep(4); // stands in for result() of another task of this pool
         returned = true;
@@ -609,7 +611,7 @@ void TestFaults::poolDeletedInContinuationWithoutContext()
                          QRegularExpression(QStringLiteral("deleted in a continuation attached "
                                                            "without a context")));
     std::atomic<bool> deleted{false};
-    QFuture<int> first = pool->run(square, 3);
+    QFuture<int> first = pool->run(sleepThenSquare, 300, 3); // not finished at then()
     QFuture<int> pending = pool->run(sleepThenSquare, 60000, 4);
     auto done = first.then([pool, &deleted](int) {
         delete pool;
