@@ -36,7 +36,6 @@ using namespace protocol;
 
 namespace {
 
-constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 constexpr int SecretSize = 32;
 constexpr int MaxHelloSize = 4096;    // an unauthenticated peer gets no more
 constexpr int HelloTimeoutMs = 5000;  // for connections that never say hello

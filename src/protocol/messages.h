@@ -26,6 +26,9 @@
 namespace QtProcessPool::protocol {
 
 inline constexpr quint32 ProtocolVersion = 1;
+/// The argument that puts the application's executable in worker mode; the
+/// pool's socket name follows it (isWorkerProcess(), Engine::spawnWorker()).
+inline constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 inline constexpr int NonceSize = 32;
 
 enum class MessageType : quint16 {

@@ -65,7 +65,6 @@ namespace QtProcessPool {
 
 namespace {
 
-constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 constexpr int PollMs = 20; // how often a running QPromise task's results and progress are sent
 constexpr int SuspendPollMs = 5; // a suspended mapped() chunk checks for resume this often
 constexpr int TasksPerTurn = 64; // tasks run back to back before the main thread's events
