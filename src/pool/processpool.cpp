@@ -256,12 +256,13 @@ void ProcessPoolPrivate::watchUserCode()
 {
     constexpr qint64 StallNs = 2000000000; // 2 s
     const qint64 since = shared.userCodeSince.load(std::memory_order_relaxed);
-    if (since == 0 || since == userCodeWarned || steadyNow() - since < StallNs)
+    const qint64 held = steadyNow() - since;
+    if (since == 0 || since == userCodeWarned || held < StallNs)
         return;
     userCodeWarned = since;
     qCWarning(lcPool).nospace()
         << "a continuation attached without a context has held the pool's I/O thread for "
-        << (steadyNow() - since) / 1000000
+        << held / 1000000
         << " ms: no task of this pool makes progress meanwhile. If it waits for another task of "
            "this pool (result(), waitForFinished()), it waits for good. Attach it with a "
            "context (future.then(this, ...)) so it runs on that object's thread.";

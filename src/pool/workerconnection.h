@@ -84,17 +84,13 @@ struct WorkerConnection
     /// What statistics() shows of it (Engine::publish()).
     std::shared_ptr<WorkerRecord> record;
 
-    bool acceptsWork() const
-    {
-        return state == State::Ready && retireReason.isEmpty() && killPending.isEmpty();
-    }
+    /// The pool decided it goes (retire or kill) once its current tasks allow.
+    bool endDecided() const { return !retireReason.isEmpty() || !killPending.isEmpty(); }
+    bool acceptsWork() const { return state == State::Ready && !endDecided(); }
     bool isIdle() const { return acceptsWork() && inFlight.empty(); }
     bool isEnding() const { return state >= State::Retiring; }
     /// Counts against maxWorkers: neither ending nor on its way out.
-    bool isLive() const
-    {
-        return !isEnding() && retireReason.isEmpty() && killPending.isEmpty();
-    }
+    bool isLive() const { return !isEnding() && !endDecided(); }
 };
 
 /// "crashed with SIGSEGV (Segmentation fault)", "exited with code 3",
