@@ -18,9 +18,9 @@
 #include <QtCore/QStringList>
 
 #include <chrono>
-#include <iterator>
+#include <cstddef>
 #include <memory>
-#include <optional>
+#include <utility>
 
 namespace QtProcessPool {
 
@@ -62,6 +62,10 @@ class QTPROCESSPOOL_EXPORT ProcessPool : public QObject
     Q_PROPERTY(int runningTaskCount READ runningTaskCount)
 
 public:
+    /// Starts the pool's I/O thread, no worker yet (they start on demand, or
+    /// with prestart()). The thread creating the pool is the pool's thread.
+    /// When the application's aboutToQuit() arrives, the pool stops as its
+    /// destructor would; run() then returns futures already canceled.
     explicit ProcessPool(QObject *parent = nullptr);
     /// Cancels every pending future (queued or running), stops every worker
     /// (idle ones get a moment to exit on their own, busy ones are killed) and
@@ -69,90 +73,42 @@ public:
     /// within about a second.
     ~ProcessPool() override;
 
-    /// Runs f(args...) in a worker. f must be registered (QPP_REGISTER_TASK);
-    /// the arguments are converted to f's parameter types and serialized now.
-    /// Returns QFuture<R> (R: f's result, or T when f takes QPromise<T>&). An
-    /// unregistered f gives a future already failed with TaskError::UnknownTask.
-    /// A lambda or function object is identified by its type, a function by its
-    /// address. Never blocks.
+    /// Runs f(args...) in a worker process. f must be registered
+    /// (QPP_REGISTER_TASK): a function (identified by its address), a
+    /// captureless lambda or a default-constructible function object
+    /// (identified by its type; the worker runs its registered copy). A
+    /// capturing lambda is a compile error: its captures cannot reach the
+    /// worker. The arguments are converted to f's parameter types and
+    /// serialized now, on the calling thread; the caller keeps them.
+    ///
+    /// Returns QFuture<R> (R: f's result, or T when f takes QPromise<T>&).
+    /// Thread: call it on the pool's thread; it never blocks (no worker is
+    /// waited for). The future finishes exactly once (on the pool's I/O
+    /// thread, or before run() returns for the failures below): with f's
+    /// results; with a TaskError (Exception, Crashed, TimedOut, ProtocolError,
+    /// WorkerStartFailed...); or canceled (by QFuture::cancel(), the pool's
+    /// destruction or the application quitting). Failed at once, without
+    /// reaching a worker: an unregistered f (TaskError::UnknownTask),
+    /// arguments larger than maxMessageSize() (BadArguments), a full queue
+    /// (QueueFull). A task whose worker dies before the task started is
+    /// queued again; once started, it never runs a second time.
     template <typename F, typename... Args>
-    auto run(F f, Args &&...args)
-    {
-        return run(TaskOptions{}, std::move(f), std::forward<Args>(args)...);
-    }
-
+    [[nodiscard]] auto run(F f, Args &&...args);
+    /// As run(f, args...), with a priority and a timeout for this task
+    /// (TaskOptions).
     template <typename F, typename... Args>
-    auto run(const TaskOptions &options, F f, Args &&...args)
-    {
-        using Traits = detail::FunctionTraits<F>;
-        checkCallable<Traits>();
-        if constexpr (Traits::isCallable) {
-            using Params = typename Traits::Params;
-            using Result = typename Traits::Result;
-            static_assert(std::tuple_size_v<Params> == sizeof...(Args),
-                          "run() was given a different number of arguments than the task takes "
-                          "(a QPromise<T>& first parameter is supplied by the pool).");
-            if constexpr (std::tuple_size_v<Params> == sizeof...(Args)) {
-                static_assert(detail::AllStreamable<Params>::value,
-                              "Every task parameter type needs QDataStream operators << and >> "
-                              "(arguments are serialized to reach the worker process).");
-                static_assert(std::is_void_v<Result> || detail::isStreamable<Result>,
-                              "The task's result type needs QDataStream operators << and >> "
-                              "(results are serialized to come back from the worker process).");
-                static_assert(std::is_void_v<Result> || std::is_default_constructible_v<Result>,
-                              "The task's result type must be default-constructible (results "
-                              "are decoded into a default-constructed value).");
-                static_assert(argumentsConvert<Params, Args...>(),
-                              "Each argument given to run() must convert implicitly to the "
-                              "task's parameter type.");
-                const detail::TaskEntry *entry =
-                    detail::findTask(typeid(F), detail::callableAddress(f));
-                if (!entry)
-                    return detail::failedFuture<Result>(unregisteredError());
-                detail::TaskRequest request;
-                request.name = entry->name;
-                request.argTypes = entry->argTypes;
-                request.resultType = entry->resultType;
-                request.expectedResults = Traits::hasPromise ? -1 : std::is_void_v<Result> ? 0 : 1;
-                request.arguments = detail::serializeArguments(static_cast<Params *>(nullptr),
-                                                               std::forward<Args>(args)...);
-                return submit<Result>(options, std::move(request));
-            }
-        }
-    }
+    [[nodiscard]] auto run(const TaskOptions &options, F f, Args &&...args);
 
     /// Runs the task registered under name, which must take exactly the
     /// argument types given (string literals travel as QString) and return R
     /// (or take QPromise<R>&). A mismatch fails the future with
     /// TaskError::BadArguments, an unknown name with TaskError::UnknownTask;
     /// nothing undecodable ever reaches the task.
+    /// Thread, failures and guarantees as run(); a task known only to the
+    /// worker program is checked by the worker (the future then fails there,
+    /// with the worker's pid).
     template <typename R, typename... Args>
-    QFuture<R> runNamed(const QString &name, Args &&...args)
-    {
-        using Params = std::tuple<detail::WireType<Args>...>;
-        static_assert(detail::AllStreamable<Params>::value,
-                      "Every argument type given to runNamed() needs QDataStream operators << "
-                      "and >>.");
-        static_assert(std::is_void_v<R> || detail::isStreamable<R>,
-                      "The result type of runNamed<R>() needs QDataStream operators << and >>.");
-        static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
-                      "The result type of runNamed<R>() must be default-constructible.");
-        detail::TaskRequest request;
-        request.name = name;
-        request.argTypes = detail::TypeNames<Params>::get();
-        request.resultType = detail::typeName<R>();
-        // Checked here too when this process registers the task: fails at once.
-        if (const detail::TaskEntry *entry = detail::findTask(name)) {
-            const QString mismatch =
-                detail::signatureMismatch(*entry, request.argTypes, request.resultType);
-            if (!mismatch.isEmpty())
-                return detail::failedFuture<R>(TaskError(TaskError::Kind::BadArguments, mismatch));
-            request.expectedResults = entry->hasPromise ? -1 : std::is_void_v<R> ? 0 : 1;
-        }
-        request.arguments = detail::serializeArguments(static_cast<Params *>(nullptr),
-                                                       std::forward<Args>(args)...);
-        return submit<R>(TaskOptions{}, std::move(request));
-    }
+    [[nodiscard]] QFuture<R> runNamed(const QString &name, Args &&...args);
 
     /// Runs f once per item of items (QList, std::vector, any sequence with
     /// begin()/end()) and returns one future with one result per item, at the
@@ -165,71 +121,11 @@ public:
     /// at their next item. cancel() does the same without an error; a chunk
     /// still running after cancelGracePeriod() is killed with its worker.
     /// TaskOptions do not apply; taskTimeout() applies to each chunk.
+    /// Thread and registration as run(); an unregistered f fails the future
+    /// at once with TaskError::UnknownTask, empty items finish it at once with
+    /// no results. Finishes exactly once.
     template <typename F, typename Sequence>
-    auto mapped(F f, const Sequence &items, int chunkSize = 0)
-    {
-        using Traits = detail::FunctionTraits<F>;
-        checkCallable<Traits>();
-        if constexpr (Traits::isCallable) {
-            using Params = typename Traits::Params;
-            using Result = typename Traits::Result;
-            static_assert(!Traits::hasPromise,
-                          "mapped() takes a function of one item; a QPromise<T>& task cannot be "
-                          "mapped.");
-            static_assert(std::tuple_size_v<Params> == 1,
-                          "mapped() needs a function taking exactly one parameter (the item).");
-            if constexpr (!Traits::hasPromise && std::tuple_size_v<Params> == 1) {
-                using Item = std::tuple_element_t<0, Params>;
-                using std::begin;
-                using std::end;
-                static_assert(argumentsConvert<Params, decltype(*begin(items))>(),
-                              "The items given to mapped() must convert implicitly to the "
-                              "function's parameter type.");
-                static_assert(detail::isStreamable<Item>,
-                              "The parameter type of a mapped() function needs QDataStream "
-                              "operators << and >>.");
-                static_assert(std::is_void_v<Result> || detail::isStreamable<Result>,
-                              "The result type of a mapped() function needs QDataStream "
-                              "operators << and >>.");
-                const detail::TaskEntry *entry =
-                    detail::findTask(typeid(F), detail::callableAddress(f));
-                if (!entry)
-                    return detail::failedFuture<Result>(unregisteredError());
-                detail::MapRequest request;
-                request.name = entry->name;
-                request.argTypes = entry->argTypes;
-                request.resultType = entry->resultType;
-                const qsizetype count = qsizetype(std::distance(begin(items), end(items)));
-                const int chunk =
-                    chunkSize > 0 ? chunkSize : detail::autoChunkSize(count, maxWorkers());
-                request.totalItems = int(count);
-                QByteArray bytes;
-                std::optional<QDataStream> out; // one per chunk, not per item
-                int inChunk = 0;
-                for (auto it = begin(items); it != end(items); ++it) {
-                    if (!out) {
-                        out.emplace(&bytes, QIODevice::WriteOnly | QIODevice::Append);
-                        out->setVersion(detail::StreamVersion);
-                    }
-                    detail::writeConverted<Item>(*out, *it);
-                    if (++inChunk == chunk) {
-                        out.reset();
-                        request.chunks.emplace_back(std::move(bytes), inChunk);
-                        bytes = QByteArray();
-                        inChunk = 0;
-                    }
-                }
-                out.reset();
-                if (inChunk > 0)
-                    request.chunks.emplace_back(std::move(bytes), inChunk);
-                auto sink = std::make_unique<detail::PromiseSink<Result>>();
-                QFuture<Result> future = sink->future();
-                request.sink = std::move(sink);
-                submitMapped(std::move(request));
-                return future;
-            }
-        }
-    }
+    [[nodiscard]] auto mapped(F f, const Sequence &items, int chunkSize = 0);
 
     /// Upper bound of worker processes, started lazily as tasks arrive.
     /// Default QThread::idealThreadCount(); at least 1.
@@ -301,50 +197,25 @@ public:
     /// or crashes, the worker counts as failed to start: waiting tasks fail
     /// with TaskError::WorkerStartFailed carrying its message, after the same
     /// back-off as other start failures. workerStartTimeout() includes it.
+    /// An unregistered f does not fail here: every worker then fails to start,
+    /// saying so. Call it on the pool's thread; the arguments are serialized
+    /// now. Replaces any earlier initializer.
     template <typename F, typename... Args>
-    void setWorkerInitializer(F f, Args &&...args)
-    {
-        using Traits = detail::FunctionTraits<F>;
-        checkCallable<Traits>();
-        if constexpr (Traits::isCallable) {
-            using Params = typename Traits::Params;
-            static_assert(!Traits::hasPromise, "A worker initializer cannot take a QPromise.");
-            static_assert(std::tuple_size_v<Params> == sizeof...(Args),
-                          "setWorkerInitializer() was given a different number of arguments "
-                          "than the function takes.");
-            if constexpr (!Traits::hasPromise && std::tuple_size_v<Params> == sizeof...(Args)) {
-                static_assert(argumentsConvert<Params, Args...>(),
-                              "Each argument must convert implicitly to the initializer's "
-                              "parameter type.");
-                detail::TaskRequest request;
-                if (const detail::TaskEntry *entry =
-                        detail::findTask(typeid(F), detail::callableAddress(f))) {
-                    request.name = entry->name;
-                    request.argTypes = entry->argTypes;
-                    request.resultType = entry->resultType;
-                    request.arguments = detail::serializeArguments(
-                        static_cast<Params *>(nullptr), std::forward<Args>(args)...);
-                } else {
-                    // No worker has it: each fails to start, saying so.
-                    request.name = QStringLiteral("<unregistered initializer: register it with "
-                                                  "QPP_REGISTER_TASK>");
-                    request.resultType = QStringLiteral("void");
-                }
-                setInitializer(std::move(request));
-            }
-        }
-    }
+    void setWorkerInitializer(F f, Args &&...args);
     /// No initializer for workers started afterwards.
     void clearWorkerInitializer();
 
-    /// A snapshot of the counts and timings since the pool was created.
+    /// A snapshot of the counts and timings since the pool was created (a
+    /// value; any thread).
     Statistics statistics() const;
 
     /// Starts max(minWorkers(), 1) workers now (bounded by maxWorkers()), so the
-    /// first tasks do not pay the start-up time.
+    /// first tasks do not pay the start-up time. Never blocks; a start failure
+    /// shows only in the tasks that wait for a worker.
     void prestart();
     /// Runs a local event loop until nothing is queued or running, or msecs
-    /// pass (-1: no limit). Returns true if the pool became idle.
+    /// pass (-1: no limit). Returns true if the pool became idle. Call it on the
+    /// pool's thread. Futures that failed at once (see run()) do not count.
     bool waitForDone(int msecs = -1);
 
     /// Live counts (any thread; a snapshot).
@@ -354,23 +225,61 @@ public:
     int runningTaskCount() const;
     QList<qint64> workerPids() const;
 
+    // Signals. Every one is emitted on the pool's thread (the thread the
+    // ProcessPool object lives in): the I/O thread decides, and a queued
+    // connection delivers, so a slot may call back into the pool. For one
+    // worker they arrive in the order they happened:
+    //   workerOutput()*  workerStarted()  workerOutput()*  workerExited()
+    //   then at most one of workerRecycled(), workerCrashed(), workerKilled().
+    // None is emitted for workers stopped by the destructor or by the
+    // application quitting, and none arrives after the pool is destroyed.
+    // A worker that never became ready (it failed to start, to connect in
+    // workerStartTimeout(), or in its initializer) emits no workerStarted(),
+    // workerExited(), workerCrashed() nor workerKilled(): the tasks waiting
+    // for it fail with TaskError::WorkerStartFailed after repeated failures.
 Q_SIGNALS:
+    /// A worker is ready for tasks: connected, authenticated and past its
+    /// initializer (setWorkerInitializer()). Its pid is in workerPids() from
+    /// now on. Emitted once per worker, before any of its other signals but
+    /// workerOutput().
     void workerStarted(qint64 pid);
+    /// A worker that had started (workerStarted()) has ended and been reaped,
+    /// for whatever reason: retired (idle, recycled, surplus after
+    /// setMaxWorkers()), crashed or killed. Emitted once per started worker
+    /// that ends while the pool runs, after its last workerOutput() and before
+    /// its workerRecycled(), workerCrashed() or workerKilled(); its pid has
+    /// left workerPids(). The futures of the tasks it was running have already
+    /// failed, and the tasks it had not started are queued again.
     void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
-    /// A worker ended without being asked to (signal, exit, OOM kill, an
-    /// outside kill). Emitted after workerExited() for the same pid. Never for
-    /// a worker the pool killed itself (workerKilled()) or retired.
+    /// A worker ended without being asked to (signal, non-zero exit, OOM kill,
+    /// an outside kill). Emitted right after workerExited() for the same pid;
+    /// the tasks it was running failed with TaskError::Crashed. Never for a
+    /// worker the pool killed itself (workerKilled() instead), never for one
+    /// that never started, and never for a retirement that ends in a clean exit
+    /// (code 0): a retiring worker that crashes or exits non-zero on its way
+    /// out does emit it.
     void workerCrashed(qint64 pid, const QString &reason);
     /// The pool killed a worker by its own decision: a running task's timeout
-    /// or cancel grace period ran out, or the worker broke the protocol.
-    /// Emitted after workerExited() for the same pid; never with workerCrashed().
+    /// or cancel grace period ran out, the worker broke the protocol (its
+    /// tasks fail with TaskError::ProtocolError), or it closed its connection
+    /// but did not exit. Emitted right after workerExited() for the same pid;
+    /// never together with workerCrashed() or workerRecycled().
     void workerKilled(qint64 pid, const QString &reason);
+    /// The queued-task count changed (queuedTaskCount()).
     /// The counts and idle() are coalesced: at most one update per 10 ms
     /// reaches this thread (the first at once, the latest at the end of the
     /// interval), so a stream of tiny tasks does not flood it; a count may
-    /// skip values it held only briefly, never the one it settles on.
+    /// skip values it held only briefly, never the one it settles on. Their
+    /// order relative to the per-worker signals above is not fixed.
     void queuedTaskCountChanged(int count);
+    /// The busy-worker count changed (busyWorkerCount()); coalesced as
+    /// queuedTaskCountChanged().
     void busyWorkerCountChanged(int count);
+    /// A worker retired by recycling (maxTasksPerWorker() reached, or its
+    /// resident memory past maxWorkerRss()) has exited cleanly; reason says
+    /// which. Emitted right after workerExited() for the same pid. Never for a
+    /// worker retired for being idle or surplus, nor for one that crashed or
+    /// was killed on its way out (workerCrashed() or workerKilled() instead).
     void workerRecycled(qint64 pid, const QString &reason);
     /// Lines a worker wrote to its stdout or stderr: one or more whole lines,
     /// joined by '\n' (no newline at the end). The first batch is emitted at
@@ -378,54 +287,31 @@ Q_SIGNALS:
     /// printing. A batch holds at most 256 KiB; lines past that are dropped
     /// and the batch ends with "[qtprocesspool: N lines of worker output
     /// dropped]". Also forwarded to this process's stderr as
-    /// "[worker <pid>] line", with one write per batch.
+    /// "[worker <pid>] line", with one write per batch. Also for workers that
+    /// never start (pid is then the process id); a worker's last batch comes
+    /// before its workerExited(). Not emitted once the pool is stopping (the
+    /// lines still go to stderr).
     void workerOutput(qint64 pid, QProcess::ProcessChannel channel, const QString &lines);
-    /// Nothing queued or running any more (within 10 ms of it; see above).
+    /// Nothing queued or running any more: the last outstanding future has
+    /// finished (before this arrives) and nothing was submitted since.
+    /// Coalesced as queuedTaskCountChanged(): several such moments within
+    /// 10 ms give one idle(), and none if a new task is outstanding when it
+    /// would arrive. Never caused by futures that failed at once (see run()),
+    /// and not emitted when the pool stops.
     void idle();
 
 private:
     template <typename Traits>
-    static constexpr void checkCallable()
-    {
-        static_assert(!Traits::isMemberFunction,
-                      "A non-static member function cannot run in another process: there is no "
-                      "object there. Use a free or static function, or a lambda.");
-        static_assert(Traits::isCallable,
-                      "The pool runs registered functions, captureless lambdas and function "
-                      "objects with one non-template operator().");
-    }
-    static TaskError unregisteredError()
-    {
-        return TaskError(TaskError::Kind::UnknownTask,
-                         QStringLiteral("this function is not registered as a task; register it "
-                                        "with QPP_REGISTER_TASK or QPP_REGISTER_TASK_AS"));
-    }
+    static constexpr void checkCallable();
+    static TaskError unregisteredError();
 
     template <typename Params, typename... Args>
-    static constexpr bool argumentsConvert()
-    {
-        return argumentsConvertImpl<Params, Args...>(
-            std::make_index_sequence<std::tuple_size_v<Params>>());
-    }
+    static constexpr bool argumentsConvert();
     template <typename Params, typename... Args, std::size_t... I>
-    static constexpr bool argumentsConvertImpl(std::index_sequence<I...>)
-    {
-        return ((std::is_convertible_v<Args &&, std::tuple_element_t<I, Params>> ||
-                 std::is_same_v<std::tuple_element_t<I, Params>, detail::WireType<Args>>) &&
-                ...);
-    }
+    static constexpr bool argumentsConvertImpl(std::index_sequence<I...>);
 
     template <typename R>
-    QFuture<R> submit(const TaskOptions &options, detail::TaskRequest &&request)
-    {
-        auto sink = std::make_unique<detail::PromiseSink<R>>();
-        QFuture<R> future = sink->future();
-        request.priority = options.priority;
-        request.timeout = options.timeout;
-        request.sink = std::move(sink);
-        submitRequest(std::move(request));
-        return future;
-    }
+    QFuture<R> submit(const TaskOptions &options, detail::TaskRequest &&request);
     void setInitializer(detail::TaskRequest &&request);
     /// Takes the mapped() call over: one task per chunk, sharing its future.
     void submitMapped(detail::MapRequest &&request);
@@ -436,5 +322,8 @@ private:
 };
 
 } // namespace QtProcessPool
+
+// The template bodies, out of the class so that it reads as the API.
+#include <QtProcessPool/detail/processpool_impl.h>
 
 #endif

@@ -30,7 +30,7 @@ int main(int argc, char **argv)
     if (mode == QLatin1String("orphan")) {
         pool->setMinWorkers(2);
         pool->prestart();
-        pool->run(sleepForever);
+        (void)pool->run(sleepForever); // its future is never looked at: the app is killed
         auto *poll = new QTimer(&app);
         QObject::connect(poll, &QTimer::timeout, &app, [pool, poll] {
             if (pool->runningTaskCount() == 1 && pool->workerPids().size() == 2) {

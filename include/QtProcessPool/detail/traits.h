@@ -39,33 +39,43 @@ struct Signature<R, QPromise<T> &, P...>
     using RawParams = std::tuple<P...>;
 };
 
+/// isStateless: run(f) can find f's registered copy by f's type (and address)
+/// alone, because f carries no state the worker would need: a function
+/// pointer, a captureless lambda (it converts to a function pointer) or a
+/// default-constructible function object. A capturing lambda is none of these.
 template <typename F, typename = void>
 struct FunctionTraits
 {
     static constexpr bool isCallable = false;
     static constexpr bool isMemberFunction = false;
+    static constexpr bool isStateless = true;
 };
 
 template <typename R, typename... P>
 struct FunctionTraits<R (*)(P...), void> : Signature<R, P...>
 {
     static constexpr bool isMemberFunction = false;
+    static constexpr bool isStateless = true;
 };
 template <typename R, typename... P>
 struct FunctionTraits<R (*)(P...) noexcept, void> : Signature<R, P...>
 {
     static constexpr bool isMemberFunction = false;
+    static constexpr bool isStateless = true;
 };
 
 template <typename M>
 struct MemberTraits
 {
     static constexpr bool isCallable = false;
+    using FunctionPointer = void;
 };
+// FunctionPointer: what a captureless lambda with this operator() converts to.
 #define QPP_DETAIL_MEMBER_TRAITS(QUALIFIERS)                                                       \
     template <typename R, typename C, typename... P>                                               \
     struct MemberTraits<R (C::*)(P...) QUALIFIERS> : Signature<R, P...>                            \
     {                                                                                              \
+        using FunctionPointer = R (*)(P...);                                                       \
     };
 QPP_DETAIL_MEMBER_TRAITS()
 QPP_DETAIL_MEMBER_TRAITS(const)
@@ -79,6 +89,10 @@ struct FunctionTraits<F, std::enable_if_t<std::is_class_v<F>, std::void_t<declty
     : MemberTraits<decltype(&F::operator())>
 {
     static constexpr bool isMemberFunction = false;
+    static constexpr bool isStateless =
+        std::is_default_constructible_v<F> ||
+        std::is_convertible_v<F,
+                              typename MemberTraits<decltype(&F::operator())>::FunctionPointer>;
 };
 
 // Non-static member functions cannot run in another process: there is no object there.
@@ -87,6 +101,7 @@ struct FunctionTraits<M, std::enable_if_t<std::is_member_function_pointer_v<M>>>
 {
     static constexpr bool isCallable = false;
     static constexpr bool isMemberFunction = true;
+    static constexpr bool isStateless = true;
 };
 
 template <typename T>
