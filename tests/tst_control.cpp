@@ -2,6 +2,7 @@
 // Control of running work with real workers: streaming results, progress,
 // cancel (cooperative and hard), timeouts, priorities.
 #include "tasks.h"
+#include "testmain.h"
 #include "testutil.h"
 
 #include <QtProcessPool/ProcessPool>
@@ -496,13 +497,6 @@ void TestControl::countsStayExactThroughCancelCrashAndTimeout()
                              Generous);
 }
 
-int main(int argc, char **argv)
-{
-    if (QtProcessPool::isWorkerProcess(argc, argv))
-        return QtProcessPool::execWorker(argc, argv);
-    QCoreApplication app(argc, argv);
-    TestControl test;
-    return QTest::qExec(&test, argc, argv);
-}
+QPP_TEST_MAIN(TestControl)
 
 #include "tst_control.moc"

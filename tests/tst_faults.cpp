@@ -4,6 +4,7 @@
 // (each appends its index to a log file opened with O_APPEND).
 #include "faulttasks.h"
 #include "tasks.h"
+#include "testmain.h"
 #include "testutil.h"
 
 #include <QtProcessPool/ProcessPool>
@@ -623,13 +624,6 @@ void TestFaults::poolDeletedInContinuationWithoutContext()
     QTRY_VERIFY_WITH_TIMEOUT(processGone(pid), Generous);
 }
 
-int main(int argc, char **argv)
-{
-    if (QtProcessPool::isWorkerProcess(argc, argv))
-        return QtProcessPool::execWorker(argc, argv);
-    QCoreApplication app(argc, argv);
-    TestFaults test;
-    return QTest::qExec(&test, argc, argv);
-}
+QPP_TEST_MAIN(TestFaults)
 
 #include "tst_faults.moc"

@@ -2,6 +2,7 @@
 // Worker lifecycle with real workers: sizing, retirement, recycling, limits,
 // initializers, start failures, environment, output, orphans, statistics.
 #include "tasks.h"
+#include "testmain.h"
 #include "testutil.h"
 
 #include <QtProcessPool/ProcessPool>
@@ -438,15 +439,6 @@ void TestLifecycle::workerInfoFollowsEachWorker()
     QVERIFY(states().contains(idlePid));
 }
 
-int main(int argc, char **argv)
-{
-    if (QtProcessPool::isWorkerProcess(argc, argv))
-        return QtProcessPool::execWorker(argc, argv);
-    QCoreApplication app(argc, argv);
-    TestLifecycle test;
-    return QTest::qExec(&test, argc, argv);
-}
-
 void TestLifecycle::lentWorkerChainsRoundTrips()
 {
     // One task at a time, each submitted from the previous one's continuation
@@ -534,5 +526,7 @@ void TestLifecycle::lentWorkerTaskCanceled()
     QVERIFY(pool.waitForDone(Generous));
     QCOMPARE(pool.run(square, 5).result(), 25);
 }
+
+QPP_TEST_MAIN(TestLifecycle)
 
 #include "tst_lifecycle.moc"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // mapped() with real workers: order, chunking, progress, failure, cancel.
 #include "tasks.h"
+#include "testmain.h"
 #include "testutil.h"
 
 #include <QtProcessPool/ProcessPool>
@@ -241,13 +242,6 @@ void TestMapped::emptyResultForms()
     QCOMPARE(streamed.resultCount(), 5);
 }
 
-int main(int argc, char **argv)
-{
-    if (QtProcessPool::isWorkerProcess(argc, argv))
-        return QtProcessPool::execWorker(argc, argv);
-    QCoreApplication app(argc, argv);
-    TestMapped test;
-    return QTest::qExec(&test, argc, argv);
-}
+QPP_TEST_MAIN(TestMapped)
 
 #include "tst_mapped.moc"

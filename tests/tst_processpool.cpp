@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Integration tests: real worker processes (this binary in worker mode).
 #include "tasks.h"
+#include "testmain.h"
 #include "testutil.h"
 
 #include <QtProcessPool/ProcessPool>
@@ -857,13 +858,6 @@ void TestProcessPool::queueFull()
     QCOMPARE(b.result(), 4);
 }
 
-int main(int argc, char **argv)
-{
-    if (QtProcessPool::isWorkerProcess(argc, argv))
-        return QtProcessPool::execWorker(argc, argv);
-    QCoreApplication app(argc, argv);
-    TestProcessPool test;
-    return QTest::qExec(&test, argc, argv);
-}
+QPP_TEST_MAIN(TestProcessPool)
 
 #include "tst_processpool.moc"

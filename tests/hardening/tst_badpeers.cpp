@@ -4,6 +4,7 @@
 // exchanged, the pool's memory does not grow, and tasks go on with normal
 // results. Real sockets and processes only.
 #include "tasks.h"
+#include "testmain.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -702,14 +703,7 @@ void TestBadPeers::hostileWorker()
     QVERIFY2(growth < MaxRssGrowthKiB, qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
 }
 
-int main(int argc, char **argv)
-{
-    if (QtProcessPool::isWorkerProcess(argc, argv))
-        return QtProcessPool::execWorker(argc, argv);
-    std::signal(SIGPIPE, SIG_IGN); // a peer's write after the pool hung up
-    QCoreApplication app(argc, argv);
-    TestBadPeers test;
-    return QTest::qExec(&test, argc, argv);
-}
+// A peer's write after the pool hung up must fail with EPIPE, not kill the test.
+QPP_TEST_MAIN_WITH_SETUP(TestBadPeers, [] { std::signal(SIGPIPE, SIG_IGN); })
 
 #include "tst_badpeers.moc"

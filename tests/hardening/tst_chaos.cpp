@@ -11,6 +11,7 @@
 // 100000), QPP_CHAOS_SEED (default: random, printed).
 #include "faulttasks.h"
 #include "tasks.h"
+#include "testmain.h"
 #include "testutil.h"
 
 #include <QtProcessPool/ProcessPool>
@@ -263,13 +264,6 @@ void TestChaos::killedWorkersUnderLoad()
              qPrintable(QStringLiteral("waitpid(-1) = %1 (errno %2): a child is left").arg(child).arg(errno)));
 }
 
-int main(int argc, char **argv)
-{
-    if (QtProcessPool::isWorkerProcess(argc, argv))
-        return QtProcessPool::execWorker(argc, argv);
-    QCoreApplication app(argc, argv);
-    TestChaos test;
-    return QTest::qExec(&test, argc, argv);
-}
+QPP_TEST_MAIN(TestChaos)
 
 #include "tst_chaos.moc"
