@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "pool/engine.h"
 
+#include "pool/platform.h"
 #include "pool/socketdirectory.h"
 
 #include "logging_p.h"
@@ -14,21 +15,6 @@
 
 #include <algorithm>
 #include <cstdio>
-
-#ifdef Q_OS_UNIX
-#include <csignal>
-#include <fcntl.h>
-#include <sys/ioctl.h>
-#include <sys/resource.h>
-#include <unistd.h>
-#endif
-#ifdef Q_OS_LINUX
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#if __has_include(<linux/close_range.h>)
-#include <linux/close_range.h>
-#endif
-#endif
 
 namespace QtProcessPool {
 
@@ -53,28 +39,6 @@ constexpr int StateIntervalMs = 10;       // counts and idle() reach the pool's 
 constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
 constexpr int OutputIntervalMs = 20;      // a printing worker's lines go out in batches this often
 constexpr int SweepCostShare = 50;        // a sweep of the queue runs at most 1/50 of the time
-
-#ifdef Q_OS_UNIX
-/// Between fork and exec (async-signal-safe): only stdin, stdout and stderr
-/// reach the worker. Descriptors the application opened without O_CLOEXEC --
-/// files, sockets, other pools' pipes -- close at exec.
-void closeInheritedDescriptorsOnExec()
-{
-#if defined(Q_OS_LINUX) && defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
-    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-        return;
-#endif
-    rlimit files{};
-    const int last = ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
-                         ? int(std::min<rlim_t>(files.rlim_cur, 65536))
-                         : 65536;
-    for (int fd = 3; fd < last; ++fd) {
-        const int flags = ::fcntl(fd, F_GETFD);
-        if (flags >= 0 && !(flags & FD_CLOEXEC))
-            ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-}
-#endif
 
 QByteArray randomBytes(int size)
 {
@@ -175,7 +139,7 @@ void Engine::noteDelivery()
 
 Engine::CpuMark Engine::markPoolThread() const
 {
-    return CpuMark{steadyNow(), threadCpuTime(m_shared->poolThreadId)};
+    return CpuMark{steadyNow(), platform::threadCpuTime(m_shared->poolThreadId)};
 }
 
 double Engine::poolThreadBusyShare(qint64 minimumNs) const
@@ -628,30 +592,9 @@ void Engine::spawnWorker()
     int theirBodies = -1;
     if (SharedBodyChannel::createPair(&ourBodies, &theirBodies))
         worker->bodies.reset(ourBodies);
-#ifdef Q_OS_UNIX
-    const pid_t parent = ::getpid();
-    const rlim_t memoryLimit = rlim_t(m_shared->workerMemoryLimit.load());
-    process->setChildProcessModifier([parent, memoryLimit, theirBodies] {
-        // Runs in the child between fork and exec: async-signal-safe calls only.
-        // Its own process group: a task's helpers (fork, startDetached) end
-        // with it (endProcessGroup()).
-        ::setpgid(0, 0);
-        if (memoryLimit > 0) {
-            const rlimit limit{memoryLimit, memoryLimit};
-            ::setrlimit(RLIMIT_AS, &limit);
-        }
-        closeInheritedDescriptorsOnExec();
-        if (theirBodies >= 0)
-            ::fcntl(theirBodies, F_SETFD, 0);
-#ifdef Q_OS_LINUX
-        // The worker dies with this thread's process even if it is SIGKILLed;
-        // if the parent is already gone, the signal would never come.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent)
-            ::_exit(1);
-#endif
-    });
-#endif
+    // Its own process group, the memory limit, only stdio and the side channel
+    // inherited, death with us (see platform::prepareChild()).
+    platform::prepareChild(process, {m_shared->workerMemoryLimit.load(), theirBodies});
     connect(process, &QProcess::finished, this, [this, slotId] { onProcessEnded(slotId); });
     connect(process, &QProcess::errorOccurred, this, [this, slotId](QProcess::ProcessError error) {
         if (error == QProcess::FailedToStart)
@@ -678,10 +621,7 @@ void Engine::spawnWorker()
 
     qCDebug(lcPool) << "starting worker" << slotId << process->program();
     process->start(QIODevice::ReadWrite);
-#ifdef Q_OS_UNIX
-    if (theirBodies >= 0)
-        ::close(theirBodies); // the child has its copy (or never will)
-#endif
+    platform::closeDescriptor(theirBodies); // the child has its copy (or never will)
     worker->record = std::make_shared<WorkerRecord>();
     worker->record->pid = process->processId();
     {
@@ -824,7 +764,7 @@ bool Engine::authenticate(Peer &peer, const Frame &frame, WorkerConnection **acc
         return false;
     }
     qint64 peerPid = 0;
-    if (!peerIsSameUser(*peer.socket, &peerPid)) {
+    if (!platform::peerIsSameUser(*peer.socket, &peerPid)) {
         *why = QStringLiteral("peer runs as another user");
         return false;
     }
@@ -977,12 +917,8 @@ void Engine::readEverythingSent(int slotId)
             w->socket->state() != QLocalSocket::ConnectedState) {
             return;
         }
-#ifdef Q_OS_UNIX
-        int inKernel = 0;
-        const int fd = int(w->socket->socketDescriptor());
-        if (fd < 0 || ::ioctl(fd, FIONREAD, &inKernel) != 0 || inKernel <= 0)
+        if (platform::bytesInKernel(w->socket->socketDescriptor()) <= 0)
             return;
-#endif
         w->pulling = true; // its readyRead() meanwhile is this read, not another
         const bool pulled = w->socket->waitForReadyRead(0);
         w->pulling = false;
@@ -1191,17 +1127,10 @@ void Engine::onProcessEnded(int slotId)
 
 void Engine::endProcessGroup(WorkerConnection *w)
 {
-#ifdef Q_OS_UNIX
-    // The group outlives its leader while members remain, and its id is not
-    // reused meanwhile, so this reaches only the worker's own helpers. (With
-    // no helper left the group is gone: called while the leader lives or
-    // right after its end is reported, so its pid has had no time to become
-    // another group's.)
-    if (w->record && w->record->pid > 0)
-        ::kill(-pid_t(w->record->pid), SIGKILL);
-#else
-    Q_UNUSED(w);
-#endif
+    // Called while the leader lives or right after its end is reported, so
+    // its pid has had no time to become another group's.
+    if (w->record)
+        platform::killProcessGroup(w->record->pid);
 }
 
 void Engine::onWorkerTimer(int slotId)
@@ -1324,7 +1253,7 @@ void Engine::afterTask(WorkerConnection *w)
     // Leak guard: a worker grown past maxWorkerRss leaves after its tasks.
     const qint64 maxRss = m_shared->maxWorkerRss;
     if (maxRss > 0 && w->retireReason.isEmpty() && w->state == WorkerConnection::State::Ready) {
-        const qint64 rss = residentMemory(w->pid);
+        const qint64 rss = platform::residentMemory(w->pid);
         if (rss > maxRss) {
             w->retireReason = QStringLiteral("resident memory %1 MiB exceeds maxWorkerRss %2 MiB")
                                   .arg(rss / (1024 * 1024))
@@ -1392,7 +1321,7 @@ void Engine::reap(int slotId)
         w->process->waitForFinished(KillWaitMs);
     }
     QString how =
-        w->killReason.isEmpty() ? describeProcessEnd(*w->process, !w->everReady) : w->killReason;
+        w->killReason.isEmpty() ? platform::describeProcessEnd(*w->process, !w->everReady) : w->killReason;
     const bool crashed = w->killReason.isEmpty() && w->process->exitStatus() == QProcess::CrashExit;
     if (crashed && m_shared->workerMemoryLimit > 0) {
         how += QStringLiteral(" (its memory limit is %1 bytes)").arg(m_shared->workerMemoryLimit);

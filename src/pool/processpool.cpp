@@ -2,6 +2,7 @@
 #include "pool/processpool_p.h"
 
 #include "pool/engine.h"
+#include "pool/platform.h"
 
 #include "logging_p.h"
 #include "protocol/socketio.h"
@@ -15,11 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
-
-#ifdef Q_OS_LINUX
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 namespace QtProcessPool {
 
@@ -105,37 +101,6 @@ protocol::RunTask runTaskMessage(const Task &task)
                              task.request.arguments};
 }
 
-qint64 currentKernelThreadId()
-{
-#ifdef Q_OS_LINUX
-    return qint64(::syscall(SYS_gettid));
-#else
-    return 0;
-#endif
-}
-
-qint64 threadCpuTime(qint64 kernelThreadId)
-{
-#ifdef Q_OS_LINUX
-    if (kernelThreadId <= 0)
-        return -1;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/self/task/%lld/schedstat",
-                  static_cast<long long>(kernelThreadId));
-    std::FILE *file = std::fopen(path, "re");
-    if (!file)
-        return -1;
-    long long ns = -1;
-    if (std::fscanf(file, "%lld", &ns) != 1)
-        ns = -1;
-    std::fclose(file);
-    return ns;
-#else
-    Q_UNUSED(kernelThreadId);
-    return -1;
-#endif
-}
-
 qint64 steadyNow()
 {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -181,7 +146,7 @@ ProcessPool::ProcessPool(QObject *parent)
 {
     Q_D(ProcessPool);
     d->shared.maxWorkers = std::max(1, QThread::idealThreadCount());
-    d->shared.poolThreadId = currentKernelThreadId();
+    d->shared.poolThreadId = platform::currentKernelThreadId();
     d->thread.setObjectName(QStringLiteral("QtProcessPool I/O"));
     d->engine = new Engine(&d->shared);
     d->engine->moveToThread(&d->thread);
@@ -225,7 +190,7 @@ ProcessPool::ProcessPool(QObject *parent)
     connect(
         d->engine, &Engine::deliveryMarker, this,
         [engine = d->engine, shared = &d->shared] {
-            shared->poolThreadId = currentKernelThreadId(); // the pool may have moved
+            shared->poolThreadId = platform::currentKernelThreadId(); // the pool may have moved
             consolidateFreedMemory();
             QMetaObject::invokeMethod(engine, &Engine::onDeliveryMarker, Qt::QueuedConnection);
         },

@@ -179,13 +179,6 @@ qint64 steadyNow();
 /// The message that runs task in a worker.
 protocol::RunTask runTaskMessage(const Task &task);
 
-/// The calling thread's kernel id (Linux), or 0.
-qint64 currentKernelThreadId();
-
-/// CPU time a thread of this process has used so far, in ns (Linux: from
-/// /proc/self/task/<tid>/schedstat); -1 when unknown.
-qint64 threadCpuTime(qint64 kernelThreadId);
-
 class ProcessPoolPrivate
 {
 public:

@@ -93,21 +93,6 @@ struct WorkerConnection
     bool isLive() const { return !isEnding() && !endDecided(); }
 };
 
-/// "crashed with SIGSEGV (Segmentation fault)", "exited with code 3",
-/// "failed to start: ...": what happened to a process, for messages.
-QString describeProcessEnd(const QProcess &process, bool startFailed);
-
-/// Name of a signal number ("SIGSEGV"), or "signal N".
-QString signalName(int signal);
-
-/// Resident memory of a process in bytes, or -1 where unknown (Linux: /proc).
-qint64 residentMemory(qint64 pid);
-
-/// True when the peer of a connected local socket runs as our user (checked
-/// where the OS reports peer credentials; elsewhere the secret alone decides).
-/// *peerPid receives the peer's pid when known, else 0.
-bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid);
-
 } // namespace QtProcessPool
 
 #endif
