@@ -2,7 +2,6 @@
 #include "pool/engine.h"
 
 #include "pool/platform.h"
-#include "pool/socketdirectory.h"
 
 #include "logging_p.h"
 #include "protocol/socketio.h"
@@ -10,8 +9,6 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QDir>
-#include <QtCore/QMessageAuthenticationCode>
-#include <QtCore/QRandomGenerator>
 
 #include <algorithm>
 #include <cstdio>
@@ -22,9 +19,6 @@ using namespace protocol;
 
 namespace {
 
-constexpr int SecretSize = 32;
-constexpr int MaxHelloSize = 4096;    // an unauthenticated peer gets no more
-constexpr int HelloTimeoutMs = 5000;  // for connections that never say hello
 constexpr int SocketGraceMs = 1000;   // a worker whose socket closed should exit by then
 constexpr int KillWaitMs = 2000;      // SIGKILL takes effect by then
 constexpr int RevokeWaitMs = 500;     // a worker answers a RevokeTask by then (see killAfterRevoke())
@@ -40,35 +34,20 @@ constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running
 constexpr int OutputIntervalMs = 20;      // a printing worker's lines go out in batches this often
 constexpr int SweepCostShare = 50;        // a sweep of the queue runs at most 1/50 of the time
 
-QByteArray randomBytes(int size)
-{
-    QByteArray bytes(size, Qt::Uninitialized);
-    QRandomGenerator::system()->generate(bytes.begin(), bytes.end());
-    return bytes;
-}
-
-bool equalConstantTime(const QByteArray &a, const QByteArray &b)
-{
-    if (a.size() != b.size())
-        return false;
-    unsigned char diff = 0;
-    for (qsizetype i = 0; i < a.size(); ++i)
-        diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
-}
-
 } // namespace
-
-struct Engine::Peer
-{
-    std::unique_ptr<QLocalSocket> socket;
-    QByteArray nonce;
-    FrameReader reader{MaxHelloSize};
-    QTimer timer;
-};
 
 Engine::Engine(SharedState *shared)
     : m_shared(shared)
+    , m_handshake(
+          [this](quint32 slotId) -> const QByteArray * {
+              WorkerConnection *w = worker(int(slotId));
+              return w && w->state == WorkerConnection::State::Starting && !w->socket ? &w->secret
+                                                                                      : nullptr;
+          },
+          [this](int slotId, std::unique_ptr<QLocalSocket> socket) {
+              onWorkerConnected(slotId, std::move(socket));
+          },
+          this)
     , m_startBackoff(this) // a child, so it moves to the I/O thread with us
     , m_pauseLimit(this)
     , m_futurePoll(this)
@@ -188,23 +167,7 @@ void Engine::init()
 
 bool Engine::listen()
 {
-    // A fresh 0700 directory (mkdtemp) holds the socket: only our user can reach it.
-    m_serverError.clear();
-    m_directory = createSocketDirectory(&m_serverError);
-    if (m_directory) {
-        m_server = std::make_unique<QLocalServer>();
-        m_server->setSocketOptions(QLocalServer::UserAccessOption);
-        connect(m_server.get(), &QLocalServer::newConnection, this, &Engine::onNewConnection);
-        const QString path = m_directory->filePath(QLatin1String(SocketFileName));
-        if (m_server->listen(path))
-            return true;
-        m_serverError = QStringLiteral("could not listen for workers at %1: %2")
-                            .arg(path, m_server->errorString());
-        m_server.reset();
-        m_directory.reset();
-    }
-    qCWarning(lcPool) << m_serverError;
-    return false;
+    return m_handshake.listen();
 }
 
 void Engine::wake()
@@ -367,7 +330,7 @@ void Engine::settleInboxWatch()
     // The engine looks at the inbox on its own when it will dispatch anyway:
     // tasks wait that no worker can take now, every worker is busy (or on its
     // way), and no more may start; the first to report back brings dispatch().
-    const bool willLook = m_batchDepth == 0 && !m_shuttingDown && m_serverError.isEmpty() &&
+    const bool willLook = m_batchDepth == 0 && !m_shuttingDown && m_handshake.isListening() &&
                           !m_queue.isEmpty() && !idleWorker() &&
                           liveWorkers() >= std::max(1, m_shared->maxWorkers.load());
     QMutexLocker lock(&m_shared->inboxMutex);
@@ -388,10 +351,10 @@ void Engine::flushWrites()
 
 void Engine::prestart(int count)
 {
-    if (!m_serverError.isEmpty())
+    if (!m_handshake.isListening())
         listen();
     const int target = std::min(count, std::max(1, m_shared->maxWorkers.load()));
-    for (int live = liveWorkers(); live < target && m_serverError.isEmpty(); ++live)
+    for (int live = liveWorkers(); live < target && m_handshake.isListening(); ++live)
         spawnWorker();
     notifyCounts();
 }
@@ -408,11 +371,11 @@ void Engine::dispatch()
     takeInbox();
     if (m_shuttingDown)
         return;
-    if (!m_serverError.isEmpty()) {
+    if (!m_handshake.isListening()) {
         // Tried again for every batch of tasks that needs workers: a
         // directory that was full or read-only may be fixed by now.
         if (m_queue.isEmpty() || !listen()) {
-            failQueued(TaskError::Kind::WorkerStartFailed, m_serverError);
+            failQueued(TaskError::Kind::WorkerStartFailed, m_handshake.errorString());
             settleInboxWatch();
             return;
         }
@@ -542,7 +505,7 @@ int Engine::liveWorkers() const
 
 void Engine::spawnAsNeeded()
 {
-    if (m_startBackoff.isActive() || !m_serverError.isEmpty())
+    if (m_startBackoff.isActive() || !m_handshake.isListening())
         return;
     int live = 0;
     int starting = 0;
@@ -568,33 +531,17 @@ void Engine::spawnWorker()
     WorkerConnection *worker = owned.get();
     const int slotId = m_nextSlotId++;
     worker->slotId = slotId;
-    worker->secret = randomBytes(SecretSize);
+    worker->secret = Handshake::newSecret();
     worker->reader.setMaxBodySize(m_shared->maxMessageSize);
     worker->process = std::make_unique<QProcess>();
     QProcess *process = worker->process.get();
-    {
-        QMutexLocker lock(&m_shared->mutex);
-        process->setProgram(m_shared->program.isEmpty() ? QCoreApplication::applicationFilePath()
-                                                        : m_shared->program);
-        process->setArguments(m_shared->arguments +
-                              QStringList{QString::fromLatin1(WorkerFlag),
-                                          m_server->fullServerName()});
-        if (m_shared->environmentSet)
-            process->setProcessEnvironment(m_shared->environment);
-        if (!m_shared->workingDirectory.isEmpty())
-            process->setWorkingDirectory(m_shared->workingDirectory);
-    }
-    // Worker output is forwarded line by line, prefixed with its pid.
-    process->setProcessChannelMode(QProcess::SeparateChannels);
     // The worker's end of the side channel for large bodies: inherited by
     // this child only, its number told through stdin with the secret.
     int ourBodies = -1;
     int theirBodies = -1;
     if (SharedBodyChannel::createPair(&ourBodies, &theirBodies))
         worker->bodies.reset(ourBodies);
-    // Its own process group, the memory limit, only stdio and the side channel
-    // inherited, death with us (see platform::prepareChild()).
-    platform::prepareChild(process, {m_shared->workerMemoryLimit.load(), theirBodies});
+    LocalLauncher::prepare(process, launchSpec(), theirBodies);
     connect(process, &QProcess::finished, this, [this, slotId] { onProcessEnded(slotId); });
     connect(process, &QProcess::errorOccurred, this, [this, slotId](QProcess::ProcessError error) {
         if (error == QProcess::FailedToStart)
@@ -620,22 +567,27 @@ void Engine::spawnWorker()
     ++m_shared->workers;
 
     qCDebug(lcPool) << "starting worker" << slotId << process->program();
-    process->start(QIODevice::ReadWrite);
-    platform::closeDescriptor(theirBodies); // the child has its copy (or never will)
+    LocalLauncher::start(process, {slotId, worker->secret, theirBodies});
     worker->record = std::make_shared<WorkerRecord>();
     worker->record->pid = process->processId();
     {
         QMutexLocker lock(&m_shared->mutex);
         m_shared->workerRecords.emplace(slotId, worker->record);
     }
-    if (process->state() != QProcess::NotRunning) {
-        // The secret goes through stdin, never argv or the environment.
-        QByteArray credentials = QByteArray::number(slotId) + ' ' + worker->secret.toHex();
-        if (theirBodies >= 0)
-            credentials += ' ' + QByteArray::number(theirBodies);
-        process->write(credentials + '\n');
-        process->closeWriteChannel();
-    }
+}
+
+LaunchSpec Engine::launchSpec() const
+{
+    LaunchSpec spec;
+    QMutexLocker lock(&m_shared->mutex);
+    spec.program = m_shared->program;
+    spec.arguments = m_shared->arguments;
+    spec.serverName = m_handshake.serverName();
+    spec.environment = m_shared->environment;
+    spec.environmentSet = m_shared->environmentSet;
+    spec.workingDirectory = m_shared->workingDirectory;
+    spec.memoryLimit = m_shared->workerMemoryLimit.load();
+    return spec;
 }
 
 void Engine::send(WorkerConnection *worker, Task *task)
@@ -706,97 +658,11 @@ WorkerConnection *Engine::idleWorker() const
 
 // --- handshake --------------------------------------------------------------
 
-void Engine::onNewConnection()
+void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
 {
-    while (QLocalSocket *socket = m_server->nextPendingConnection()) {
-        auto peer = std::make_unique<Peer>();
-        socket->setParent(nullptr);
-        peer->socket.reset(socket);
-        peer->nonce = randomBytes(NonceSize);
-        connect(socket, &QLocalSocket::readyRead, this, [this, socket] { onPeerReadyRead(socket); });
-        connect(socket, &QLocalSocket::disconnected, this,
-                [this, socket] { dropPeer(socket, QStringLiteral("disconnected before hello")); });
-        peer->timer.setSingleShot(true);
-        connect(&peer->timer, &QTimer::timeout, this,
-                [this, socket] { dropPeer(socket, QStringLiteral("no hello in time")); });
-        peer->timer.start(HelloTimeoutMs);
-        socket->write(encodeMessage(Challenge{peer->nonce}));
-        m_peers.emplace(socket, std::move(peer));
-    }
-}
-
-void Engine::dropPeer(QLocalSocket *socket, const QString &why)
-{
-    const auto it = m_peers.find(socket);
-    if (it == m_peers.end())
-        return;
-    qCWarning(lcProtocol) << "dropping a connection:" << why;
-    std::unique_ptr<Peer> peer = std::move(it->second);
-    m_peers.erase(it);
-    socket->disconnect(this);
-    socket->abort();
-    peer->socket.release()->deleteLater(); // we may be inside one of its signals
-}
-
-bool Engine::authenticate(Peer &peer, const Frame &frame, WorkerConnection **accepted,
-                          QString *why)
-{
-    Hello hello;
-    if (!decodeMessage(frame, &hello)) {
-        *why = QStringLiteral("first message is not a hello");
-        return false;
-    }
-    if (hello.protocolVersion != ProtocolVersion) {
-        *why = QStringLiteral("protocol version %1, expected %2")
-                   .arg(hello.protocolVersion)
-                   .arg(ProtocolVersion);
-        return false;
-    }
-    WorkerConnection *candidate = hello.slotId <= uint(INT_MAX) ? worker(int(hello.slotId)) : nullptr;
-    if (!candidate || candidate->state != WorkerConnection::State::Starting || candidate->socket) {
-        *why = QStringLiteral("no worker is waiting for slot %1").arg(hello.slotId);
-        return false;
-    }
-    const QByteArray expected =
-        QMessageAuthenticationCode::hash(peer.nonce, candidate->secret, QCryptographicHash::Sha256);
-    if (!equalConstantTime(expected, hello.proof)) {
-        *why = QStringLiteral("wrong secret");
-        return false;
-    }
-    qint64 peerPid = 0;
-    if (!platform::peerIsSameUser(*peer.socket, &peerPid)) {
-        *why = QStringLiteral("peer runs as another user");
-        return false;
-    }
-    if (peerPid != 0 && peerPid != hello.pid) {
-        *why = QStringLiteral("peer pid %1 claims to be %2").arg(peerPid).arg(hello.pid);
-        return false;
-    }
-    *accepted = candidate;
-    return true;
-}
-
-void Engine::onPeerReadyRead(QLocalSocket *socket)
-{
-    const auto it = m_peers.find(socket);
-    if (it == m_peers.end())
-        return;
-    Peer &peer = *it->second;
-    Frame frame;
-    const FrameReader::Status status = peer.reader.read(*socket, &frame);
-    if (status == FrameReader::Status::NeedMore)
-        return;
-    QString why = peer.reader.errorString();
-    WorkerConnection *accepted = nullptr;
-    if (status == FrameReader::Status::Error || !authenticate(peer, frame, &accepted, &why)) {
-        dropPeer(socket, why);
-        return;
-    }
-
-    socket->disconnect(this);
-    accepted->socket = std::move(peer.socket);
-    m_peers.erase(it);
-    const int slotId = accepted->slotId;
+    WorkerConnection *accepted = worker(slotId);
+    QLocalSocket *socket = proven.get();
+    accepted->socket = std::move(proven);
     connect(socket, &QLocalSocket::readyRead, this, [this, slotId] { onWorkerReadyRead(slotId); });
     connect(socket, &QLocalSocket::disconnected, this, [this, slotId] { onSocketClosed(slotId); });
     accepted->pid = accepted->process->processId();
@@ -1857,10 +1723,7 @@ void Engine::shutdown()
         --m_shared->outstanding;
     }
     m_tasks.clear();
-    for (auto &entry : m_peers)
-        entry.first->disconnect(this); // deleting it emits disconnected()
-    m_peers.clear();
-    m_server.reset();
+    m_handshake.close();
 
     // Idle workers exit on their own when their connection closes; the others are killed.
     std::vector<WorkerConnection *> graceful;
@@ -1903,7 +1766,6 @@ void Engine::shutdown()
         m_shared->pids.clear();
         m_shared->workerRecords.clear();
     }
-    m_directory.reset();
 }
 
 } // namespace QtProcessPool

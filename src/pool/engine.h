@@ -2,15 +2,15 @@
 #ifndef QTPROCESSPOOL_ENGINE_H
 #define QTPROCESSPOOL_ENGINE_H
 
+#include "pool/handshake.h"
+#include "pool/launcher.h"
 #include "pool/processpool_p.h"
 #include "pool/scheduler.h"
 #include "pool/workerconnection.h"
 #include "protocol/messages.h"
 
 #include <QtCore/QObject>
-#include <QtCore/QTemporaryDir>
 #include <QtCore/QTimer>
-#include <QtNetwork/QLocalServer>
 
 #include <map>
 #include <memory>
@@ -29,7 +29,7 @@ public:
     ~Engine() override;
 
     void init();
-    /// Makes the socket directory and listens; on failure m_serverError says why.
+    /// Makes the socket directory and listens (Handshake::listen()).
     bool listen();
     /// Takes newly submitted tasks from the inbox and dispatches.
     void wake();
@@ -55,7 +55,6 @@ public:
     void onDeliveryMarker();
 
 private:
-    struct Peer; // a connection that has not proven its secret yet
     /// A moment, and the CPU time the pool's thread had used by then.
     struct CpuMark
     {
@@ -104,15 +103,15 @@ private:
     void stealBack();
     bool dropped(WorkerConnection *worker, quint64 taskId, quint32 resultCount);
     void spawnWorker();
+    /// What spawnWorker() starts, from the pool's settings.
+    LaunchSpec launchSpec() const;
     void send(WorkerConnection *worker, Task *task);
     WorkerConnection *worker(int slotId) const;
     WorkerConnection *idleWorker() const;
 
-    void onNewConnection();
-    void onPeerReadyRead(QLocalSocket *socket);
-    void dropPeer(QLocalSocket *socket, const QString &why);
-    bool authenticate(Peer &peer, const protocol::Frame &frame, WorkerConnection **accepted,
-                      QString *why);
+    /// The worker of slotId proved itself (Handshake): it runs the pool's
+    /// initializer, or is ready.
+    void onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> socket);
 
     /// drain: read everything, even while deliveries are paused (the
     /// worker is gone and its last frames must count).
@@ -190,13 +189,10 @@ private:
     void postStateChanged();
 
     SharedState *const m_shared;
-    std::unique_ptr<QTemporaryDir> m_directory; // 0700: only our user reaches the socket
-    std::unique_ptr<QLocalServer> m_server;
-    QString m_serverError;
+    Handshake m_handshake;
     std::unordered_map<quint64, std::unique_ptr<Task>> m_tasks; // every unfinished task
     Scheduler m_queue;                                          // tasks waiting for a worker
     std::map<int, std::unique_ptr<WorkerConnection>> m_workers;
-    std::map<QLocalSocket *, std::unique_ptr<Peer>> m_peers;
     int m_lentSlot = 0; // the worker whose socket is lent, or 0
     int m_nextSlotId = 1;
     int m_startFailures = 0;     // consecutive; reset by a successful hello
