@@ -27,9 +27,6 @@ constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiti
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
 constexpr double SendAheadBudgetNs = 2e6;  // queued work per busy worker: 2 ms
 constexpr int MaxSendAhead = 64;          // tasks in flight per worker, at most
-constexpr int DeliveryWindow = 500;       // futures finished per marker (noteDelivery())
-constexpr int MaxDeliveryPauseMs = 20;    // a pool's thread that does not answer by then is busy
-constexpr int StateIntervalMs = 10;       // counts and idle() reach the pool's thread this often, at most
 constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
 constexpr int OutputIntervalMs = 20;      // a printing worker's lines go out in batches this often
 constexpr int SweepCostShare = 50;        // a sweep of the queue runs at most 1/50 of the time
@@ -49,105 +46,24 @@ Engine::Engine(SharedState *shared)
           },
           this)
     , m_startBackoff(this) // a child, so it moves to the I/O thread with us
-    , m_pauseLimit(this)
+    , m_delivery(shared, [this] { readPausedWorkers(); }, this)
     , m_futurePoll(this)
-    , m_stateTimer(this)
 {
-    m_stateTimer.setSingleShot(true);
-    connect(&m_stateTimer, &QTimer::timeout, this, &Engine::postStateChanged);
+    connect(&m_delivery, &Delivery::stateChanged, this, &Engine::stateChanged);
+    connect(&m_delivery, &Delivery::deliveryMarker, this, &Engine::deliveryMarker);
     m_futurePoll.setInterval(FuturePollMs);
     connect(&m_futurePoll, &QTimer::timeout, this, &Engine::pollFutures);
     m_startBackoff.setSingleShot(true);
     connect(&m_startBackoff, &QTimer::timeout, this, &Engine::dispatch);
-    m_pauseLimit.setSingleShot(true);
-    connect(&m_pauseLimit, &QTimer::timeout, this, [this] {
-        // Still submitting, or busy running what was delivered (it used a
-        // good part of the pause on a CPU): more would only pile up. Wait.
-        const quint64 submissions = m_shared->ownThreadSubmissions.load();
-        const bool busy = poolThreadBusyShare(0) > 0.25;
-        m_poolThreadMark = markPoolThread();
-        if (submissions != m_submissionsSeen || busy) {
-            m_submissionsSeen = submissions;
-            m_pauseLimit.start(MaxDeliveryPauseMs);
-            return;
-        }
-        // Blocked in result() or waitForFinished(), or no event loop at all:
-        // holding results back would only delay them. Until it answers again
-        // (or is seen busy again: noteDelivery()).
-        m_pacingOff = true;
-        resumeDeliveries();
-    });
-}
-
-// Delivery pacing. Every finished future posts its continuations (then() with
-// a context, QFutureWatcher signals) to the pool's thread, usually the GUI
-// thread, which runs them all in one go: 100,000 results read in a burst would
-// freeze it for tens of milliseconds. So after each DeliveryWindow futures a
-// marker goes to the pool's thread and back; while two windows are on their
-// way, worker sockets are not read (the workers wait, nothing is lost). A
-// pool's thread that does not answer within MaxDeliveryPauseMs, and neither
-// submitted nor used a quarter of that time on a CPU meanwhile (Linux tells
-// its CPU time; a thread working through its events is not blocked, just
-// slow), is not running its event loop: blocked in result(), or no event
-// loop at all. Then pacing is off until its next answer, so blocking waits
-// never wait on us.
-void Engine::noteDelivery()
-{
-    if (++m_deliveredSinceMarker < DeliveryWindow)
-        return;
-    m_deliveredSinceMarker = 0;
-    // Off since the pool's thread last blocked. Busy on a CPU more than half
-    // the time since then, it is no longer blocked (a loop of run() calls,
-    // say, whose continuations would pile up): pacing is on again. A loop
-    // that blocks on each result uses far less.
-    if (m_pacingOff) {
-        if (poolThreadBusyShare(5000000) > 0.5)
-            m_pacingOff = false;
-        m_poolThreadMark = markPoolThread();
-    }
-    if (!m_markerPending) {
-        m_markerPending = true;
-        Q_EMIT deliveryMarker();
-    } else if (!m_pacingOff && !m_readPaused) {
-        m_readPaused = true;
-        m_submissionsSeen = m_shared->ownThreadSubmissions.load();
-        m_poolThreadMark = markPoolThread();
-        m_pauseLimit.start(MaxDeliveryPauseMs);
-    }
-}
-
-Engine::CpuMark Engine::markPoolThread() const
-{
-    return CpuMark{steadyNow(), platform::threadCpuTime(m_shared->poolThreadId)};
-}
-
-double Engine::poolThreadBusyShare(qint64 minimumNs) const
-{
-    const CpuMark now = markPoolThread();
-    const qint64 elapsed = now.at - m_poolThreadMark.at;
-    if (now.cpu < 0 || m_poolThreadMark.cpu < 0 || elapsed <= std::max<qint64>(minimumNs, 0))
-        return -1;
-    return double(now.cpu - m_poolThreadMark.cpu) / double(elapsed);
 }
 
 void Engine::onDeliveryMarker()
 {
-    m_markerPending = false;
-    m_pacingOff = false;
-    if (m_readPaused) {
-        // The window behind this one is on its way: mark it, read on.
-        m_markerPending = true;
-        Q_EMIT deliveryMarker();
-        resumeDeliveries();
-    }
+    m_delivery.onMarker();
 }
 
-void Engine::resumeDeliveries()
+void Engine::readPausedWorkers()
 {
-    m_pauseLimit.stop();
-    if (!m_readPaused)
-        return;
-    m_readPaused = false;
     std::vector<int> slots;
     for (const auto &entry : m_workers)
         slots.push_back(entry.first);
@@ -305,7 +221,7 @@ void Engine::lendIdleWorker()
 {
 #ifdef Q_OS_UNIX
     if (m_lentSlot != 0 || m_batchDepth > 0 || m_shuttingDown || !m_queue.isEmpty() ||
-        m_readPaused) {
+        m_delivery.readPaused()) {
         return;
     }
     WorkerConnection *w = idleWorker();
@@ -420,9 +336,9 @@ int Engine::sendAheadDepth() const
     // Enough tasks in flight per worker to cover about SendAheadBudgetNs of
     // work: one task ahead for long tasks, up to MaxSendAhead for tiny ones,
     // whose round trip would otherwise leave the worker waiting.
-    if (m_recentRunNs < 0)
+    if (m_delivery.recentRunNs() < 0)
         return 2;
-    const double depth = SendAheadBudgetNs / std::max(m_recentRunNs, 1.0);
+    const double depth = SendAheadBudgetNs / std::max(m_delivery.recentRunNs(), 1.0);
     return int(std::clamp(depth, 2.0, double(MaxSendAhead)));
 }
 
@@ -748,7 +664,7 @@ void Engine::onWorkerReadyRead(int slotId, bool drain)
     Frame frame;
     // Also after a kill: what it sent before counts (a task that started
     // must not run again). Not after a protocol error: the stream is garbage.
-    while (!w->protocolError && (drain || !m_readPaused)) {
+    while (!w->protocolError && (drain || !m_delivery.readPaused())) {
         const FrameReader::Status status = w->reader.read(*w->socket, &frame);
         if (status == FrameReader::Status::NeedMore)
             return;
@@ -1285,33 +1201,7 @@ void Engine::onStartFailed(const QString &message, int failures, TaskError::Kind
 void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
 {
     Q_ASSERT(!task->settled);
-    // Counts first: whoever sees the future finished also sees the counts without it.
-    if (task->state == Task::State::Running)
-        --m_shared->running;
-    else
-        --m_shared->queued;
-    {
-        QMutexLocker lock(&m_shared->mutex);
-        Statistics &counts = m_shared->statistics.counts;
-        switch (outcome) {
-        case Outcome::Finished:
-            ++counts.finished;
-            break;
-        case Outcome::Failed:
-            ++counts.failed;
-            ++counts.failedByKind[error->kind()];
-            break;
-        case Outcome::Canceled:
-            ++counts.canceled;
-            break;
-        }
-        if (task->startedAt > 0) {
-            const qint64 runNs = steadyNow() - task->startedAt;
-            m_shared->statistics.runTime.add(runNs);
-            if (outcome == Outcome::Finished)
-                m_recentRunNs = m_recentRunNs < 0 ? double(runNs) : 0.9 * m_recentRunNs + 0.1 * runNs;
-        }
-    }
+    m_delivery.count(*task, outcome, error);
     task->settled = true;
     if (TaskGroup *group = task->group.get()) {
         --group->pendingChunks;
@@ -1319,38 +1209,19 @@ void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
             // The first chunk to fail or be canceled ends the whole future;
             // the other chunks are dropped (queued) or told to stop (running).
             group->settled = true;
-            finishSink(*group->sink, outcome, error);
+            m_delivery.finish(*group->sink, outcome, error);
             if (outcome != Outcome::Finished)
                 cancelGroup(*group);
         }
         if (--m_shared->outstanding == 0)
-            notifyIdle();
+            m_delivery.notifyIdle();
         return;
     }
-    finishSink(*task->request.sink, outcome, error);
+    m_delivery.finish(*task->request.sink, outcome, error);
     // After the future finished: when outstanding reaches 0, every future is done.
     if (--m_shared->outstanding == 0)
-        notifyIdle();
-    noteDelivery();
-}
-
-void Engine::finishSink(detail::ResultSink &sink, Outcome outcome, const TaskError *error)
-{
-    // Continuations attached without a context run in here, on this thread:
-    // the pool's thread watches how long (ProcessPoolPrivate::watchUserCode()).
-    m_shared->userCodeSince.store(steadyNow(), std::memory_order_relaxed);
-    switch (outcome) {
-    case Outcome::Finished:
-        sink.finish();
-        break;
-    case Outcome::Failed:
-        sink.fail(*error);
-        break;
-    case Outcome::Canceled:
-        sink.cancelAndFinish();
-        break;
-    }
-    m_shared->userCodeSince.store(0, std::memory_order_relaxed);
+        m_delivery.notifyIdle();
+    m_delivery.noteDelivered();
 }
 
 void Engine::release(Task *task)
@@ -1669,31 +1540,7 @@ void Engine::notifyCounts()
     for (const auto &entry : m_workers)
         busy += entry.second->state == WorkerConnection::State::Ready && !entry.second->inFlight.empty();
     m_shared->busyWorkers = busy;
-    postStateChanged();
-}
-
-void Engine::notifyIdle()
-{
-    m_shared->idleReached = true;
-    postStateChanged();
-}
-
-// The counts and idle() share one notification, and the pool's thread reads
-// the latest values when it arrives: one is on its way at a time, and at most
-// one per StateIntervalMs (the first at once, the last at the interval's end),
-// so a stream of tiny tasks does not wake that thread twice per task.
-void Engine::postStateChanged()
-{
-    if (m_shuttingDown || m_stateTimer.isActive())
-        return;
-    const qint64 sinceLast = steadyNow() - m_lastStateChange;
-    if (sinceLast < StateIntervalMs * 1000000LL) {
-        m_stateTimer.start(int(StateIntervalMs - sinceLast / 1000000));
-        return;
-    }
-    m_lastStateChange = steadyNow();
-    if (!m_shared->notificationPending.exchange(true))
-        Q_EMIT stateChanged();
+    m_delivery.notifyCounts();
 }
 
 // --- shutdown ---------------------------------------------------------------
@@ -1702,11 +1549,10 @@ void Engine::shutdown()
 {
     settleLend();
     m_shuttingDown = true;
+    m_delivery.stop(); // nothing more reaches the pool's thread from here
     wake(); // take over what is still in the inbox
     m_startBackoff.stop();
     m_futurePoll.stop();
-    m_pauseLimit.stop();
-    m_stateTimer.stop();
     m_queue.takeAll();
     for (auto &entry : m_tasks) {
         Task *task = entry.second.get();

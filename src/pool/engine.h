@@ -2,6 +2,7 @@
 #ifndef QTPROCESSPOOL_ENGINE_H
 #define QTPROCESSPOOL_ENGINE_H
 
+#include "pool/delivery.h"
 #include "pool/handshake.h"
 #include "pool/launcher.h"
 #include "pool/processpool_p.h"
@@ -55,13 +56,6 @@ public:
     void onDeliveryMarker();
 
 private:
-    /// A moment, and the CPU time the pool's thread had used by then.
-    struct CpuMark
-    {
-        qint64 at = 0;   // steady ns
-        qint64 cpu = -1; // ns on a CPU; -1: unknown
-    };
-
     /// Frames written during a batch -- a burst of worker frames read, a
     /// wake() -- go out together at its end, after one dispatch().
     class Batch
@@ -120,12 +114,8 @@ private:
     /// socket's buffer and from the kernel, paused deliveries or not: called
     /// before any decision about its tasks (timeout, cancel grace, its end).
     void readEverythingSent(int slotId);
-    void noteDelivery();
-    /// Share of the time since m_poolThreadMark the pool's thread spent on
-    /// a CPU; -1 when unknown or when no more than minimumNs passed.
-    double poolThreadBusyShare(qint64 minimumNs) const;
-    CpuMark markPoolThread() const;
-    void resumeDeliveries();
+    /// Reads the workers whose frames wait while deliveries were paused.
+    void readPausedWorkers();
     bool handleWorkerFrame(WorkerConnection *worker, const protocol::Frame &frame);
     void protocolViolation(WorkerConnection *worker, const QString &why);
     void onSocketClosed(int slotId);
@@ -166,10 +156,9 @@ private:
     void onStartFailed(const QString &message, int failures,
                        TaskError::Kind kind = TaskError::Kind::WorkerStartFailed);
 
-    enum class Outcome { Finished, Failed, Canceled };
+    using Outcome = Delivery::Outcome;
     /// Finishes the task's future (once) and takes it out of the counts.
     void settle(Task *task, Outcome outcome, const TaskError *error = nullptr);
-    void finishSink(detail::ResultSink &sink, Outcome outcome, const TaskError *error);
     /// Forgets a task; it must be settled and in no queue or worker.
     void release(Task *task);
     void finishTask(Task *task);
@@ -185,8 +174,6 @@ private:
     void armCancelGrace(WorkerConnection *worker, Task *task);
     void failQueued(TaskError::Kind kind, const QString &message);
     void notifyCounts();
-    void notifyIdle();
-    void postStateChanged();
 
     SharedState *const m_shared;
     Handshake m_handshake;
@@ -199,19 +186,9 @@ private:
     /// Consecutive workers that said hello and died before starting a task
     /// (a program that fails after its handshake); reset by a TaskStarted.
     int m_deathsBeforeStart = 0;
-    double m_recentRunNs = -1;   // moving average of tasks' run time; < 0: none yet
     QTimer m_startBackoff;       // no new worker is started while it runs
-    // Delivery pacing (see noteDelivery()).
-    int m_deliveredSinceMarker = 0;
-    bool m_markerPending = false;  // a deliveryMarker() has not come back yet
-    bool m_readPaused = false;     // worker sockets are not read meanwhile
-    bool m_pacingOff = false;      // the pool's thread does not answer: deliver freely
-    QTimer m_pauseLimit;           // how long reading may stay paused
-    quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked
-    CpuMark m_poolThreadMark; // since the pause began, or since pacing went off
+    Delivery m_delivery;
     QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
-    QTimer m_stateTimer;           // a stateChanged() held back (postStateChanged())
-    qint64 m_lastStateChange = 0;  // steady ns of the last stateChanged()
     qint64 m_nextSweepAt = 0; // steady ns: no sweep of the queue before (pollFutures())
     bool m_suspendedQueued = false; // dispatch() skipped a suspended task
     // Within a Batch, dispatch() runs once, at its end.
