@@ -25,8 +25,6 @@ constexpr int RevokeWaitMs = 500;     // a worker answers a RevokeTask by then (
 constexpr int ShutdownGraceMs = 300;  // idle workers may exit on their own this long
 constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiting tasks fail
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
-constexpr double SendAheadBudgetNs = 2e6;  // queued work per busy worker: 2 ms
-constexpr int MaxSendAhead = 64;          // tasks in flight per worker, at most
 constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
 constexpr int OutputIntervalMs = 20;      // a printing worker's lines go out in batches this often
 constexpr int SweepCostShare = 50;        // a sweep of the queue runs at most 1/50 of the time
@@ -45,6 +43,7 @@ Engine::Engine(SharedState *shared)
               onWorkerConnected(slotId, std::move(socket));
           },
           this)
+    , m_scheduler(*this, m_workers)
     , m_startBackoff(this) // a child, so it moves to the I/O thread with us
     , m_delivery(shared, [this] { readPausedWorkers(); }, this)
     , m_futurePoll(this)
@@ -177,7 +176,7 @@ void Engine::takeInbox()
         }
         if (raw->sentToSlot != 0) // cannot happen: settleLend() runs first
             qCWarning(lcPool) << "task" << raw->id << "was sent to a worker that is gone";
-        m_queue.push(raw);
+        m_scheduler.queue().push(raw);
         if (raw->group)
             raw->group->taskIds.push_back(raw->id);
     }
@@ -220,7 +219,7 @@ void Engine::settleLend()
 void Engine::lendIdleWorker()
 {
 #ifdef Q_OS_UNIX
-    if (m_lentSlot != 0 || m_batchDepth > 0 || m_shuttingDown || !m_queue.isEmpty() ||
+    if (m_lentSlot != 0 || m_batchDepth > 0 || m_shuttingDown || !m_scheduler.queue().isEmpty() ||
         m_delivery.readPaused()) {
         return;
     }
@@ -247,7 +246,7 @@ void Engine::settleInboxWatch()
     // tasks wait that no worker can take now, every worker is busy (or on its
     // way), and no more may start; the first to report back brings dispatch().
     const bool willLook = m_batchDepth == 0 && !m_shuttingDown && m_handshake.isListening() &&
-                          !m_queue.isEmpty() && !idleWorker() &&
+                          !m_scheduler.queue().isEmpty() && !idleWorker() &&
                           liveWorkers() >= std::max(1, m_shared->maxWorkers.load());
     QMutexLocker lock(&m_shared->inboxMutex);
     m_shared->engineWillLook = willLook;
@@ -290,106 +289,21 @@ void Engine::dispatch()
     if (!m_handshake.isListening()) {
         // Tried again for every batch of tasks that needs workers: a
         // directory that was full or read-only may be fixed by now.
-        if (m_queue.isEmpty() || !listen()) {
+        if (m_scheduler.queue().isEmpty() || !listen()) {
             failQueued(TaskError::Kind::WorkerStartFailed, m_handshake.errorString());
             settleInboxWatch();
             return;
         }
     }
     retireSurplus();
-    std::vector<Task *> suspended; // skipped over, keeping their place
-    while (Task *task = m_queue.peek()) {
-        if (sinkOf(task).isSuspendRequested() && !sinkOf(task).isCanceled()) {
-            suspended.push_back(m_queue.pop());
-            m_suspendedQueued = true;
-            continue;
-        }
-        if (sinkOf(task).isCanceled()) {
-            // Canceled while queued: it never runs.
-            if (task->group) {
-                cancelGroup(*task->group);
-            } else {
-                m_queue.pop();
-                cancelTask(task);
-            }
-            continue;
-        }
-        WorkerConnection *worker = idleWorker();
-        if (!worker)
-            break;
-        m_queue.pop();
-        send(worker, task);
-    }
-    for (auto it = suspended.rbegin(); it != suspended.rend(); ++it)
-        m_queue.pushFront(*it);
+    const size_t suspended = m_scheduler.assignToIdle();
     spawnAsNeeded();
-    sendAhead(suspended.size());
-    stealBack();
+    m_scheduler.sendAhead(suspended, m_delivery.recentRunNs());
+    m_scheduler.stealBack();
     armIdleTimers();
     notifyCounts();
     settleInboxWatch();
     lendIdleWorker();
-}
-
-int Engine::sendAheadDepth() const
-{
-    // Enough tasks in flight per worker to cover about SendAheadBudgetNs of
-    // work: one task ahead for long tasks, up to MaxSendAhead for tiny ones,
-    // whose round trip would otherwise leave the worker waiting.
-    if (m_delivery.recentRunNs() < 0)
-        return 2;
-    const double depth = SendAheadBudgetNs / std::max(m_delivery.recentRunNs(), 1.0);
-    return int(std::clamp(depth, 2.0, double(MaxSendAhead)));
-}
-
-void Engine::sendAhead(size_t suspendedCount)
-{
-    // Only when no worker is idle or on its way: then busy workers get their
-    // next tasks now, so each starts the moment the previous one ends (no round
-    // trip in between). Round by round, so the workers share the queue evenly.
-    if (m_queue.size() <= int(suspendedCount))
-        return;
-    for (const auto &entry : m_workers) {
-        if (entry.second->state == WorkerConnection::State::Starting)
-            return;
-    }
-    const size_t depth = size_t(sendAheadDepth());
-    for (bool sent = true; sent;) {
-        sent = false;
-        for (const auto &entry : m_workers) {
-            WorkerConnection *w = entry.second.get();
-            // Never to a worker that may be killed: its running task is canceled,
-            // timed out or on a deadline we cannot predict.
-            if (!w->acceptsWork() || w->inFlight.empty() || w->inFlight.size() >= depth ||
-                w->inFlight.front()->settled || w->taskTimer.isActive()) {
-                continue;
-            }
-            Task *task = m_queue.peek();
-            if (!task || sinkOf(task).isSuspendRequested() || sinkOf(task).isCanceled())
-                return;
-            m_queue.pop();
-            send(w, task);
-            sent = true;
-        }
-    }
-}
-
-void Engine::stealBack()
-{
-    // An idle worker while another holds a task it has not started: ask for it
-    // back (it returns unstarted, or starts anyway and the request is void).
-    if (!m_queue.isEmpty() || !idleWorker())
-        return;
-    for (const auto &entry : m_workers) {
-        WorkerConnection *w = entry.second.get();
-        if (w->state != WorkerConnection::State::Ready || w->inFlight.size() < 2)
-            continue;
-        Task *task = w->inFlight.back();
-        if (task->state == Task::State::Sent && !task->settled && !task->revoking) {
-            task->revoking = true;
-            write(w, encodeMessage(RevokeTask{task->id}));
-        }
-    }
 }
 
 bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
@@ -434,7 +348,7 @@ void Engine::spawnAsNeeded()
     const int max = std::max(1, m_shared->maxWorkers.load());
     // Enough to give every waiting task a worker, and minWorkers() kept alive.
     const int minimum = std::min(max, m_shared->minWorkers.load());
-    while (live < max && (starting < m_queue.size() || live < minimum)) {
+    while (live < max && (starting < m_scheduler.queue().size() || live < minimum)) {
         spawnWorker();
         ++starting;
         ++live;
@@ -543,7 +457,7 @@ void Engine::requeue(Task *task)
 {
     moveTask(task, Task::State::Queued);
     task->revoking = false;
-    m_queue.pushFront(task);
+    m_scheduler.queue().pushFront(task);
 }
 
 void Engine::publish(WorkerConnection *w)
@@ -565,11 +479,21 @@ WorkerConnection *Engine::worker(int slotId) const
 
 WorkerConnection *Engine::idleWorker() const
 {
-    for (const auto &entry : m_workers) {
-        if (entry.second->isIdle())
-            return entry.second.get();
-    }
-    return nullptr;
+    return m_scheduler.idleWorker();
+}
+
+void Engine::cancelQueued(Task *task)
+{
+    if (task->group)
+        cancelGroup(*task->group);
+    else
+        cancelOne(task);
+}
+
+void Engine::revoke(WorkerConnection *w, Task *task)
+{
+    task->revoking = true;
+    write(w, encodeMessage(RevokeTask{task->id}));
 }
 
 // --- handshake --------------------------------------------------------------
@@ -765,7 +689,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             protocolViolation(w, QStringLiteral("unexpected or malformed TaskResults"));
             return false;
         }
-        if (!task->settled && !sinkOf(task).addResults(message.results, int(message.resultCount))) {
+        if (!task->settled && !task->sink().addResults(message.results, int(message.resultCount))) {
             protocolViolation(w, QStringLiteral("results of task '%1' do not decode as %2")
                                      .arg(task->request.name, task->request.resultType));
             return false;
@@ -780,7 +704,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
             return false;
         }
         if (!task->settled)
-            sinkOf(task).setProgress(message.minimum, message.maximum, message.value, message.text);
+            task->sink().setProgress(message.minimum, message.maximum, message.value, message.text);
         return true;
     }
     case MessageType::TaskFinished: {
@@ -819,7 +743,7 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
         }
         if (task->settled) {
             release(task); // canceled or timed out meanwhile: nothing late is delivered
-        } else if (sinkOf(task).addResults(message.results, int(message.resultCount),
+        } else if (task->sink().addResults(message.results, int(message.resultCount),
                                            task->group ? task->firstIndex : -1)) {
             if (TaskGroup *group = task->group.get()) {
                 group->finishedItems += task->itemCount;
@@ -1276,10 +1200,8 @@ void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
         const bool suspend = event == detail::ResultSink::Event::Suspending;
         WorkerConnection *w = task->state == Task::State::Queued ? nullptr : worker(task->slotId);
         if (w && w->socket && w->state == WorkerConnection::State::Ready) {
-            if (suspend && task->state == Task::State::Sent && !task->revoking) {
-                task->revoking = true;
-                write(w, encodeMessage(RevokeTask{taskId}));
-            }
+            if (suspend && task->state == Task::State::Sent && !task->revoking)
+                revoke(w, task);
             write(w, encodeMessage(SuspendTask{taskId, quint8(suspend)}));
         }
         if (!suspend)
@@ -1314,7 +1236,7 @@ void Engine::pollFutures()
         if (it == m_tasks.end() || it->second->settled)
             continue; // settled by an earlier one (its worker was killed)
         Task *task = it->second.get();
-        const detail::ResultSink &sink = sinkOf(task);
+        const detail::ResultSink &sink = task->sink();
         if (sink.isCanceled()) {
             onFutureEvent(id, detail::ResultSink::Event::Canceled);
         } else if (sink.isSuspendRequested() != task->suspendSeen) {
@@ -1330,14 +1252,13 @@ void Engine::pollFutures()
     const qint64 now = steadyNow();
     if (now < m_nextSweepAt)
         return;
-    const std::vector<Task *> canceled = m_queue.removeIf(
-        [](Task *task) { return !task->group && sinkOf(task).isCanceled(); });
+    const std::vector<Task *> canceled = m_scheduler.queue().removeIf(
+        [](Task *task) { return !task->group && task->sink().isCanceled(); });
     m_nextSweepAt = now + SweepCostShare * (steadyNow() - now);
     for (Task *task : canceled)
         cancelTask(task);
-    if (!canceled.empty() || m_suspendedQueued) {
-        m_suspendedQueued = false;
-        dispatch(); // also brings the counts up to date
+    if (m_scheduler.takeSuspendedSkipped() | !canceled.empty()) {
+                dispatch(); // also brings the counts up to date
     }
 }
 
@@ -1357,7 +1278,7 @@ void Engine::cancelGroup(TaskGroup &group)
 void Engine::cancelOne(Task *task)
 {
     if (task->state == Task::State::Queued) {
-        m_queue.remove(task); // never starts
+        m_scheduler.queue().remove(task); // never starts
         cancelTask(task);
         notifyCounts();
         return;
@@ -1375,11 +1296,6 @@ void Engine::cancelOne(Task *task)
         }
     }
     notifyCounts();
-}
-
-detail::ResultSink &Engine::sinkOf(const Task *task)
-{
-    return task->group ? *task->group->sink : *task->request.sink;
 }
 
 void Engine::armCancelGrace(WorkerConnection *w, Task *task)
@@ -1444,10 +1360,8 @@ void Engine::revokeFollowers(WorkerConnection *w)
 {
     for (size_t i = 1; i < w->inFlight.size(); ++i) {
         Task *task = w->inFlight[i];
-        if (task->state == Task::State::Sent && !task->revoking) {
-            task->revoking = true;
-            write(w, encodeMessage(RevokeTask{task->id}));
-        }
+        if (task->state == Task::State::Sent && !task->revoking)
+            revoke(w, task);
     }
 }
 
@@ -1523,7 +1437,7 @@ void Engine::retireSurplus()
 void Engine::failQueued(TaskError::Kind kind, const QString &message)
 {
     std::vector<quint64> ids;
-    for (Task *task : m_queue.takeAll())
+    for (Task *task : m_scheduler.queue().takeAll())
         ids.push_back(task->id);
     // By id: failing one chunk of a mapped() call releases its siblings.
     for (quint64 id : ids) {
@@ -1553,7 +1467,7 @@ void Engine::shutdown()
     wake(); // take over what is still in the inbox
     m_startBackoff.stop();
     m_futurePoll.stop();
-    m_queue.takeAll();
+    m_scheduler.queue().takeAll();
     for (auto &entry : m_tasks) {
         Task *task = entry.second.get();
         if (task->settled)

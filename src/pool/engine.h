@@ -22,7 +22,7 @@ namespace QtProcessPool {
 /// The pool's machinery: server, workers, queue and promises. Lives in the
 /// pool's I/O thread and is only touched there (the pool talks to it through
 /// SharedState and queued calls), so no lock guards its members.
-class Engine : public QObject
+class Engine : public QObject, private Scheduler::Host
 {
     Q_OBJECT
 public:
@@ -92,14 +92,13 @@ private:
     void settleInboxWatch();
     void flushWrites();
     void spawnAsNeeded();
-    void sendAhead(size_t suspendedCount);
-    int sendAheadDepth() const;
-    void stealBack();
     bool dropped(WorkerConnection *worker, quint64 taskId, quint32 resultCount);
     void spawnWorker();
     /// What spawnWorker() starts, from the pool's settings.
     LaunchSpec launchSpec() const;
-    void send(WorkerConnection *worker, Task *task);
+    void send(WorkerConnection *worker, Task *task) override;
+    void cancelQueued(Task *task) override;
+    void revoke(WorkerConnection *worker, Task *task) override;
     WorkerConnection *worker(int slotId) const;
     WorkerConnection *idleWorker() const;
 
@@ -168,7 +167,6 @@ private:
     void pollFutures();
     void cancelOne(Task *task);
     void cancelGroup(TaskGroup &group);
-    static detail::ResultSink &sinkOf(const Task *task);
     void onTaskTimer(int slotId);
     Task *runningTask(WorkerConnection *worker, quint64 taskId) const;
     void armCancelGrace(WorkerConnection *worker, Task *task);
@@ -178,8 +176,8 @@ private:
     SharedState *const m_shared;
     Handshake m_handshake;
     std::unordered_map<quint64, std::unique_ptr<Task>> m_tasks; // every unfinished task
-    Scheduler m_queue;                                          // tasks waiting for a worker
     std::map<int, std::unique_ptr<WorkerConnection>> m_workers;
+    Scheduler m_scheduler; // the queue, and who gets what
     int m_lentSlot = 0; // the worker whose socket is lent, or 0
     int m_nextSlotId = 1;
     int m_startFailures = 0;     // consecutive; reset by a successful hello
@@ -190,7 +188,6 @@ private:
     Delivery m_delivery;
     QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
     qint64 m_nextSweepAt = 0; // steady ns: no sweep of the queue before (pollFutures())
-    bool m_suspendedQueued = false; // dispatch() skipped a suspended task
     // Within a Batch, dispatch() runs once, at its end.
     int m_batchDepth = 0;
     bool m_dispatchDeferred = false;

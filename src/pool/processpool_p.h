@@ -67,6 +67,9 @@ struct Task
     std::shared_ptr<TaskGroup> group;
     int firstIndex = 0;
     int itemCount = 0;
+
+    /// The future's end: the task's own, or its mapped() call's.
+    detail::ResultSink &sink() const { return group ? *group->sink : *request.sink; }
 };
 
 /// Durations of the last SampleCount tasks, for percentiles.

@@ -7,73 +7,105 @@
 
 namespace QtProcessPool {
 
-void Scheduler::push(Task *task)
+namespace {
+
+constexpr double SendAheadBudgetNs = 2e6; // queued work per busy worker: 2 ms
+constexpr int MaxSendAhead = 64;          // tasks in flight per worker, at most
+
+} // namespace
+
+Scheduler::Scheduler(Host &host, const Workers &workers)
+    : m_host(host)
+    , m_workers(workers)
 {
-    m_queues[task->request.priority].push_back(task);
-    ++m_size;
 }
 
-void Scheduler::pushFront(Task *task)
+WorkerConnection *Scheduler::idleWorker() const
 {
-    m_queues[task->request.priority].push_front(task);
-    ++m_size;
-}
-
-Task *Scheduler::peek() const
-{
-    return m_queues.empty() ? nullptr : m_queues.begin()->second.front();
-}
-
-Task *Scheduler::pop()
-{
-    if (m_queues.empty())
-        return nullptr;
-    auto it = m_queues.begin();
-    Task *task = it->second.front();
-    it->second.pop_front();
-    if (it->second.empty())
-        m_queues.erase(it);
-    --m_size;
-    return task;
-}
-
-bool Scheduler::remove(Task *task)
-{
-    const auto it = m_queues.find(task->request.priority);
-    if (it == m_queues.end())
-        return false;
-    auto &queue = it->second;
-    const auto pos = std::find(queue.begin(), queue.end(), task);
-    if (pos == queue.end())
-        return false;
-    queue.erase(pos);
-    if (queue.empty())
-        m_queues.erase(it);
-    --m_size;
-    return true;
-}
-
-std::vector<Task *> Scheduler::removeIf(const std::function<bool(Task *)> &pred)
-{
-    std::vector<Task *> removed;
-    for (auto it = m_queues.begin(); it != m_queues.end();) {
-        auto &queue = it->second;
-        const auto keep = std::stable_partition(queue.begin(), queue.end(),
-                                                [&](Task *task) { return !pred(task); });
-        removed.insert(removed.end(), keep, queue.end());
-        queue.erase(keep, queue.end());
-        it = queue.empty() ? m_queues.erase(it) : std::next(it);
+    for (const auto &entry : m_workers) {
+        if (entry.second->isIdle())
+            return entry.second.get();
     }
-    m_size -= int(removed.size());
-    return removed;
+    return nullptr;
 }
 
-std::deque<Task *> Scheduler::takeAll()
+size_t Scheduler::assignToIdle()
 {
-    std::deque<Task *> all;
-    while (Task *task = pop())
-        all.push_back(task);
-    return all;
+    std::vector<Task *> suspended; // skipped over, keeping their place
+    while (Task *task = m_queue.peek()) {
+        const detail::ResultSink &sink = task->sink();
+        if (sink.isSuspendRequested() && !sink.isCanceled()) {
+            suspended.push_back(m_queue.pop());
+            m_suspendedSkipped = true;
+            continue;
+        }
+        if (sink.isCanceled()) {
+            m_host.cancelQueued(task); // never runs
+            continue;
+        }
+        WorkerConnection *worker = idleWorker();
+        if (!worker)
+            break;
+        m_queue.pop();
+        m_host.send(worker, task);
+    }
+    for (auto it = suspended.rbegin(); it != suspended.rend(); ++it)
+        m_queue.pushFront(*it);
+    return suspended.size();
+}
+
+int Scheduler::sendAheadDepth(double recentRunNs)
+{
+    // Enough to cover SendAheadBudgetNs of work: one task ahead for long
+    // tasks, more for tiny ones, whose round trip would otherwise leave the
+    // worker waiting.
+    if (recentRunNs < 0)
+        return 2;
+    const double depth = SendAheadBudgetNs / std::max(recentRunNs, 1.0);
+    return int(std::clamp(depth, 2.0, double(MaxSendAhead)));
+}
+
+void Scheduler::sendAhead(size_t suspendedCount, double recentRunNs)
+{
+    if (m_queue.size() <= int(suspendedCount))
+        return;
+    for (const auto &entry : m_workers) {
+        if (entry.second->state == WorkerConnection::State::Starting)
+            return;
+    }
+    const size_t depth = size_t(sendAheadDepth(recentRunNs));
+    for (bool sent = true; sent;) {
+        sent = false;
+        for (const auto &entry : m_workers) {
+            WorkerConnection *w = entry.second.get();
+            // Its running task is canceled, timed out or on a deadline we
+            // cannot predict: it may be killed, and what waits behind with it.
+            if (!w->acceptsWork() || w->inFlight.empty() || w->inFlight.size() >= depth ||
+                w->inFlight.front()->settled || w->taskTimer.isActive()) {
+                continue;
+            }
+            Task *task = m_queue.peek();
+            if (!task || task->sink().isSuspendRequested() || task->sink().isCanceled())
+                return;
+            m_queue.pop();
+            m_host.send(w, task);
+            sent = true;
+        }
+    }
+}
+
+void Scheduler::stealBack()
+{
+    if (!m_queue.isEmpty() || !idleWorker())
+        return;
+    for (const auto &entry : m_workers) {
+        WorkerConnection *w = entry.second.get();
+        if (w->state != WorkerConnection::State::Ready || w->inFlight.size() < 2)
+            continue;
+        Task *task = w->inFlight.back();
+        if (task->state == Task::State::Sent && !task->settled && !task->revoking)
+            m_host.revoke(w, task);
+    }
 }
 
 } // namespace QtProcessPool
