@@ -643,149 +643,169 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
     if (!w->everReady)
         return handleInitializerFrame(w, frame);
     switch (MessageType(frame.type)) {
-    case MessageType::TaskStarted: {
-        TaskStarted message;
-        if (!decodeBody(frame.body, &message)) {
-            protocolViolation(w, QStringLiteral("malformed TaskStarted"));
-            return false;
-        }
-        const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(), [](Task *t) {
-            return t->state == Task::State::Sent;
-        });
-        if (it == w->inFlight.end() || (*it)->id != message.taskId) {
-            protocolViolation(w, QStringLiteral("started task %1 out of order").arg(message.taskId));
-            return false;
-        }
-        Task *task = *it;
-        moveTask(task, Task::State::Running);
-        ++w->tasksStarted;
-        m_deathsBeforeStart = 0;
-        if (task->settled) {
-            armCancelGrace(w, task); // canceled on its way to the worker
-            return true;
-        }
-        --m_shared->queued;
-        ++m_shared->running;
-        task->startedAt = steadyNow();
-        {
-            QMutexLocker lock(&m_shared->mutex);
-            m_shared->statistics.queueWait.add(task->startedAt - task->submittedAt);
-        }
-        const qint64 timeout = timeoutOf(task);
-        if (timeout > 0) {
-            w->taskTimerIsCancelGrace = false;
-            w->taskTimer.start(int(std::min<qint64>(timeout, INT_MAX)));
-        }
-        notifyCounts();
-        return true;
-    }
-    case MessageType::TaskResults: {
-        TaskResults message;
-        Task *task = decodeBody(frame.body, &message) ? runningTask(w, message.taskId) : nullptr;
-        // Only a QPromise task streams results; a plain task or a chunk of
-        // mapped() delivers them with its end.
-        if (!task || message.resultCount > INT_MAX || task->group ||
-            task->request.expectedResults >= 0) {
-            protocolViolation(w, QStringLiteral("unexpected or malformed TaskResults"));
-            return false;
-        }
-        if (!task->settled && !task->sink().addResults(message.results, int(message.resultCount))) {
-            protocolViolation(w, QStringLiteral("results of task '%1' do not decode as %2")
-                                     .arg(task->request.name, task->request.resultType));
-            return false;
-        }
-        return true;
-    }
-    case MessageType::TaskProgress: {
-        TaskProgress message;
-        Task *task = decodeBody(frame.body, &message) ? runningTask(w, message.taskId) : nullptr;
-        if (!task) {
-            protocolViolation(w, QStringLiteral("unexpected or malformed TaskProgress"));
-            return false;
-        }
-        if (!task->settled)
-            task->sink().setProgress(message.minimum, message.maximum, message.value, message.text);
-        return true;
-    }
-    case MessageType::TaskFinished: {
-        TaskFinished message;
-        if (!decodeBody(frame.body, &message) || w->inFlight.empty() ||
-            message.resultCount > INT_MAX) {
-            protocolViolation(w, QStringLiteral("malformed TaskFinished"));
-            return false;
-        }
-        if (w->inFlight.front()->id != message.taskId) {
-            // Not the oldest: a task sent ahead that the worker dropped unstarted.
-            return dropped(w, message.taskId, message.resultCount);
-        }
-        Task *task = w->inFlight.front();
-        w->inFlight.pop_front();
-        w->taskTimer.stop();
-        if (task->state == Task::State::Sent) { // dropped before it started
-            w->inFlight.push_front(task);
-            return dropped(w, message.taskId, message.resultCount);
-        }
-        // A chunk of mapped() ends with one result per item, a plain task with
-        // exactly one (none for void); only a QPromise task decides how many.
-        int expected = int(message.resultCount);
-        if (task->group)
-            expected = task->request.resultType != QLatin1String("void") ? task->itemCount : 0;
-        else if (task->request.expectedResults >= 0)
-            expected = task->request.expectedResults;
-        // (A canceled task may stop early: it delivers nothing anyway.)
-        if (!task->settled && int(message.resultCount) != expected) {
-            w->inFlight.push_front(task); // fails with the others of this worker
-            protocolViolation(w, QStringLiteral("task %1 ended with %2 results instead of %3")
-                                     .arg(message.taskId)
-                                     .arg(message.resultCount)
-                                     .arg(expected));
-            return false;
-        }
-        if (task->settled) {
-            release(task); // canceled or timed out meanwhile: nothing late is delivered
-        } else if (task->sink().addResults(message.results, int(message.resultCount),
-                                           task->group ? task->firstIndex : -1)) {
-            if (TaskGroup *group = task->group.get()) {
-                group->finishedItems += task->itemCount;
-                group->sink->setProgress(0, group->totalItems, group->finishedItems, {});
-            }
-            finishTask(task);
-        } else {
-            failTask(task, TaskError(TaskError::Kind::ProtocolError,
-                                     QStringLiteral("the result of task '%1' does not decode as %2")
-                                         .arg(task->request.name, task->request.resultType),
-                                     {}, w->pid));
-        }
-        afterTask(w);
-        dispatch();
-        return true;
-    }
-    case MessageType::TaskFailed: {
-        TaskFailed message;
-        const bool valid = decodeBody(frame.body, &message) && !w->inFlight.empty() &&
-                           w->inFlight.front()->id == message.taskId;
-        const auto kind = TaskError::Kind(message.kind);
-        if (!valid || (kind != TaskError::Kind::Exception && kind != TaskError::Kind::UnknownTask &&
-                       kind != TaskError::Kind::BadArguments &&
-                       kind != TaskError::Kind::ProtocolError)) {
-            protocolViolation(w, QStringLiteral("unexpected or malformed TaskFailed"));
-            return false;
-        }
-        Task *task = w->inFlight.front();
-        w->inFlight.pop_front();
-        w->taskTimer.stop();
-        if (task->settled)
-            release(task);
-        else
-            failTask(task, TaskError(kind, message.message, message.remoteType, w->pid));
-        afterTask(w);
-        dispatch();
-        return true;
-    }
+    case MessageType::TaskStarted:
+        return onTaskStarted(w, frame);
+    case MessageType::TaskResults:
+        return onTaskResults(w, frame);
+    case MessageType::TaskProgress:
+        return onTaskProgress(w, frame);
+    case MessageType::TaskFinished:
+        return onTaskFinished(w, frame);
+    case MessageType::TaskFailed:
+        return onTaskFailed(w, frame);
     default:
         protocolViolation(w, QStringLiteral("unexpected message type %1").arg(frame.type));
         return false;
     }
+}
+
+bool Engine::onTaskStarted(WorkerConnection *w, const Frame &frame)
+{
+    TaskStarted message;
+    if (!decodeBody(frame.body, &message)) {
+        protocolViolation(w, QStringLiteral("malformed TaskStarted"));
+        return false;
+    }
+    const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(), [](Task *t) {
+        return t->state == Task::State::Sent;
+    });
+    if (it == w->inFlight.end() || (*it)->id != message.taskId) {
+        protocolViolation(w, QStringLiteral("started task %1 out of order").arg(message.taskId));
+        return false;
+    }
+    Task *task = *it;
+    moveTask(task, Task::State::Running);
+    ++w->tasksStarted;
+    m_deathsBeforeStart = 0;
+    if (task->settled) {
+        armCancelGrace(w, task); // canceled on its way to the worker
+        return true;
+    }
+    --m_shared->queued;
+    ++m_shared->running;
+    task->startedAt = steadyNow();
+    {
+        QMutexLocker lock(&m_shared->mutex);
+        m_shared->statistics.queueWait.add(task->startedAt - task->submittedAt);
+    }
+    const qint64 timeout = timeoutOf(task);
+    if (timeout > 0) {
+        w->taskTimerIsCancelGrace = false;
+        w->taskTimer.start(int(std::min<qint64>(timeout, INT_MAX)));
+    }
+    notifyCounts();
+    return true;
+}
+
+bool Engine::onTaskResults(WorkerConnection *w, const Frame &frame)
+{
+    TaskResults message;
+    Task *task = decodeBody(frame.body, &message) ? runningTask(w, message.taskId) : nullptr;
+    // Only a QPromise task streams results; a plain task or a chunk of
+    // mapped() delivers them with its end.
+    if (!task || message.resultCount > INT_MAX || task->group ||
+        task->request.expectedResults >= 0) {
+        protocolViolation(w, QStringLiteral("unexpected or malformed TaskResults"));
+        return false;
+    }
+    if (!task->settled && !task->sink().addResults(message.results, int(message.resultCount))) {
+        protocolViolation(w, QStringLiteral("results of task '%1' do not decode as %2")
+                                 .arg(task->request.name, task->request.resultType));
+        return false;
+    }
+    return true;
+}
+
+bool Engine::onTaskProgress(WorkerConnection *w, const Frame &frame)
+{
+    TaskProgress message;
+    Task *task = decodeBody(frame.body, &message) ? runningTask(w, message.taskId) : nullptr;
+    if (!task) {
+        protocolViolation(w, QStringLiteral("unexpected or malformed TaskProgress"));
+        return false;
+    }
+    if (!task->settled)
+        task->sink().setProgress(message.minimum, message.maximum, message.value, message.text);
+    return true;
+}
+
+bool Engine::onTaskFinished(WorkerConnection *w, const Frame &frame)
+{
+    TaskFinished message;
+    if (!decodeBody(frame.body, &message) || w->inFlight.empty() ||
+        message.resultCount > INT_MAX) {
+        protocolViolation(w, QStringLiteral("malformed TaskFinished"));
+        return false;
+    }
+    if (w->inFlight.front()->id != message.taskId) {
+        // Not the oldest: a task sent ahead that the worker dropped unstarted.
+        return dropped(w, message.taskId, message.resultCount);
+    }
+    Task *task = w->inFlight.front();
+    w->inFlight.pop_front();
+    w->taskTimer.stop();
+    if (task->state == Task::State::Sent) { // dropped before it started
+        w->inFlight.push_front(task);
+        return dropped(w, message.taskId, message.resultCount);
+    }
+    // A chunk of mapped() ends with one result per item, a plain task with
+    // exactly one (none for void); only a QPromise task decides how many.
+    int expected = int(message.resultCount);
+    if (task->group)
+        expected = task->request.resultType != QLatin1String("void") ? task->itemCount : 0;
+    else if (task->request.expectedResults >= 0)
+        expected = task->request.expectedResults;
+    // (A canceled task may stop early: it delivers nothing anyway.)
+    if (!task->settled && int(message.resultCount) != expected) {
+        w->inFlight.push_front(task); // fails with the others of this worker
+        protocolViolation(w, QStringLiteral("task %1 ended with %2 results instead of %3")
+                                 .arg(message.taskId)
+                                 .arg(message.resultCount)
+                                 .arg(expected));
+        return false;
+    }
+    if (task->settled) {
+        release(task); // canceled or timed out meanwhile: nothing late is delivered
+    } else if (task->sink().addResults(message.results, int(message.resultCount),
+                                       task->group ? task->firstIndex : -1)) {
+        if (TaskGroup *group = task->group.get()) {
+            group->finishedItems += task->itemCount;
+            group->sink->setProgress(0, group->totalItems, group->finishedItems, {});
+        }
+        finishTask(task);
+    } else {
+        failTask(task, TaskError(TaskError::Kind::ProtocolError,
+                                 QStringLiteral("the result of task '%1' does not decode as %2")
+                                     .arg(task->request.name, task->request.resultType),
+                                 {}, w->pid));
+    }
+    afterTask(w);
+    dispatch();
+    return true;
+}
+
+bool Engine::onTaskFailed(WorkerConnection *w, const Frame &frame)
+{
+    TaskFailed message;
+    const bool valid = decodeBody(frame.body, &message) && !w->inFlight.empty() &&
+                       w->inFlight.front()->id == message.taskId;
+    const auto kind = TaskError::Kind(message.kind);
+    if (!valid || (kind != TaskError::Kind::Exception && kind != TaskError::Kind::UnknownTask &&
+                   kind != TaskError::Kind::BadArguments &&
+                   kind != TaskError::Kind::ProtocolError)) {
+        protocolViolation(w, QStringLiteral("unexpected or malformed TaskFailed"));
+        return false;
+    }
+    Task *task = w->inFlight.front();
+    w->inFlight.pop_front();
+    w->taskTimer.stop();
+    if (task->settled)
+        release(task);
+    else
+        failTask(task, TaskError(kind, message.message, message.remoteType, w->pid));
+    afterTask(w);
+    dispatch();
+    return true;
 }
 
 void Engine::protocolViolation(WorkerConnection *w, const QString &why)
@@ -1065,6 +1085,28 @@ void Engine::reap(int slotId)
     }
     const QString reason = QStringLiteral("worker %1 %2").arg(w->pid).arg(how);
     qCWarning(lcPool) << reason;
+    settleTasksOfLost(w.get(), reason);
+    Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
+    Q_EMIT(killedByUs ? workerKilled(w->pid, reason) : workerCrashed(w->pid, reason));
+    // A program that dies after its handshake, before running anything, is
+    // a start failure: back-off, and after MaxStartAttempts in a row the
+    // waiting tasks fail rather than loop (they never ran: not Crashed).
+    // (A worker that broke the protocol first counts too, and then they fail
+    // with ProtocolError: the program answers with garbage.)
+    if ((!killedByUs || w->protocolError) && w->state != WorkerConnection::State::Retiring &&
+        w->tasksStarted == 0) {
+        ++m_deathsBeforeStart;
+        onStartFailed(QStringLiteral("worker program %1 %2 before it started a task")
+                          .arg(w->process->program(), how),
+                      m_deathsBeforeStart,
+                      w->protocolError ? TaskError::Kind::ProtocolError
+                                       : TaskError::Kind::WorkerStartFailed);
+    }
+    dispatch();
+}
+
+void Engine::settleTasksOfLost(WorkerConnection *w, const QString &reason)
+{
     // Decided by what it said: a task whose TaskStarted arrived may have had
     // effects and never runs again, so it fails; one that never started goes
     // back to the head of the queue, however many workers died under it.
@@ -1084,23 +1126,6 @@ void Engine::reap(int slotId)
         }
     }
     w->inFlight.clear();
-    Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
-    Q_EMIT(killedByUs ? workerKilled(w->pid, reason) : workerCrashed(w->pid, reason));
-    // A program that dies after its handshake, before running anything, is
-    // a start failure: back-off, and after MaxStartAttempts in a row the
-    // waiting tasks fail rather than loop (they never ran: not Crashed).
-    // (A worker that broke the protocol first counts too, and then they fail
-    // with ProtocolError: the program answers with garbage.)
-    if ((!killedByUs || w->protocolError) && w->state != WorkerConnection::State::Retiring &&
-        w->tasksStarted == 0) {
-        ++m_deathsBeforeStart;
-        onStartFailed(QStringLiteral("worker program %1 %2 before it started a task")
-                          .arg(w->process->program(), how),
-                      m_deathsBeforeStart,
-                      w->protocolError ? TaskError::Kind::ProtocolError
-                                       : TaskError::Kind::WorkerStartFailed);
-    }
-    dispatch();
 }
 
 void Engine::onStartFailed(const QString &message, int failures, TaskError::Kind kind)

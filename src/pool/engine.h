@@ -116,6 +116,12 @@ private:
     /// Reads the workers whose frames wait while deliveries were paused.
     void readPausedWorkers();
     bool handleWorkerFrame(WorkerConnection *worker, const protocol::Frame &frame);
+    // One per message a worker sends; false when the worker broke the protocol.
+    bool onTaskStarted(WorkerConnection *worker, const protocol::Frame &frame);
+    bool onTaskResults(WorkerConnection *worker, const protocol::Frame &frame);
+    bool onTaskProgress(WorkerConnection *worker, const protocol::Frame &frame);
+    bool onTaskFinished(WorkerConnection *worker, const protocol::Frame &frame);
+    bool onTaskFailed(WorkerConnection *worker, const protocol::Frame &frame);
     void protocolViolation(WorkerConnection *worker, const QString &why);
     void onSocketClosed(int slotId);
     void onProcessEnded(int slotId);
@@ -151,6 +157,8 @@ private:
     void publish(WorkerConnection *worker);
     void scheduleReap(WorkerConnection *worker);
     void reap(int slotId);
+    /// A worker that ended unasked: its started tasks fail, the others are requeued.
+    void settleTasksOfLost(WorkerConnection *worker, const QString &reason);
     /// failures: consecutive ones so far (m_startFailures or m_deathsBeforeStart).
     void onStartFailed(const QString &message, int failures,
                        TaskError::Kind kind = TaskError::Kind::WorkerStartFailed);
