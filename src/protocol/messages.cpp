@@ -313,15 +313,6 @@ bool decodeBody(const QByteArray &body, TaskProgress *m)
     return r.finish();
 }
 
-QByteArray encodeBody(const Shutdown &)
-{
-    return {};
-}
-bool decodeBody(const QByteArray &body, Shutdown *)
-{
-    return body.isEmpty();
-}
-
 QByteArray encodeBody(const TaskStarted &m)
 {
     return (Writer() << m.taskId).take();

@@ -10,8 +10,7 @@
 // Conversation:
 //   pool -> worker  Challenge{nonce}                  on connection
 //   worker -> pool  Hello{version, slot, pid, HMAC-SHA256(secret, nonce)}
-//   pool -> worker  RunTask{...}, CancelTask{id}, RevokeTask{id}, SuspendTask{id, on/off},
-//                   Shutdown
+//   pool -> worker  RunTask{...}, CancelTask{id}, RevokeTask{id}, SuspendTask{id, on/off}
 //   worker -> pool  TaskStarted, any number of TaskResults / TaskProgress
 //                   (QPromise tasks), then TaskFinished or TaskFailed.
 //                   A task canceled before it started ends with an empty
@@ -36,7 +35,7 @@ enum class MessageType : quint16 {
     Challenge = 1,
     RunTask = 2,
     CancelTask = 3,
-    Shutdown = 4,
+    // 4 is retired (it was Shutdown, never sent): never reuse it.
     SuspendTask = 5,
     RevokeTask = 6,
     // worker -> pool
@@ -115,11 +114,6 @@ struct TaskProgress
     QString text;
 };
 
-struct Shutdown
-{
-    static constexpr MessageType Type = MessageType::Shutdown;
-};
-
 struct TaskStarted
 {
     static constexpr MessageType Type = MessageType::TaskStarted;
@@ -151,7 +145,6 @@ QByteArray encodeBody(const RevokeTask &m);
 QByteArray encodeBody(const SuspendTask &m);
 QByteArray encodeBody(const TaskResults &m);
 QByteArray encodeBody(const TaskProgress &m);
-QByteArray encodeBody(const Shutdown &m);
 QByteArray encodeBody(const TaskStarted &m);
 QByteArray encodeBody(const TaskFinished &m);
 QByteArray encodeBody(const TaskFailed &m);
@@ -164,7 +157,6 @@ bool decodeBody(const QByteArray &body, RevokeTask *m);
 bool decodeBody(const QByteArray &body, SuspendTask *m);
 bool decodeBody(const QByteArray &body, TaskResults *m);
 bool decodeBody(const QByteArray &body, TaskProgress *m);
-bool decodeBody(const QByteArray &body, Shutdown *m);
 bool decodeBody(const QByteArray &body, TaskStarted *m);
 bool decodeBody(const QByteArray &body, TaskFinished *m);
 bool decodeBody(const QByteArray &body, TaskFailed *m);

@@ -99,7 +99,6 @@ void decodeEveryWay(const Frame &frame)
     decodeAs<SuspendTask>(frame, &accepted);
     decodeAs<TaskResults>(frame, &accepted);
     decodeAs<TaskProgress>(frame, &accepted);
-    decodeAs<Shutdown>(frame, &accepted);
     decodeAs<TaskStarted>(frame, &accepted);
     decodeAs<TaskFinished>(frame, &accepted);
     decodeAs<TaskFailed>(frame, &accepted);

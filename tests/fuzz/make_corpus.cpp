@@ -84,7 +84,6 @@ int main(int argc, char **argv)
     write(worker, QStringLiteral("canceltask"), selected(2, CancelTask{42}));
     write(worker, QStringLiteral("revoketask"), selected(3, RevokeTask{43}));
     write(worker, QStringLiteral("suspendtask"), selected(4, SuspendTask{42, 1}));
-    write(worker, QStringLiteral("shutdown"), selected(5, Shutdown{}));
 
     const QString pool = root + QStringLiteral("/fuzz_pool_messages");
     write(pool, QStringLiteral("hello"), selected(0, hello));
@@ -101,7 +100,7 @@ int main(int argc, char **argv)
                       encodeMessage(progress) + encodeMessage(results) + encodeMessage(finished);
     QByteArray control = encodeMessage(SuspendTask{42, 1}) + encodeMessage(SuspendTask{42, 0}) +
                          encodeMessage(CancelTask{42}) + encodeMessage(RevokeTask{43}) +
-                         encodeMessage(mapped) + encodeMessage(failed) + encodeMessage(Shutdown{});
+                         encodeMessage(mapped) + encodeMessage(failed);
     write(frame, QStringLiteral("handshake"), stream(0, 7, handshake));
     write(frame, QStringLiteral("task-bytewise"), stream(1, 7, task));
     write(frame, QStringLiteral("control-chunked"), stream(37, 6, control));
@@ -109,7 +108,7 @@ int main(int argc, char **argv)
     write(frame, QStringLiteral("unknown-type"),
           stream(9, 7, encodeFrame(0x7777, QByteArray("x")) + encodeMessage(TaskStarted{1})));
     write(frame, QStringLiteral("reserved-set"),
-          stream(0, 7, QByteArray::fromHex("0000000000040001")));
+          stream(0, 7, QByteArray::fromHex("0000000000030001")));
     write(frame, QStringLiteral("partial"), stream(3, 7, task.left(task.size() - 5)));
     return ok ? 0 : 1;
 }

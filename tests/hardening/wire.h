@@ -30,7 +30,7 @@ enum Type : quint16 {
     Challenge = 1,
     RunTask = 2,
     CancelTask = 3,
-    Shutdown = 4,
+    // 4 is retired (it was Shutdown): never reuse it.
     Hello = 16,
     TaskStarted = 17,
     TaskFinished = 18,

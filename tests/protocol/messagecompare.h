@@ -93,7 +93,6 @@ inline bool operator==(const TaskProgress &a, const TaskProgress &b)
     return a.taskId == b.taskId && a.minimum == b.minimum && a.maximum == b.maximum &&
            a.value == b.value && compare_detail::same(a.text, b.text);
 }
-inline bool operator==(const Shutdown &, const Shutdown &) { return true; }
 inline bool operator==(const TaskStarted &a, const TaskStarted &b) { return a.taskId == b.taskId; }
 inline bool operator==(const TaskFinished &a, const TaskFinished &b)
 {
@@ -152,7 +151,6 @@ inline QByteArray describe(const TaskProgress &m)
            ", value=" + QByteArray::number(m.value) + ", text=" + compare_detail::show(m.text) +
            '}';
 }
-inline QByteArray describe(const Shutdown &) { return "Shutdown{}"; }
 inline QByteArray describe(const TaskStarted &m)
 {
     return "TaskStarted{id=" + QByteArray::number(m.taskId) + '}';
@@ -190,7 +188,6 @@ inline char *toString(const RevokeTask &m) { return compare_detail::toCString(de
 inline char *toString(const SuspendTask &m) { return compare_detail::toCString(describe(m)); }
 inline char *toString(const TaskResults &m) { return compare_detail::toCString(describe(m)); }
 inline char *toString(const TaskProgress &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const Shutdown &m) { return compare_detail::toCString(describe(m)); }
 inline char *toString(const TaskStarted &m) { return compare_detail::toCString(describe(m)); }
 inline char *toString(const TaskFinished &m) { return compare_detail::toCString(describe(m)); }
 inline char *toString(const TaskFailed &m) { return compare_detail::toCString(describe(m)); }

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_WORKER_POOLCONNECTION_H
+#define QTPROCESSPOOL_WORKER_POOLCONNECTION_H
+
+// The worker's end of its connection to the pool: the socket, the handshake,
+// the messages the pool sends, and which thread reads the socket when. Tasks
+// run on the main thread through a TaskRunner; an I/O thread keeps reading the
+// socket during long tasks (so the pool can still talk to a worker whose task
+// is busy).
+//
+// Who reads the socket: the main thread, while it is idle or between tasks,
+// so a task the pool sends reaches it with no thread hop (one wake-up less per
+// round trip); the I/O thread, once a task has run for about LongTaskMs (a
+// timerfd it watches), until the main thread is idle again. The reading
+// role moves under m_stateMutex: to the I/O thread only while the main thread
+// runs a task, back only while it is idle. Where timerfd is missing (not
+// Linux), the I/O thread reads all the time and hands tasks over by event.
+//
+// Both threads write whole frames straight to the socket under one mutex: the
+// main thread reports a task's end and the next task's start itself, so tasks
+// sent ahead run back to back with no thread hop in between.
+//
+// Lock order: m_stateMutex before the runner's lock before m_writeMutex.
+
+#include "protocol/frame.h"
+#include "protocol/messages.h"
+#include "protocol/sharedbody.h"
+#include "worker/taskrunner.h"
+
+#include <QtCore/QMutex>
+#include <QtCore/QObject>
+#include <QtCore/QSemaphore>
+
+#include <deque>
+
+class QSocketNotifier;
+class QTimer;
+
+namespace QtProcessPool {
+
+/// Lives in the I/O thread, but for the parts the main thread runs (reading
+/// while it holds the role, running tasks). Deleted from the main thread once
+/// the I/O thread has finished.
+class PoolConnection : public QObject
+{
+public:
+    PoolConnection(QString serverName, quint32 slotId, QByteArray secret, int bodiesFd);
+    ~PoolConnection() override;
+
+    /// I/O thread: connects to the pool. If it cannot, or once the pool has
+    /// gone (or broken the protocol), the application exits: with 0 after a
+    /// handshake, else 2.
+    void start();
+    /// Main thread, once this process has warmed up: the hello, which tells the
+    /// pool it may send tasks, waits for it.
+    void markWarm() { m_warm.release(); }
+
+private:
+    enum class Reader { Io, Main };
+
+    // Any thread. Writes frames straight to the socket: frames of the two
+    // threads never interleave, and a frame has reached the kernel when this
+    // returns. False when the pool is gone.
+    bool send(const QByteArray &frames);
+    bool send(const protocol::OutgoingFrames &frames);
+    bool sendWire(const QByteArray &wire);
+
+    bool holdsReading(Reader who);
+    void readAvailable(Reader who);
+    /// Reads what the socket has into m_inBytes; true when it is closed.
+    bool readSocket();
+    void handOverToMain();
+    void mainRead();
+    void goIdle();
+    void giveBack();
+    void onLongTurn();
+    void armLongTurnTimer();
+    void disarmLongTurnTimer();
+
+    bool handle(const protocol::Frame &frame, Reader who);
+    bool answerChallenge(const protocol::Frame &frame);
+    bool receiveTask(const protocol::Frame &frame, Reader who);
+    void onCancel(quint64 taskId);
+    void dropPending(quint64 taskId);
+    /// m_stateMutex held: removes a task that has not started; false if none.
+    bool takePending(quint64 taskId);
+
+    void runPending(bool justRead = false);
+    /// Main thread, m_stateMutex held (released here): a turn of tasks is over.
+    void endTurn(QMutexLocker<QMutex> &lock, const protocol::OutgoingFrames &out);
+    void onGone();
+
+    const QString m_serverName;
+    const quint32 m_slotId;
+    const QByteArray m_secret;
+    int m_socketFd = -1; // set by start(), before any other use
+    // The reading role's: used only by the thread that holds it.
+    QByteArray m_inBytes; // read, not yet a whole frame
+    protocol::FrameReader m_reader{protocol::AbsoluteMaxMessageSize};
+    protocol::SharedBodyChannel m_bodies; // sends under m_writeMutex, receives by the reader
+    bool m_authenticated = false;
+    bool m_handOverToMain = false;
+    QSemaphore m_warm; // released by markWarm()
+    // I/O thread only.
+    QTimer *m_pollTimer = nullptr; // flushes the running QPromise task's updates
+    QSocketNotifier *m_ioNotifier = nullptr;
+    int m_timerFd = -1; // LongTaskMs timer (Linux), or -1: the I/O thread always reads
+    // Main thread only.
+    QSocketNotifier *m_mainNotifier = nullptr;
+
+    QMutex m_writeMutex;
+    int m_fd = -1; // the socket, for writing; -1 once the pool is gone
+
+    QMutex m_stateMutex; // guards what follows
+    Reader m_readerRole = Reader::Io;
+    bool m_giveBackPosted = false;
+    bool m_timerArmed = false; // the LongTaskMs timer
+    bool m_gone = false;
+    std::deque<protocol::RunTask> m_pending; // received, not yet started
+    bool m_busy = false;                     // the main thread runs a task
+    bool m_runScheduled = false;             // runPending() is queued on the main thread
+
+    TaskRunner m_runner; // runs on the main thread; told of cancel and suspend here
+};
+
+} // namespace QtProcessPool
+
+#endif
