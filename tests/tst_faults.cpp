@@ -605,6 +605,7 @@ void TestFaults::blockingContinuationIsNamed()
 // does not deadlock: what is pending is canceled and every worker stops.
 void TestFaults::poolDeletedInContinuationWithoutContext()
 {
+    const int threadsBefore = threadCount();
     auto *pool = new ProcessPool;
     pool->setMaxWorkers(1);
     const qint64 pid = pool->run(workerPid).result();
@@ -622,6 +623,10 @@ void TestFaults::poolDeletedInContinuationWithoutContext()
     QVERIFY(finishes(pending));
     QVERIFY(pending.isCanceled());
     QTRY_VERIFY_WITH_TIMEOUT(processGone(pid), Generous);
+    // Its I/O thread ends, and then the rest of the pool is deleted here
+    // (posted by that thread as it ended), before the application goes.
+    QTRY_VERIFY_WITH_TIMEOUT(threadCount() <= threadsBefore, Generous);
+    QCoreApplication::sendPostedEvents();
 }
 
 QPP_TEST_MAIN(TestFaults)

@@ -240,24 +240,23 @@ void ProcessPoolPrivate::stopFromIoThread(std::unique_ptr<ProcessPoolPrivate> ow
                          "context, on its own I/O thread; it shuts down once the continuation "
                          "returns. Attach continuations that delete the pool with a context.";
     d->stopped = true; // its timer stops with it (on its own thread)
-    QThread *home = QCoreApplication::instance() ? QCoreApplication::instance()->thread()
-                                                 : nullptr;
+    // Deleted where a thread can be waited for, once the I/O thread ended;
+    // connected now, while the application surely exists.
+    if (QCoreApplication *app = QCoreApplication::instance()) {
+        QObject::connect(&d->thread, &QThread::finished, app,
+                         [d] {
+                             d->thread.wait();
+                             delete d->engine;
+                             delete d;
+                         },
+                         Qt::QueuedConnection);
+    }
     // After the continuation returns: the engine's bookkeeping is not in the
     // middle of anything then.
     QMetaObject::invokeMethod(
         d->engine,
-        [d, home] {
+        [d] {
             d->engine->shutdown();
-            if (home) {
-                // Deleted where a thread can be waited for.
-                QObject::connect(&d->thread, &QThread::finished, QCoreApplication::instance(),
-                                 [d] {
-                                     d->thread.wait();
-                                     delete d->engine;
-                                     delete d;
-                                 },
-                                 Qt::QueuedConnection);
-            }
             d->thread.quit(); // without an application, d is left behind
         },
         Qt::QueuedConnection);

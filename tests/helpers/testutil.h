@@ -5,6 +5,7 @@
 
 #include <QtProcessPool/TaskError>
 
+#include <QtCore/QDir>
 #include <QtCore/QFuture>
 #include <QtTest/QTest>
 
@@ -40,6 +41,14 @@ std::optional<QtProcessPool::TaskError> errorOf(QFuture<T> future)
 inline bool processGone(qint64 pid)
 {
     return ::kill(pid_t(pid), 0) == -1 && errno == ESRCH;
+}
+
+/// Threads of this process, as the kernel counts them (/proc/self/task).
+inline int threadCount()
+{
+    return int(QDir(QStringLiteral("/proc/self/task"))
+                   .entryList(QDir::Dirs | QDir::NoDotAndDotDot)
+                   .size());
 }
 
 } // namespace TestUtil
