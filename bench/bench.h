@@ -66,14 +66,14 @@ struct Config
     int throughputTasks = 100000;
     // ProcessPoolExecutor.submit() is slow; it runs fewer tasks (the rate is reported).
     int executorThroughputTasks = 20000;
-    QList<qint64> payloadSizes;     // bytes; the last one is the W6 payload
-    QList<int> payloadIterations;   // echoes per size and repetition
+    QList<qint64> payloadSizes;   // bytes; the last one is the W6 payload
+    QList<int> payloadIterations; // echoes per size and repetition
     int scalingTasks = 16;
     int scalingTaskMs = 80;
-    qint64 burnIterations = 0;      // calibrated to scalingTaskMs
-    quint64 burnExpected = 0;       // burn(burnIterations)
-    int timeoutMs = 120000;         // bound of any single wait
-    QString pythonProgram;          // empty: Python systems are skipped
+    qint64 burnIterations = 0; // calibrated to scalingTaskMs
+    quint64 burnExpected = 0;  // burn(burnIterations)
+    int timeoutMs = 120000;    // bound of any single wait
+    QString pythonProgram;     // empty: Python systems are skipped
     QString peersScript;
 
     static Config full();

@@ -42,8 +42,8 @@ namespace Bench {
 
 QStringList allSystems()
 {
-    return {ProcessPoolSystem, FloorASystem, MemcpySystem, FloorBSystem,
-            QtConcurrentSystem, PoolSystem,  ExecutorSystem};
+    return {ProcessPoolSystem,  FloorASystem, MemcpySystem,  FloorBSystem,
+            QtConcurrentSystem, PoolSystem,   ExecutorSystem};
 }
 
 QString systemTitle(const QString &system)
@@ -128,7 +128,8 @@ void Results::add(const QString &metric, const QString &system, double value)
 
 void Results::note(const QString &system, const QString &text)
 {
-    const QString line = system.isEmpty() ? text : systemTitle(system) + QStringLiteral(": ") + text;
+    const QString line =
+        system.isEmpty() ? text : systemTitle(system) + QStringLiteral(": ") + text;
     if (!m_notes.contains(line))
         m_notes.append(line);
 }

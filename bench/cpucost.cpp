@@ -98,7 +98,8 @@ void report(const char *title, const Snapshot &before, const Snapshot &after, in
             double wallMs)
 {
     QTextStream out(stdout);
-    out << "\n" << title << ": " << tasks << " tasks in " << wallMs << " ms ("
+    out << "\n"
+        << title << ": " << tasks << " tasks in " << wallMs << " ms ("
         << qRound64(tasks / (wallMs / 1e3)) << "/s)\n";
     qint64 total = 0;
     qint64 totalSwitches = 0;

@@ -351,7 +351,8 @@ void floorAPayload(const Config &config, Results &results)
             const Frame frame = child.receive();
             totalNs += double(timer.nsecsElapsed());
             if (frame.op != Echo || frame.body != payload)
-                throw Failure(QStringLiteral("echo of %1 came back different").arg(sizeLabel(size)));
+                throw Failure(
+                    QStringLiteral("echo of %1 came back different").arg(sizeLabel(size)));
         }
         const double bytes = 2.0 * double(size) * config.payloadIterations.at(s);
         results.add(payloadMetric(size), FloorASystem, bytes / (totalNs / 1e9) / 1e6);
@@ -457,7 +458,8 @@ public:
             m_reader.read(m_socket, m_handler);
         });
         m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-        m_process.start(program(), {QString::fromLatin1(FloorBChildFlag), m_server.fullServerName()});
+        m_process.start(program(),
+                        {QString::fromLatin1(FloorBChildFlag), m_server.fullServerName()});
     }
     ~FloorBPeer() override
     {
@@ -849,15 +851,15 @@ int floorBChildMain(int argc, char **argv)
     const QString serverName = QString::fromLocal8Bit(argv[2]);
     QLocalSocket socket;
     FrameReader reader;
-    QObject::connect(&socket, &QLocalSocket::connected, &socket, [&] {
-        socket.write(floorBFrame(Hello, [](QDataStream &) {}));
-    });
+    QObject::connect(&socket, &QLocalSocket::connected, &socket,
+                     [&] { socket.write(floorBFrame(Hello, [](QDataStream &) {})); });
     QObject::connect(&socket, &QLocalSocket::readyRead, &socket, [&] {
         reader.read(&socket, [&](quint8 op, QDataStream &in) {
             if (op == Increment) {
                 qint32 value = 0;
                 in >> value;
-                socket.write(floorBFrame(Increment, [value](QDataStream &out) { out << value + 1; }));
+                socket.write(
+                    floorBFrame(Increment, [value](QDataStream &out) { out << value + 1; }));
             } else if (op == Echo) {
                 QByteArray bytes;
                 in >> bytes;
@@ -868,7 +870,8 @@ int floorBChildMain(int argc, char **argv)
         });
     });
     QObject::connect(&socket, &QLocalSocket::disconnected, &app, &QCoreApplication::quit);
-    QObject::connect(&socket, &QLocalSocket::errorOccurred, &app, [] { QCoreApplication::exit(2); });
+    QObject::connect(&socket, &QLocalSocket::errorOccurred, &app,
+                     [] { QCoreApplication::exit(2); });
     socket.connectToServer(serverName);
     return app.exec();
 }

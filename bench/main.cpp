@@ -70,8 +70,8 @@ QJsonObject runPeers(const Config &config, const QStringList &arguments)
     process.setProcessChannelMode(QProcess::SeparateChannels);
     process.start(config.pythonProgram, QStringList{config.peersScript} + arguments);
     if (!process.waitForStarted(config.timeoutMs))
-        throw Failure(QStringLiteral("cannot start %1: %2")
-                          .arg(config.pythonProgram, process.errorString()));
+        throw Failure(
+            QStringLiteral("cannot start %1: %2").arg(config.pythonProgram, process.errorString()));
     // Python's W2 with apply_async() over 100,000 tasks takes seconds, W4 a few.
     if (!process.waitForFinished(3 * config.timeoutMs)) {
         process.kill();
@@ -119,9 +119,9 @@ struct PythonSetup
 
 PythonSetup setUpPython(const Config &config)
 {
-    const QJsonObject answer = runPeers(
-        config, {QStringLiteral("calibrate"), QStringLiteral("--scaling-ms"),
-                 QString::number(config.scalingTaskMs)});
+    const QJsonObject answer =
+        runPeers(config, {QStringLiteral("calibrate"), QStringLiteral("--scaling-ms"),
+                          QString::number(config.scalingTaskMs)});
     PythonSetup setup;
     setup.version = answer.value(QStringLiteral("python")).toString();
     setup.burnIterations = qint64(answer.value(QStringLiteral("burn_iterations")).toDouble());
@@ -134,18 +134,27 @@ PythonSetup setUpPython(const Config &config)
 void benchPython(const QString &system, Workload workload, const Config &config,
                  const PythonSetup &setup, Results &results)
 {
-    const QJsonObject answer = runPeers(
-        config,
-        {QStringLiteral("run"), QStringLiteral("--system"), system, QStringLiteral("--workload"),
-         workloadId(workload), QStringLiteral("--round-trips"),
-         QString::number(config.latencyRoundTrips), QStringLiteral("--tasks"),
-         QString::number(config.throughputTasks), QStringLiteral("--executor-tasks"),
-         QString::number(config.executorThroughputTasks), QStringLiteral("--sizes"),
-         joinNumbers(config.payloadSizes), QStringLiteral("--iterations"),
-         joinNumbers(config.payloadIterations), QStringLiteral("--scaling-tasks"),
-         QString::number(config.scalingTasks), QStringLiteral("--burn-iterations"),
-         QString::number(setup.burnIterations), QStringLiteral("--burn-expected"),
-         setup.burnExpected});
+    const QJsonObject answer = runPeers(config, {QStringLiteral("run"),
+                                                 QStringLiteral("--system"),
+                                                 system,
+                                                 QStringLiteral("--workload"),
+                                                 workloadId(workload),
+                                                 QStringLiteral("--round-trips"),
+                                                 QString::number(config.latencyRoundTrips),
+                                                 QStringLiteral("--tasks"),
+                                                 QString::number(config.throughputTasks),
+                                                 QStringLiteral("--executor-tasks"),
+                                                 QString::number(config.executorThroughputTasks),
+                                                 QStringLiteral("--sizes"),
+                                                 joinNumbers(config.payloadSizes),
+                                                 QStringLiteral("--iterations"),
+                                                 joinNumbers(config.payloadIterations),
+                                                 QStringLiteral("--scaling-tasks"),
+                                                 QString::number(config.scalingTasks),
+                                                 QStringLiteral("--burn-iterations"),
+                                                 QString::number(setup.burnIterations),
+                                                 QStringLiteral("--burn-expected"),
+                                                 setup.burnExpected});
     const QJsonObject metrics = answer.value(QStringLiteral("metrics")).toObject();
     for (auto it = metrics.begin(); it != metrics.end(); ++it)
         results.add(it.key(), system, it.value().toDouble());
@@ -181,14 +190,14 @@ int driverMain(QCoreApplication &app)
         {QStringLiteral("r"), QStringLiteral("repetitions")},
         QStringLiteral("Repetitions of every workload (default 5; 1 with --quick)."),
         QStringLiteral("N"));
-    const QCommandLineOption outputOption(
-        {QStringLiteral("o"), QStringLiteral("output")},
-        QStringLiteral("Also write the report to this file."), QStringLiteral("FILE"));
-    const QCommandLineOption systemsOption(
-        QStringLiteral("systems"),
-        QStringLiteral("Comma-separated systems to run (default all: %1).")
-            .arg(allSystems().join(u',')),
-        QStringLiteral("LIST"));
+    const QCommandLineOption outputOption({QStringLiteral("o"), QStringLiteral("output")},
+                                          QStringLiteral("Also write the report to this file."),
+                                          QStringLiteral("FILE"));
+    const QCommandLineOption systemsOption(QStringLiteral("systems"),
+                                           QStringLiteral(
+                                               "Comma-separated systems to run (default all: %1).")
+                                               .arg(allSystems().join(u',')),
+                                           QStringLiteral("LIST"));
     QStringList workloadIds;
     for (Workload workload : allWorkloads())
         workloadIds.append(workloadId(workload));
@@ -203,13 +212,13 @@ int driverMain(QCoreApplication &app)
         QStringLiteral("PROGRAM"));
     const QCommandLineOption noPythonOption(QStringLiteral("no-python"),
                                             QStringLiteral("Leave the Python systems out."));
-    const QCommandLineOption peersOption(
-        QStringLiteral("peers"),
-        QStringLiteral("The Python peers script (default %1).")
-            .arg(QStringLiteral(QPP_BENCH_PEERS_SCRIPT)),
-        QStringLiteral("FILE"), QStringLiteral(QPP_BENCH_PEERS_SCRIPT));
-    parser.addOptions({quickOption, repetitionsOption, outputOption, systemsOption,
-                       workloadsOption, pythonOption, noPythonOption, peersOption});
+    const QCommandLineOption peersOption(QStringLiteral("peers"),
+                                         QStringLiteral("The Python peers script (default %1).")
+                                             .arg(QStringLiteral(QPP_BENCH_PEERS_SCRIPT)),
+                                         QStringLiteral("FILE"),
+                                         QStringLiteral(QPP_BENCH_PEERS_SCRIPT));
+    parser.addOptions({quickOption, repetitionsOption, outputOption, systemsOption, workloadsOption,
+                       pythonOption, noPythonOption, peersOption});
     parser.process(app);
 
     Config config = parser.isSet(quickOption) ? Config::smoke() : Config::full();

@@ -130,8 +130,7 @@ int main(int argc, char **argv)
     ::dup2(savedStderr, 2);
     std::printf("output flood: %lld lines of 10 bytes in %d s, %lld delivered (with the "
                 "dropped-lines notes)\n",
-                static_cast<long long>(written), seconds,
-                static_cast<long long>(delivered));
+                static_cast<long long>(written), seconds, static_cast<long long>(delivered));
     std::printf("round trip p50: quiet %.0f us, during the flood %.0f us (%.2fx)\n", quiet.p50,
                 loud.p50, loud.p50 / quiet.p50);
     std::printf("round trip p99: quiet %.0f us, during the flood %.0f us (%.2fx)\n", quiet.p99,

@@ -44,14 +44,20 @@ QList<Row> rows(const Config &config)
         {Metric::NamedLatencyP50, QStringLiteral("W1 latency p50, runNamed() (µs)"), true, {qpp}},
         {Metric::Throughput, QStringLiteral("W2 %1 × run() (tasks/s)").arg(tasks), false,
          everyRunner},
-        {Metric::NamedThroughput, QStringLiteral("W2 %1 × runNamed() (tasks/s)").arg(tasks),
-         false, {qpp}},
-        {Metric::MappedThroughput, QStringLiteral("W2 mapped() over %1 (items/s)").arg(tasks),
-         false, {qpp, qtc, mp, cf}},
+        {Metric::NamedThroughput,
+         QStringLiteral("W2 %1 × runNamed() (tasks/s)").arg(tasks),
+         false,
+         {qpp}},
+        {Metric::MappedThroughput,
+         QStringLiteral("W2 mapped() over %1 (items/s)").arg(tasks),
+         false,
+         {qpp, qtc, mp, cf}},
     };
     for (qint64 size : config.payloadSizes)
-        list.append({payloadMetric(size), QStringLiteral("W3 echo %1 (MB/s)").arg(sizeLabel(size)),
-                     false, {qpp, floorA, MemcpySystem, floorB, mp, cf}});
+        list.append({payloadMetric(size),
+                     QStringLiteral("W3 echo %1 (MB/s)").arg(sizeLabel(size)),
+                     false,
+                     {qpp, floorA, MemcpySystem, floorB, mp, cf}});
     const QString scaling =
         QStringLiteral("%1 × %2 ms").arg(config.scalingTasks).arg(config.scalingTaskMs);
     const QStringList pools = {qpp, qtc, mp, cf};
@@ -59,21 +65,29 @@ QList<Row> rows(const Config &config)
         {Metric::ScalingOne, QStringLiteral("W4 %1, 1 worker (s)").arg(scaling), true, pools},
         {Metric::ScalingTwo, QStringLiteral("W4 %1, 2 workers (s)").arg(scaling), true, pools},
         {Metric::Speedup, QStringLiteral("W4 speedup, 2 workers vs 1"), false, pools},
-        {Metric::ColdStart, QStringLiteral("W5 cold start → first result (ms)"), true,
-         everyRunner},
-        {Metric::Prestarted, QStringLiteral("W5 first result after prestart() (ms)"), true,
+        {Metric::ColdStart, QStringLiteral("W5 cold start → first result (ms)"), true, everyRunner},
+        {Metric::Prestarted,
+         QStringLiteral("W5 first result after prestart() (ms)"),
+         true,
          {qpp, floorA, floorB}},
         {Metric::SubmitCost, QStringLiteral("W6 caller cost of run() + then() (µs/task)"), true,
          pools},
-        {Metric::GapRun, QStringLiteral("W6 max 1 ms-timer gap, W2 run() results (ms)"), true,
+        {Metric::GapRun,
+         QStringLiteral("W6 max 1 ms-timer gap, W2 run() results (ms)"),
+         true,
          {qpp, floorB, qtc}},
-        {Metric::GapMapped, QStringLiteral("W6 max 1 ms-timer gap, W2 mapped() result (ms)"),
-         true, {qpp, qtc}},
+        {Metric::GapMapped,
+         QStringLiteral("W6 max 1 ms-timer gap, W2 mapped() result (ms)"),
+         true,
+         {qpp, qtc}},
         {Metric::GapPayload,
-         QStringLiteral("W6 max 1 ms-timer gap, %1 echo returning (ms)").arg(largest), true,
+         QStringLiteral("W6 max 1 ms-timer gap, %1 echo returning (ms)").arg(largest),
+         true,
          {qpp, floorB}},
-        {Metric::SubmitPayload, QStringLiteral("W6 caller cost of submitting %1 (ms)").arg(largest),
-         true, {qpp, floorB}},
+        {Metric::SubmitPayload,
+         QStringLiteral("W6 caller cost of submitting %1 (ms)").arg(largest),
+         true,
+         {qpp, floorB}},
     };
     return list;
 }
@@ -203,9 +217,9 @@ QString report(const Config &config, const Results &results, const RunInfo &info
     line(QStringLiteral("- CPU: %1, %2 cores (QThread::idealThreadCount)")
              .arg(cpuModel())
              .arg(QThread::idealThreadCount()));
-    line(QStringLiteral("- Kernel: %1 %2; OS: %3")
-             .arg(QSysInfo::kernelType(), QSysInfo::kernelVersion(),
-                  QSysInfo::prettyProductName()));
+    line(
+        QStringLiteral("- Kernel: %1 %2; OS: %3")
+            .arg(QSysInfo::kernelType(), QSysInfo::kernelVersion(), QSysInfo::prettyProductName()));
     line(QStringLiteral("- Qt: %1 (built against %2); compiler: %3; build type: %4")
              .arg(QString::fromLatin1(qVersion()), QStringLiteral(QT_VERSION_STR),
                   QStringLiteral(QPP_BENCH_COMPILER),
@@ -240,9 +254,9 @@ QString report(const Config &config, const Results &results, const RunInfo &info
         if (!any)
             continue;
         const double reference = results.median(row.metric, ProcessPoolSystem);
-        QString text = QStringLiteral("| %1 %2 |").arg(row.label,
-                                                        row.lowerIsBetter ? QStringLiteral("↓")
-                                                                          : QStringLiteral("↑"));
+        QString text =
+            QStringLiteral("| %1 %2 |")
+                .arg(row.label, row.lowerIsBetter ? QStringLiteral("↓") : QStringLiteral("↑"));
         for (const QString &system : systems) {
             QString cell;
             if (results.has(row.metric, system)) {
@@ -288,7 +302,8 @@ QString report(const Config &config, const Results &results, const RunInfo &info
         "- **QtProcessPool**: 2 worker processes (this executable), prestarted and warmed up "
         "except in W5; results through `future.then(&context, ...)` on the main thread."));
     line(QStringLiteral(
-        "- **floor A**: a child (this executable, started with `posix_spawn`) on a `socketpair`, blocking "
+        "- **floor A**: a child (this executable, started with `posix_spawn`) on a `socketpair`, "
+        "blocking "
         "POSIX `read`/`write`, 8-byte headers; W2 keeps 64 requests in flight per child on 2 "
         "children (`poll`). **memcpy**: the payload copied there and back in warm memory."));
     line(QStringLiteral(
@@ -305,11 +320,12 @@ QString report(const Config &config, const Results &results, const RunInfo &info
         "chunksize), Python stdlib, default start method; W1 waits on each result, W2 submits "
         "everything then collects."));
     line(QStringLiteral(
-        "- W1: one `increment` at a time, %1 round trips. W2: %2 independent tasks (W6 "
-        "measures the submit loop and, after it, a 1 ms `QTimer` on the main thread while the "
-        "results come back). W3: echo of %3 per repetition, MB/s = 10^6 bytes sent + returned per "
-        "second. W4: CPU-bound tasks calibrated to %4 ms. W5: from constructing the pool "
-        "(floor A: `posix_spawn`; floor B: listen + `QProcess` start) to the first result.")
+             "- W1: one `increment` at a time, %1 round trips. W2: %2 independent tasks (W6 "
+             "measures the submit loop and, after it, a 1 ms `QTimer` on the main thread while the "
+             "results come back). W3: echo of %3 per repetition, MB/s = 10^6 bytes sent + returned "
+             "per "
+             "second. W4: CPU-bound tasks calibrated to %4 ms. W5: from constructing the pool "
+             "(floor A: `posix_spawn`; floor B: listen + `QProcess` start) to the first result.")
              .arg(QLocale(QLocale::English).toString(config.latencyRoundTrips),
                   QLocale(QLocale::English).toString(config.throughputTasks))
              .arg([&] {
@@ -326,11 +342,11 @@ QString report(const Config &config, const Results &results, const RunInfo &info
     QStringList notes = results.notes();
     const double controlSpeedup = results.median(Metric::Speedup, QtConcurrentSystem);
     if (controlSpeedup < 1.9) {
-        notes.append(QStringLiteral(
-                         "W4: QtConcurrent, the same CPU-bound tasks on 2 threads in-process, "
-                         "reached only %1 speedup: the machine did not offer two free cores "
-                         "throughout (shared host), so W4 is not conclusive in this run.")
-                         .arg(ratio(controlSpeedup)));
+        notes.append(
+            QStringLiteral("W4: QtConcurrent, the same CPU-bound tasks on 2 threads in-process, "
+                           "reached only %1 speedup: the machine did not offer two free cores "
+                           "throughout (shared host), so W4 is not conclusive in this run.")
+                .arg(ratio(controlSpeedup)));
     }
     if (!notes.isEmpty()) {
         line(QStringLiteral("## Notes"));

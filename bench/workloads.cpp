@@ -55,7 +55,9 @@ QString checkMapped(const QFuture<int> &future, int count)
         return QString::fromLocal8Bit(error.what());
     }
     if (future.resultCount() != count)
-        return QStringLiteral("mapped: %1 results for %2 items").arg(future.resultCount()).arg(count);
+        return QStringLiteral("mapped: %1 results for %2 items")
+            .arg(future.resultCount())
+            .arg(count);
     for (int i = 0; i < count; ++i) {
         if (future.resultAt(i) != i + 1)
             return QStringLiteral("mapped: item %1 gave %2").arg(i).arg(future.resultAt(i));
@@ -189,7 +191,8 @@ double measureScaling(const std::function<QFuture<quint64>(qint64)> &submit, con
             quint64 value = 0;
             QString why = takeResult(future, &value);
             if (why.isEmpty() && value != config.burnExpected)
-                why = QStringLiteral("burn gave %1, expected %2").arg(value).arg(config.burnExpected);
+                why =
+                    QStringLiteral("burn gave %1, expected %2").arg(value).arg(config.burnExpected);
             if (!why.isEmpty() && error.isEmpty())
                 error = why;
             if (++finished == config.scalingTasks)
@@ -258,8 +261,8 @@ void checkNoCrash(const ProcessPool &pool)
 void poolLatency(const Config &config, Results &results)
 {
     const auto pool = readyPool(2, config);
-    QList<double> samples = measureLatency(
-        [&](int i) { return pool->run(increment, i); }, config.latencyRoundTrips, config);
+    QList<double> samples = measureLatency([&](int i) { return pool->run(increment, i); },
+                                           config.latencyRoundTrips, config);
     results.add(Metric::LatencyP50, ProcessPoolSystem, percentile(samples, 50));
     results.add(Metric::LatencyP99, ProcessPoolSystem, percentile(samples, 99));
     const QString name = QStringLiteral("increment");
@@ -347,8 +350,8 @@ void poolScaling(const Config &config, Results &results)
     double seconds[2] = {};
     for (int workers = 1; workers <= 2; ++workers) {
         const auto pool = readyPool(workers, config);
-        seconds[workers - 1] = measureScaling(
-            [&](qint64 iterations) { return pool->run(burn, iterations); }, config);
+        seconds[workers - 1] =
+            measureScaling([&](qint64 iterations) { return pool->run(burn, iterations); }, config);
         checkNoCrash(*pool);
     }
     addScaling(results, ProcessPoolSystem, seconds);
@@ -386,17 +389,16 @@ void poolColdStart(const Config &config, Results &results)
 
 void concurrentLatency(const Config &config, Results &results)
 {
-    QList<double> samples =
-        measureLatency([](int i) { return QtConcurrent::run(increment, i); },
-                       config.latencyRoundTrips, config);
+    QList<double> samples = measureLatency([](int i) { return QtConcurrent::run(increment, i); },
+                                           config.latencyRoundTrips, config);
     results.add(Metric::LatencyP50, QtConcurrentSystem, percentile(samples, 50));
     results.add(Metric::LatencyP99, QtConcurrentSystem, percentile(samples, 99));
 }
 
 void concurrentThroughput(const Config &config, Results &results)
 {
-    ThroughputResult run = measureThroughput(
-        [](int i) { return QtConcurrent::run(increment, i); }, config.throughputTasks, config);
+    ThroughputResult run = measureThroughput([](int i) { return QtConcurrent::run(increment, i); },
+                                             config.throughputTasks, config);
     results.add(Metric::Throughput, QtConcurrentSystem, run.tasksPerSecond);
     results.add(Metric::SubmitCost, QtConcurrentSystem, run.submitUsPerTask);
     results.add(Metric::GapRun, QtConcurrentSystem, run.maxGapMs);

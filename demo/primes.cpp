@@ -66,9 +66,10 @@ int main(int argc, char **argv)
     const QCommandLineOption sizeOption(QStringLiteral("range-size"),
                                         QStringLiteral("Integers per range."), QStringLiteral("S"),
                                         QStringLiteral("2000000"));
-    const QCommandLineOption workersOption(
-        QStringLiteral("workers"), QStringLiteral("Maximum number of worker processes."),
-        QStringLiteral("W"), QString::number(QThread::idealThreadCount()));
+    const QCommandLineOption workersOption(QStringLiteral("workers"),
+                                           QStringLiteral("Maximum number of worker processes."),
+                                           QStringLiteral("W"),
+                                           QString::number(QThread::idealThreadCount()));
     parser.addOptions({rangesOption, sizeOption, workersOption});
     parser.process(app);
 

@@ -4,8 +4,7 @@
 
 namespace QtProcessPool {
 
-TaskError::TaskError(Kind kind, const QString &message, const QString &remoteType,
-                     qint64 workerPid)
+TaskError::TaskError(Kind kind, const QString &message, const QString &remoteType, qint64 workerPid)
     : m_kind(kind)
     , m_message(message)
     , m_remoteType(remoteType)

@@ -15,7 +15,6 @@
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
 
-
 using namespace QtProcessPool;
 using namespace TestTasks;
 using namespace std::chrono_literals;
@@ -242,7 +241,7 @@ void TestControl::hardCancelKillsIgnoringTask()
     pool.setCancelGracePeriod(std::chrono::milliseconds(graceMs));
     QSignalSpy crashed(&pool, &ProcessPool::workerCrashed);
     QSignalSpy killed(&pool, &ProcessPool::workerKilled); // the pool's decision, not a crash
-    QFuture<int> stuck = pool.run(sleepForever); // never looks at cancellation
+    QFuture<int> stuck = pool.run(sleepForever);          // never looks at cancellation
     QFuture<int> next = pool.run(square, 6);
     QTRY_COMPARE_WITH_TIMEOUT(pool.runningTaskCount(), 1, Generous);
     const qint64 pid = pool.workerPids().value(0);

@@ -24,8 +24,8 @@
 #include <atomic>
 #include <csignal>
 #include <fcntl.h>
-#include <unistd.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace QtProcessPool;
@@ -183,9 +183,9 @@ void TestFaults::faultMatrix()
             continue;
         }
         const auto e = errorOf(future);
-        QVERIFY2(e, qPrintable(QStringLiteral("faulting task %1 (fault %2) succeeded")
-                                   .arg(i)
-                                   .arg(int(fault))));
+        QVERIFY2(
+            e, qPrintable(
+                   QStringLiteral("faulting task %1 (fault %2) succeeded").arg(i).arg(int(fault))));
         TaskError::Kind expected = TaskError::Kind::Crashed;
         QString mentions;
         switch (fault) {
@@ -214,11 +214,10 @@ void TestFaults::faultMatrix()
         default:
             break;
         }
-        QVERIFY2(e->kind() == expected && e->message().contains(mentions),
-                 qPrintable(QStringLiteral("task %1 (fault %2): %3")
-                                .arg(i)
-                                .arg(int(fault))
-                                .arg(describe(e))));
+        QVERIFY2(
+            e->kind() == expected && e->message().contains(mentions),
+            qPrintable(
+                QStringLiteral("task %1 (fault %2): %3").arg(i).arg(int(fault)).arg(describe(e))));
         if (expected == TaskError::Kind::Crashed)
             ++crashes;
         else if (expected == TaskError::Kind::TimedOut)
@@ -340,7 +339,8 @@ void TestFaults::timeoutAtTheBoundaryRunsNothingTwice()
     QVERIFY(pool.waitForDone(Generous));
     const QList<int> counts = FaultTasks::runCounts(log, 2 * rounds);
     for (int i = 0; i < 2 * rounds; ++i)
-        QVERIFY2(counts[i] == 1, qPrintable(QStringLiteral("task %1 ran %2 times").arg(i).arg(counts[i])));
+        QVERIFY2(counts[i] == 1,
+                 qPrintable(QStringLiteral("task %1 ran %2 times").arg(i).arg(counts[i])));
     qInfo("%d of %d rounds timed out", timedOut, rounds);
 }
 

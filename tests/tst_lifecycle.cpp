@@ -8,8 +8,8 @@
 #include <QtProcessPool/ProcessPool>
 
 #include <QtCore/QFile>
-#include <QtCore/QProcess>
 #include <QtCore/QMap>
+#include <QtCore/QProcess>
 #include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QThread>
@@ -199,9 +199,9 @@ void TestLifecycle::initializerRunsOncePerWorker()
     pool.clearWorkerInitializer();
     for (qint64 pid : initialized)
         QCOMPARE(::kill(pid_t(pid), SIGKILL), 0);
-    QTRY_VERIFY_WITH_TIMEOUT(pool.workerCount() == 2
-                                 && !pool.workerPids().contains(initialized.value(0))
-                                 && !pool.workerPids().contains(initialized.value(1)),
+    QTRY_VERIFY_WITH_TIMEOUT(pool.workerCount() == 2 &&
+                                 !pool.workerPids().contains(initialized.value(0)) &&
+                                 !pool.workerPids().contains(initialized.value(1)),
                              Generous);
     for (int i = 0; i < 10; ++i)
         QCOMPARE(pool.run(initValue).result(), -1);
@@ -248,7 +248,8 @@ void TestLifecycle::startFailuresAreBoundedAndReset()
     pool.setMaxWorkers(1);
     const QString self = pool.workerProgram();
     pool.setWorkerProgram(QStringLiteral("/bin/sh"),
-                          {QStringLiteral("-c"), QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
+                          {QStringLiteral("-c"),
+                           QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
     auto e = errorOf(pool.run(square, 1));
     QVERIFY(e);
     QCOMPARE(e->kind(), TaskError::Kind::WorkerStartFailed);
@@ -259,7 +260,8 @@ void TestLifecycle::startFailuresAreBoundedAndReset()
     // A success resets the guard: a later failing program gets three attempts again.
     const QList<qint64> pids = pool.workerPids();
     pool.setWorkerProgram(QStringLiteral("/bin/sh"),
-                          {QStringLiteral("-c"), QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
+                          {QStringLiteral("-c"),
+                           QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
     ::kill(pid_t(pids.value(0)), SIGKILL);
     QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 0, Generous);
     e = errorOf(pool.run(square, 1));

@@ -20,8 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
-
 using namespace QtProcessPool;
 using namespace TestTasks;
 using namespace std::chrono_literals;
@@ -96,7 +94,8 @@ void TestProcessPool::resultTypes()
     QCOMPARE(described.value(QStringLiteral("name")).toString(), QStringLiteral("n"));
     QCOMPARE(described.value(QStringLiteral("list")).toList().size(), 2);
     QCOMPARE(described.value(QStringLiteral("keys")).toInt(), 2);
-    QVERIFY(described.value(QStringLiteral("pid")).toLongLong() != QCoreApplication::applicationPid());
+    QVERIFY(described.value(QStringLiteral("pid")).toLongLong() !=
+            QCoreApplication::applicationPid());
 
     const Point moved = pool.run(movePoint, Point{1, QStringLiteral("p")}, 41).result();
     QCOMPARE(moved, (Point{42, QStringLiteral("p moved")}));
@@ -130,8 +129,8 @@ void TestProcessPool::argumentsAreConvertedAndCopiedAtCall()
 void TestProcessPool::callableKinds()
 {
     ProcessPool pool;
-    QCOMPARE(pool.run(&MathTasks::cube, 3).result(), 27);  // static member
-    QCOMPARE(pool.run(Multiplier{}, 6, 7).result(), 42);    // function object, by type
+    QCOMPARE(pool.run(&MathTasks::cube, 3).result(), 27); // static member
+    QCOMPARE(pool.run(Multiplier{}, 6, 7).result(), 42);  // function object, by type
     QCOMPARE(pool.runNamed<int>(QStringLiteral("add"), 40, 2).result(), 42); // lambda, by name
     QCOMPARE(pool.runNamed<int>(QStringLiteral("multiply"), 3, 5).result(), 15);
     QCOMPARE(pool.runNamed<int>(QStringLiteral("MathTasks::cube"), 2).result(), 8);
@@ -237,12 +236,15 @@ void TestProcessPool::exceptions_data()
     QTest::addColumn<int>("which");
     QTest::addColumn<QString>("message");
     QTest::addColumn<QString>("type");
-    QTest::newRow("std::runtime_error") << 0 << "bad input ✗" << "std::runtime_error";
-    QTest::newRow("user exception class") << 1 << "custom failure" << "TestTasks::CustomError";
-    QTest::newRow("thrown int") << 2 << "the task threw an exception of type int" << "int";
-    QTest::newRow("thrown struct") << 3
-                                   << "the task threw an exception of type TestTasks::NotAnException"
-                                   << "TestTasks::NotAnException";
+    QTest::newRow("std::runtime_error") << 0 << "bad input ✗"
+                                        << "std::runtime_error";
+    QTest::newRow("user exception class") << 1 << "custom failure"
+                                          << "TestTasks::CustomError";
+    QTest::newRow("thrown int") << 2 << "the task threw an exception of type int"
+                                << "int";
+    QTest::newRow("thrown struct")
+        << 3 << "the task threw an exception of type TestTasks::NotAnException"
+        << "TestTasks::NotAnException";
 }
 
 void TestProcessPool::exceptions()
@@ -307,9 +309,12 @@ void TestProcessPool::crashFailsOnlyItsTask_data()
 {
     QTest::addColumn<QString>("task");
     QTest::addColumn<QString>("expected");
-    QTest::newRow("segfault") << "crashSegv" << "SIGSEGV";
-    QTest::newRow("abort") << "crashAbort" << "SIGABRT";
-    QTest::newRow("_Exit(3)") << "crashExit" << "exited with code 3";
+    QTest::newRow("segfault") << "crashSegv"
+                              << "SIGSEGV";
+    QTest::newRow("abort") << "crashAbort"
+                           << "SIGABRT";
+    QTest::newRow("_Exit(3)") << "crashExit"
+                              << "exited with code 3";
 }
 
 void TestProcessPool::crashFailsOnlyItsTask()
@@ -321,9 +326,8 @@ void TestProcessPool::crashFailsOnlyItsTask()
     QSignalSpy crashed(&pool, &ProcessPool::workerCrashed);
 
     QFuture<int> slow = pool.run(sleepThenSquare, 1500, 3); // on the other worker
-    QFuture<int> crash = task == QLatin1String("crashExit")
-                             ? pool.runNamed<int>(task, 3)
-                             : pool.runNamed<int>(task);
+    QFuture<int> crash =
+        task == QLatin1String("crashExit") ? pool.runNamed<int>(task, 3) : pool.runNamed<int>(task);
     QList<QFuture<int>> queued;
     for (int i = 0; i < 6; ++i)
         queued.append(pool.run(square, i));
@@ -371,8 +375,8 @@ void TestProcessPool::startFailure_data()
     QTest::addColumn<QString>("expected");
     QTest::newRow("missing program")
         << "/nonexistent/qtprocesspool-worker" << QStringList() << "failed to start";
-    QTest::newRow("exits at once") << "/bin/sh" << QStringList{"-c", "exit 4"}
-                                   << "exited with code 4";
+    QTest::newRow("exits at once")
+        << "/bin/sh" << QStringList{"-c", "exit 4"} << "exited with code 4";
     QTest::newRow("never connects")
         << "/bin/sh" << QStringList{"-c", "exec sleep 60"} << "did not connect within 500 ms";
 }
@@ -413,7 +417,8 @@ void TestProcessPool::startFailureDoesNotSpin()
     ProcessPool pool;
     pool.setMaxWorkers(1);
     pool.setWorkerProgram(QStringLiteral("/bin/sh"),
-                          {QStringLiteral("-c"), QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
+                          {QStringLiteral("-c"),
+                           QStringLiteral("echo x >> '%1'; exit 1").arg(log)});
     // Keep asking for two seconds; without back-off this would start ~50 workers.
     QElapsedTimer timer;
     timer.start();
@@ -660,8 +665,8 @@ void TestProcessPool::blockingWaitsAreNotPaced()
         }));
     QFuture<int> last = pool.run(square, 12345);
     QCOMPARE(last.result(), 12345 * 12345); // blocks this thread
-    QCOMPARE(continuations, 0); // none could run yet: this thread was blocked
-    QVERIFY(pool.waitForDone(Generous)); // runs an event loop
+    QCOMPARE(continuations, 0);             // none could run yet: this thread was blocked
+    QVERIFY(pool.waitForDone(Generous));    // runs an event loop
     QTRY_COMPARE_WITH_TIMEOUT(continuations, Count, Generous);
     for (int i = 0; i < Count; ++i)
         QCOMPARE(futures[i].result(), i * i);
@@ -698,7 +703,9 @@ class ScopedEnvironment
 {
 public:
     ScopedEnvironment(const char *name, const QByteArray &value)
-        : m_name(name), m_old(qgetenv(name)), m_had(qEnvironmentVariableIsSet(name))
+        : m_name(name)
+        , m_old(qgetenv(name))
+        , m_had(qEnvironmentVariableIsSet(name))
     {
         qputenv(name, value);
     }

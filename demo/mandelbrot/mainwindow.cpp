@@ -44,7 +44,10 @@ QString failureTitle(TaskError::Kind kind)
     }
 }
 
-QString seconds(qint64 ms) { return MainWindow::tr("%1 s").arg(double(ms) / 1000.0, 0, 'f', 2); }
+QString seconds(qint64 ms)
+{
+    return MainWindow::tr("%1 s").arg(double(ms) / 1000.0, 0, 'f', 2);
+}
 
 } // namespace
 
@@ -263,14 +266,20 @@ void MainWindow::createStatusBar()
     updateViewLabel();
 }
 
-Engine MainWindow::engine() const { return Engine(m_engineBox->currentData().toInt()); }
+Engine MainWindow::engine() const
+{
+    return Engine(m_engineBox->currentData().toInt());
+}
 
 void MainWindow::setEngine(Engine engine)
 {
     m_engineBox->setCurrentIndex(m_engineBox->findData(int(engine)));
 }
 
-int MainWindow::workerCount() const { return m_workersBox->value(); }
+int MainWindow::workerCount() const
+{
+    return m_workersBox->value();
+}
 
 void MainWindow::setWorkerCount(int count)
 {
@@ -284,9 +293,15 @@ void MainWindow::setWorkerCount(int count)
     m_renderer->setThreadCount(count);
 }
 
-int MainWindow::maxIterations() const { return m_iterationsBox->value(); }
+int MainWindow::maxIterations() const
+{
+    return m_iterationsBox->value();
+}
 
-void MainWindow::setMaxIterations(int iterations) { m_iterationsBox->setValue(iterations); }
+void MainWindow::setMaxIterations(int iterations)
+{
+    m_iterationsBox->setValue(iterations);
+}
 
 void MainWindow::setAutoRender(bool enabled)
 {
@@ -295,7 +310,10 @@ void MainWindow::setAutoRender(bool enabled)
         m_renderTimer.stop();
 }
 
-void MainWindow::showWholeSet() { m_view->showRegion(WholeSetCenter, WholeSetRegion); }
+void MainWindow::showWholeSet()
+{
+    m_view->showRegion(WholeSetCenter, WholeSetRegion);
+}
 
 void MainWindow::scheduleRender()
 {

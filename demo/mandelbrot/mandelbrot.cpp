@@ -78,7 +78,8 @@ QRgb sample(double cr, double ci, int maxIterations, const Palette &colors)
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((no_sanitize("undefined")))
 #endif
-[[noreturn]] void hitNullPointer()
+[[noreturn]] void
+hitNullPointer()
 {
     // Volatile twice over, so the compiler can neither prove the pointer null
     // nor drop the store as dead: the process really dies of SIGSEGV.
@@ -117,7 +118,10 @@ QDataStream &operator<<(QDataStream &out, const TileImage &tile)
     return out << tile.image << tile.pid;
 }
 
-QDataStream &operator>>(QDataStream &in, TileImage &tile) { return in >> tile.image >> tile.pid; }
+QDataStream &operator>>(QDataStream &in, TileImage &tile)
+{
+    return in >> tile.image >> tile.pid;
+}
 
 TileImage renderTile(const TileJob &job)
 {

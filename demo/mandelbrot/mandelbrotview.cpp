@@ -34,7 +34,10 @@ MandelbrotView::MandelbrotView(QWidget *parent)
     setToolTip(tr("Click to zoom in, right-click to zoom out, wheel to zoom, drag to pan"));
 }
 
-QSize MandelbrotView::sizeHint() const { return {940, 720}; }
+QSize MandelbrotView::sizeHint() const
+{
+    return {940, 720};
+}
 
 void MandelbrotView::showRegion(QPointF center, QSizeF size)
 {
@@ -42,7 +45,10 @@ void MandelbrotView::showRegion(QPointF center, QSizeF size)
     m_pendingRegion = size;
 }
 
-double MandelbrotView::zoom() const { return WholeSetWidth / (m_scale * std::max(1, width())); }
+double MandelbrotView::zoom() const
+{
+    return WholeSetWidth / (m_scale * std::max(1, width()));
+}
 
 QList<TileJob> MandelbrotView::beginImage(int maxIterations)
 {

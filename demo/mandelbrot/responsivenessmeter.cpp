@@ -47,7 +47,10 @@ ResponsivenessMeter::ResponsivenessMeter(QWidget *parent)
     m_timer.start();
 }
 
-QSize ResponsivenessMeter::sizeHint() const { return {320, 120}; }
+QSize ResponsivenessMeter::sizeHint() const
+{
+    return {320, 120};
+}
 
 qint64 ResponsivenessMeter::largestGapSince(qint64 since) const
 {

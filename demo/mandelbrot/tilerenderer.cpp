@@ -41,7 +41,10 @@ TileRenderer::~TileRenderer()
     m_threads.waitForDone();
 }
 
-void TileRenderer::setThreadCount(int count) { m_threads.setMaxThreadCount(count); }
+void TileRenderer::setThreadCount(int count)
+{
+    m_threads.setMaxThreadCount(count);
+}
 
 void TileRenderer::start(Engine engine, const QList<TileJob> &jobs)
 {

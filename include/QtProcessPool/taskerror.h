@@ -17,12 +17,12 @@ class QTPROCESSPOOL_EXPORT TaskError : public QException
 {
 public:
     enum class Kind {
-        Exception,         ///< the task threw; message() is what(), remoteType() its type
-        Crashed,           ///< the worker died while running the task (signal or exit code in message)
-        TimedOut,          ///< the task ran past its timeout and its worker was killed
-        UnknownTask,       ///< no task registered under that name / function
-        BadArguments,      ///< arguments do not match the registered signature, or do not decode
-        ProtocolError,     ///< the worker broke the protocol
+        Exception,     ///< the task threw; message() is what(), remoteType() its type
+        Crashed,       ///< the worker died while running the task (signal or exit code in message)
+        TimedOut,      ///< the task ran past its timeout and its worker was killed
+        UnknownTask,   ///< no task registered under that name / function
+        BadArguments,  ///< arguments do not match the registered signature, or do not decode
+        ProtocolError, ///< the worker broke the protocol
         WorkerStartFailed, ///< no worker could be started or connected
         QueueFull          ///< maxQueuedTasks reached
     };

@@ -11,7 +11,7 @@ namespace {
 
 constexpr int DeliveryWindow = 500;    // futures finished per marker (noteDelivered())
 constexpr int MaxDeliveryPauseMs = 20; // a pool's thread that does not answer by then is busy
-constexpr int StateIntervalMs = 10;    // counts and idle() reach the pool's thread this often, at most
+constexpr int StateIntervalMs = 10; // counts and idle() reach the pool's thread this often, at most
 
 } // namespace
 

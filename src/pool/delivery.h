@@ -72,9 +72,9 @@ private:
     const std::function<void()> m_resume;
     double m_recentRunNs = -1;
     int m_deliveredSinceMarker = 0;
-    bool m_markerPending = false;  // a deliveryMarker() has not come back yet
-    bool m_readPaused = false;     // worker sockets are not read meanwhile
-    bool m_pacingOff = false;      // the pool's thread does not answer: deliver freely
+    bool m_markerPending = false; // a deliveryMarker() has not come back yet
+    bool m_readPaused = false;    // worker sockets are not read meanwhile
+    bool m_pacingOff = false;     // the pool's thread does not answer: deliver freely
     bool m_stopped = false;
     QTimer m_pauseLimit;           // how long reading may stay paused
     quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked

@@ -19,15 +19,15 @@ using namespace protocol;
 
 namespace {
 
-constexpr int SocketGraceMs = 1000;   // a worker whose socket closed should exit by then
-constexpr int KillWaitMs = 2000;      // SIGKILL takes effect by then
-constexpr int RevokeWaitMs = 500;     // a worker answers a RevokeTask by then (see killAfterRevoke())
-constexpr int ShutdownGraceMs = 300;  // idle workers may exit on their own this long
-constexpr int MaxStartAttempts = 3;   // consecutive start failures before waiting tasks fail
+constexpr int SocketGraceMs = 1000; // a worker whose socket closed should exit by then
+constexpr int KillWaitMs = 2000;    // SIGKILL takes effect by then
+constexpr int RevokeWaitMs = 500;   // a worker answers a RevokeTask by then (see killAfterRevoke())
+constexpr int ShutdownGraceMs = 300;     // idle workers may exit on their own this long
+constexpr int MaxStartAttempts = 3;      // consecutive start failures before waiting tasks fail
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
-constexpr int FuturePollMs = 5;           // cancel/suspend of a sent or running task seen by then
-constexpr int OutputIntervalMs = 20;      // a printing worker's lines go out in batches this often
-constexpr int SweepCostShare = 50;        // a sweep of the queue runs at most 1/50 of the time
+constexpr int FuturePollMs = 5;          // cancel/suspend of a sent or running task seen by then
+constexpr int OutputIntervalMs = 20;     // a printing worker's lines go out in batches this often
+constexpr int SweepCostShare = 50;       // a sweep of the queue runs at most 1/50 of the time
 
 } // namespace
 
@@ -45,7 +45,8 @@ Engine::Engine(SharedState *shared)
           this)
     , m_scheduler(*this, m_workers)
     , m_startBackoff(this) // a child, so it moves to the I/O thread with us
-    , m_delivery(shared, [this] { readPausedWorkers(); }, this)
+    , m_delivery(
+          shared, [this] { readPausedWorkers(); }, this)
     , m_futurePoll(this)
 {
     connect(&m_delivery, &Delivery::stateChanged, this, &Engine::stateChanged);
@@ -146,7 +147,7 @@ void Engine::flush(WorkerConnection *w)
 #endif
     if (left > 0)
         socket->write(data, left); // the rest when the socket can take it
-    w->outgoing.resize(0); // keeps its capacity for the next batch
+    w->outgoing.resize(0);         // keeps its capacity for the next batch
 }
 
 void Engine::takeInbox()
@@ -449,7 +450,7 @@ void Engine::moveTask(Task *task, Task::State next)
     // Queued -> Sent -> Running; Sent -> Queued only when it never started
     // (given back, or its worker died first). A started task never goes back.
     Q_ASSERT(next == Task::State::Queued ? task->state == Task::State::Sent
-                                          : int(next) == int(task->state) + 1);
+                                         : int(next) == int(task->state) + 1);
     task->state = next;
 }
 
@@ -510,8 +511,9 @@ void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
     {
         QMutexLocker lock(&m_shared->mutex);
         const detail::TaskRequest &request = m_shared->initializer;
-        initializer = RunTask{InitializerTaskId, request.name, request.argTypes,
-                              request.resultType, 0, request.arguments};
+        initializer =
+            RunTask{InitializerTaskId, request.name, request.argTypes, request.resultType, 0,
+                    request.arguments};
     }
     if (!initializer.name.isEmpty()) {
         // Ready once the initializer has run; the start timeout still applies.
@@ -666,9 +668,8 @@ bool Engine::onTaskStarted(WorkerConnection *w, const Frame &frame)
         protocolViolation(w, QStringLiteral("malformed TaskStarted"));
         return false;
     }
-    const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(), [](Task *t) {
-        return t->state == Task::State::Sent;
-    });
+    const auto it = std::find_if(w->inFlight.begin(), w->inFlight.end(),
+                                 [](Task *t) { return t->state == Task::State::Sent; });
     if (it == w->inFlight.end() || (*it)->id != message.taskId) {
         protocolViolation(w, QStringLiteral("started task %1 out of order").arg(message.taskId));
         return false;
@@ -732,8 +733,7 @@ bool Engine::onTaskProgress(WorkerConnection *w, const Frame &frame)
 bool Engine::onTaskFinished(WorkerConnection *w, const Frame &frame)
 {
     TaskFinished message;
-    if (!decodeBody(frame.body, &message) || w->inFlight.empty() ||
-        message.resultCount > INT_MAX) {
+    if (!decodeBody(frame.body, &message) || w->inFlight.empty() || message.resultCount > INT_MAX) {
         protocolViolation(w, QStringLiteral("malformed TaskFinished"));
         return false;
     }
@@ -790,9 +790,9 @@ bool Engine::onTaskFailed(WorkerConnection *w, const Frame &frame)
     const bool valid = decodeBody(frame.body, &message) && !w->inFlight.empty() &&
                        w->inFlight.front()->id == message.taskId;
     const auto kind = TaskError::Kind(message.kind);
-    if (!valid || (kind != TaskError::Kind::Exception && kind != TaskError::Kind::UnknownTask &&
-                   kind != TaskError::Kind::BadArguments &&
-                   kind != TaskError::Kind::ProtocolError)) {
+    if (!valid ||
+        (kind != TaskError::Kind::Exception && kind != TaskError::Kind::UnknownTask &&
+         kind != TaskError::Kind::BadArguments && kind != TaskError::Kind::ProtocolError)) {
         protocolViolation(w, QStringLiteral("unexpected or malformed TaskFailed"));
         return false;
     }
@@ -913,8 +913,8 @@ void Engine::scheduleReap(WorkerConnection *w)
         return;
     w->reapScheduled = true;
     // Deferred: we may be inside a signal of the process or socket being deleted.
-    QMetaObject::invokeMethod(this, [this, slotId = w->slotId] { reap(slotId); },
-                              Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, slotId = w->slotId] { reap(slotId); }, Qt::QueuedConnection);
 }
 
 // One write to our stderr and one workerOutput() per batch and channel: the
@@ -1019,7 +1019,8 @@ void Engine::onIdleTimeout(int slotId)
     WorkerConnection *w = worker(slotId);
     if (!w || !w->isIdle() || liveWorkers() <= m_shared->minWorkers)
         return;
-    qCDebug(lcPool) << "worker" << w->pid << "idle for" << m_shared->idleTimeoutMs << "ms; retiring";
+    qCDebug(lcPool) << "worker" << w->pid << "idle for" << m_shared->idleTimeoutMs
+                    << "ms; retiring";
     retire(w);
 }
 
@@ -1046,8 +1047,8 @@ void Engine::reap(int slotId)
         w->process->kill();
         w->process->waitForFinished(KillWaitMs);
     }
-    QString how =
-        w->killReason.isEmpty() ? platform::describeProcessEnd(*w->process, !w->everReady) : w->killReason;
+    QString how = w->killReason.isEmpty() ? platform::describeProcessEnd(*w->process, !w->everReady)
+                                          : w->killReason;
     const bool crashed = w->killReason.isEmpty() && w->process->exitStatus() == QProcess::CrashExit;
     if (crashed && m_shared->workerMemoryLimit > 0) {
         how += QStringLiteral(" (its memory limit is %1 bytes)").arg(m_shared->workerMemoryLimit);
@@ -1115,8 +1116,8 @@ void Engine::settleTasksOfLost(WorkerConnection *w, const QString &reason)
         if (task->settled) {
             release(task);
         } else if (task->state == Task::State::Running) {
-            const auto kind = w->protocolError ? TaskError::Kind::ProtocolError
-                                               : TaskError::Kind::Crashed;
+            const auto kind =
+                w->protocolError ? TaskError::Kind::ProtocolError : TaskError::Kind::Crashed;
             failTask(task, TaskError(kind,
                                      QStringLiteral("%1 while running task '%2'")
                                          .arg(reason, task->request.name),
@@ -1134,14 +1135,12 @@ void Engine::onStartFailed(const QString &message, int failures, TaskError::Kind
     // Exponential back-off: a broken worker program is not restarted in a tight loop.
     const int delay = std::min(250 << std::min(failures - 1, 5), 5000);
     m_startBackoff.start(delay);
-    const bool anyAlive = std::any_of(m_workers.begin(), m_workers.end(), [](const auto &entry) {
-        return !entry.second->isEnding();
-    });
+    const bool anyAlive = std::any_of(m_workers.begin(), m_workers.end(),
+                                      [](const auto &entry) { return !entry.second->isEnding(); });
     if (!anyAlive && failures >= MaxStartAttempts) {
-        failQueued(kind,
-                   QStringLiteral("could not start a worker (%1 attempts): %2")
-                       .arg(failures)
-                       .arg(message));
+        failQueued(kind, QStringLiteral("could not start a worker (%1 attempts): %2")
+                             .arg(failures)
+                             .arg(message));
     }
 }
 
@@ -1283,7 +1282,7 @@ void Engine::pollFutures()
     for (Task *task : canceled)
         cancelTask(task);
     if (m_scheduler.takeSuspendedSkipped() | !canceled.empty()) {
-                dispatch(); // also brings the counts up to date
+        dispatch(); // also brings the counts up to date
     }
 }
 
@@ -1327,8 +1326,8 @@ void Engine::armCancelGrace(WorkerConnection *w, Task *task)
 {
     const qint64 grace = m_shared->cancelGracePeriodMs;
     if (grace <= 0) {
-        killAfterRevoke(w, task,
-                        QStringLiteral("was killed: task '%1' was canceled").arg(task->request.name));
+        killAfterRevoke(
+            w, task, QStringLiteral("was killed: task '%1' was canceled").arg(task->request.name));
         return;
     }
     w->taskTimerIsCancelGrace = true;
@@ -1477,7 +1476,8 @@ void Engine::notifyCounts()
 {
     int busy = 0;
     for (const auto &entry : m_workers)
-        busy += entry.second->state == WorkerConnection::State::Ready && !entry.second->inFlight.empty();
+        busy += entry.second->state == WorkerConnection::State::Ready &&
+                !entry.second->inFlight.empty();
     m_shared->busyWorkers = busy;
     m_delivery.notifyCounts();
 }
@@ -1489,7 +1489,7 @@ void Engine::shutdown()
     settleLend();
     m_shuttingDown = true;
     m_delivery.stop(); // nothing more reaches the pool's thread from here
-    wake(); // take over what is still in the inbox
+    wake();            // take over what is still in the inbox
     m_startBackoff.stop();
     m_futurePoll.stop();
     m_scheduler.queue().takeAll();

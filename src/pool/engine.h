@@ -186,15 +186,15 @@ private:
     std::unordered_map<quint64, std::unique_ptr<Task>> m_tasks; // every unfinished task
     std::map<int, std::unique_ptr<WorkerConnection>> m_workers;
     Scheduler m_scheduler; // the queue, and who gets what
-    int m_lentSlot = 0; // the worker whose socket is lent, or 0
+    int m_lentSlot = 0;    // the worker whose socket is lent, or 0
     int m_nextSlotId = 1;
-    int m_startFailures = 0;     // consecutive; reset by a successful hello
+    int m_startFailures = 0; // consecutive; reset by a successful hello
     /// Consecutive workers that said hello and died before starting a task
     /// (a program that fails after its handshake); reset by a TaskStarted.
     int m_deathsBeforeStart = 0;
-    QTimer m_startBackoff;       // no new worker is started while it runs
+    QTimer m_startBackoff; // no new worker is started while it runs
     Delivery m_delivery;
-    QTimer m_futurePoll;           // notices cancel/suspend of single tasks' futures
+    QTimer m_futurePoll;      // notices cancel/suspend of single tasks' futures
     qint64 m_nextSweepAt = 0; // steady ns: no sweep of the queue before (pollFutures())
     // Within a Batch, dispatch() runs once, at its end.
     int m_batchDepth = 0;

@@ -108,7 +108,8 @@ void Handshake::onNewConnection()
         socket->setParent(nullptr);
         peer->socket.reset(socket);
         peer->nonce = randomBytes(NonceSize);
-        connect(socket, &QLocalSocket::readyRead, this, [this, socket] { onPeerReadyRead(socket); });
+        connect(socket, &QLocalSocket::readyRead, this,
+                [this, socket] { onPeerReadyRead(socket); });
         connect(socket, &QLocalSocket::disconnected, this,
                 [this, socket] { dropPeer(socket, QStringLiteral("disconnected before hello")); });
         peer->timer.setSingleShot(true);

@@ -10,9 +10,9 @@ namespace QtProcessPool {
 /// How to start a worker: which program, where it connects, its limits.
 struct LaunchSpec
 {
-    QString program;        // empty: the application's own executable
-    QStringList arguments;  // the application's, before the worker flag
-    QString serverName;     // where it connects (Handshake::serverName())
+    QString program;       // empty: the application's own executable
+    QStringList arguments; // the application's, before the worker flag
+    QString serverName;    // where it connects (Handshake::serverName())
     QProcessEnvironment environment;
     bool environmentSet = false;
     QString workingDirectory;

@@ -29,7 +29,7 @@ void OutputBatcher::append(const QByteArray &bytes)
         if (data == newline)
             ++data; // it ended
         else if (data == end)
-            return; // it goes on in the next read (at most MaxLineBytes kept)
+            return;   // it goes on in the next read (at most MaxLineBytes kept)
         cutPartial(); // ended, or more than MaxLineBytes
     }
     // Whole lines of this read go to keep() together, as one run.

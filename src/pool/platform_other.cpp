@@ -60,21 +60,15 @@ qint64 threadCpuTime(qint64)
     return -1;
 }
 
-void prepareChild(QProcess *, const ChildSetup &)
-{
-}
+void prepareChild(QProcess *, const ChildSetup &) {}
 
-void killProcessGroup(qint64)
-{
-}
+void killProcessGroup(qint64) {}
 
 int bytesInKernel(qintptr)
 {
     return 0;
 }
 
-void closeDescriptor(int)
-{
-}
+void closeDescriptor(int) {}
 
 } // namespace QtProcessPool::platform

@@ -243,13 +243,14 @@ void ProcessPoolPrivate::stopFromIoThread(std::unique_ptr<ProcessPoolPrivate> ow
     // Deleted where a thread can be waited for, once the I/O thread ended;
     // connected now, while the application surely exists.
     if (QCoreApplication *app = QCoreApplication::instance()) {
-        QObject::connect(&d->thread, &QThread::finished, app,
-                         [d] {
-                             d->thread.wait();
-                             delete d->engine;
-                             delete d;
-                         },
-                         Qt::QueuedConnection);
+        QObject::connect(
+            &d->thread, &QThread::finished, app,
+            [d] {
+                d->thread.wait();
+                delete d->engine;
+                delete d;
+            },
+            Qt::QueuedConnection);
     }
     // After the continuation returns: the engine's bookkeeping is not in the
     // middle of anything then.
@@ -295,9 +296,9 @@ void ProcessPool::submitRequest(detail::TaskRequest &&request)
     }
     const int maxQueued = d->shared.maxQueuedTasks;
     if (maxQueued > 0 && d->shared.queued >= maxQueued) {
-        request.sink->fail(TaskError(TaskError::Kind::QueueFull,
-                                     QStringLiteral("the queue is full (%1 tasks waiting)")
-                                         .arg(maxQueued)));
+        request.sink->fail(
+            TaskError(TaskError::Kind::QueueFull,
+                      QStringLiteral("the queue is full (%1 tasks waiting)").arg(maxQueued)));
         return;
     }
     auto task = std::make_unique<Task>();
@@ -561,8 +562,8 @@ void ProcessPool::prestart()
 {
     Q_D(ProcessPool);
     const int count = std::max(1, d->shared.minWorkers.load());
-    QMetaObject::invokeMethod(d->engine, [engine = d->engine, count] { engine->prestart(count); },
-                              Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        d->engine, [engine = d->engine, count] { engine->prestart(count); }, Qt::QueuedConnection);
 }
 
 bool ProcessPool::waitForDone(int msecs)

@@ -27,8 +27,8 @@ struct TaskGroup
     std::unique_ptr<detail::ResultSink> sink;
     int totalItems = 0;
     int finishedItems = 0;
-    int pendingChunks = 0;    // chunks not settled yet
-    bool settled = false;     // the future has finished
+    int pendingChunks = 0;        // chunks not settled yet
+    bool settled = false;         // the future has finished
     std::vector<quint64> taskIds; // its chunks, in input order
 };
 
@@ -59,8 +59,8 @@ struct Task
     /// longer include the task; it may still occupy a worker until that worker
     /// reports back or dies.
     bool settled = false;
-    int slotId = 0; // the worker it was sent to
-    bool revoking = false; // sent ahead, and asked back (RevokeTask)
+    int slotId = 0;           // the worker it was sent to
+    bool revoking = false;    // sent ahead, and asked back (RevokeTask)
     bool suspendSeen = false; // the suspend request last passed on to its worker
     /// Set for a chunk of mapped(): its results go to the group's future at
     /// firstIndex (request.sink is then null).
@@ -151,7 +151,7 @@ struct SharedState
     QString workingDirectory;
     QList<qint64> pids;
     std::map<int, std::shared_ptr<WorkerRecord>> workerRecords; // by slot, so oldest first
-    detail::TaskRequest initializer; // name empty: none (sink unused)
+    detail::TaskRequest initializer;                            // name empty: none (sink unused)
     StatisticsCollector statistics; // counts.submitted aside (the atomic above)
 
     /// Its own lock: submitting never waits for the engine's bookkeeping.
@@ -198,12 +198,12 @@ public:
 
     bool stopped = false; // pool's thread; after stop() run() returns canceled futures
     SharedState shared;
-    QThread thread;         // the I/O thread
+    QThread thread;           // the I/O thread
     Engine *engine = nullptr; // lives in thread
-    int lastQueued = 0;     // last values signalled (pool's thread)
+    int lastQueued = 0;       // last values signalled (pool's thread)
     int lastBusy = 0;
-    QTimer userCodeWatch;       // pool's thread: watchUserCode()
-    qint64 userCodeWarned = 0;  // the userCodeSince last warned about
+    QTimer userCodeWatch;      // pool's thread: watchUserCode()
+    qint64 userCodeWarned = 0; // the userCodeSince last warned about
 };
 
 } // namespace QtProcessPool

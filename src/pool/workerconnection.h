@@ -75,7 +75,7 @@ struct WorkerConnection
     /// Set when the worker must leave once its tasks are done (recycling):
     /// it gets no new work, and its replacement may start meanwhile.
     QString retireReason;
-    bool recycle = false;  // retireReason is maxTasksPerWorker / maxWorkerRss (workerRecycled())
+    bool recycle = false; // retireReason is maxTasksPerWorker / maxWorkerRss (workerRecycled())
     /// Its stdout and stderr, batched (Engine::forwardOutput()); outputTimer
     /// spaces the batches while it keeps printing.
     OutputBatcher stdoutLines;

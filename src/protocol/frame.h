@@ -45,9 +45,9 @@ class OutgoingFrames
 public:
     struct Part
     {
-        QByteArray bytes;  // whole frames; or, when split, the head of one body
-        QByteArray tail;   // split: the rest of the body
-        quint16 type = 0;  // split: the frame's type
+        QByteArray bytes; // whole frames; or, when split, the head of one body
+        QByteArray tail;  // split: the rest of the body
+        quint16 type = 0; // split: the frame's type
         bool split = false;
     };
 

@@ -293,7 +293,9 @@ QByteArray encodeBody(const TaskResults &m)
 }
 QByteArray encodeMessage(const TaskResults &m)
 {
-    return (Writer(TaskResults::Type, 32 + m.results.size()) << m.taskId << m.resultCount << m.results).take();
+    return (Writer(TaskResults::Type, 32 + m.results.size())
+            << m.taskId << m.resultCount << m.results)
+        .take();
 }
 bool decodeBody(const QByteArray &body, TaskResults *m)
 {
@@ -330,7 +332,9 @@ QByteArray encodeBody(const TaskFinished &m)
 }
 QByteArray encodeMessage(const TaskFinished &m)
 {
-    return (Writer(TaskFinished::Type, 32 + m.results.size()) << m.taskId << m.resultCount << m.results).take();
+    return (Writer(TaskFinished::Type, 32 + m.results.size())
+            << m.taskId << m.resultCount << m.results)
+        .take();
 }
 bool decodeBody(const QByteArray &body, TaskFinished *m)
 {

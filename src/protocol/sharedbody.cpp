@@ -245,7 +245,9 @@ bool SharedBodyChannel::resolve(Frame *frame, qint64 maxBodySize, QString *why)
         qFromBigEndian<quint32>(announced) != size) {
         return fail(QStringLiteral("malformed shared memory message"));
     }
-    struct stat info{};
+    struct stat info
+    {
+    };
     const int seals = ::fcntl(fd, F_GET_SEALS);
     if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size != off_t(size) ||
         seals < 0 || (seals & RequiredSeals) != RequiredSeals) {

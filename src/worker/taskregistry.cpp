@@ -17,7 +17,7 @@ namespace {
 
 struct Registry
 {
-    std::mutex mutex; // registration may run from several static initializers
+    std::mutex mutex;              // registration may run from several static initializers
     std::deque<TaskEntry> entries; // a deque: growing it keeps the addresses below valid
     QHash<QString, const TaskEntry *> byName;
     std::map<std::pair<std::type_index, quintptr>, const TaskEntry *> byCallable;

@@ -29,7 +29,10 @@ using namespace protocol;
 constexpr int SuspendPollMs = 5; // a suspended mapped() chunk checks for resume this often
 constexpr char WarmUpTaskName[] = "qtprocesspool.warmup"; // see TaskRunner::warmUp()
 
-int warmUpTask(int value) { return value + 1; }
+int warmUpTask(int value)
+{
+    return value + 1;
+}
 
 QString demangle(const char *mangled)
 {

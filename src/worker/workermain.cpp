@@ -65,7 +65,9 @@ bool readCredentials(quint32 *slotId, QByteArray *secret, int *bodiesFd)
     if (parts.size() == 3) {
         bool fdOk = false;
         const int fd = parts[2].toInt(&fdOk);
-        struct stat info{};
+        struct stat info
+        {
+        };
         if (fdOk && fd > STDERR_FILENO && ::fstat(fd, &info) == 0 && S_ISSOCK(info.st_mode)) {
             ::fcntl(fd, F_SETFD, FD_CLOEXEC); // not for processes the tasks start
             *bodiesFd = fd;
@@ -111,8 +113,8 @@ int execWorker(int argc, char **argv)
     auto *connection = new PoolConnection(serverName, slotId, secret, bodiesFd);
     connection->moveToThread(&ioThread);
     ioThread.start();
-    QMetaObject::invokeMethod(connection, [connection] { connection->start(); },
-                              Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        connection, [connection] { connection->start(); }, Qt::QueuedConnection);
     // As an event, so the path a task takes into the main thread warms up too.
     QMetaObject::invokeMethod(
         QCoreApplication::instance(),

@@ -82,9 +82,9 @@ int becomeRealWorker(int argc, char **argv)
 
 QByteArray helloFor(const QByteArray &nonce)
 {
-    return Wire::frame(Wire::Hello, Wire::helloBody(Wire::ProtocolVersion, g_slot,
-                                                    qint64(::getpid()),
-                                                    Wire::proof(nonce, g_secret)));
+    return Wire::frame(Wire::Hello,
+                       Wire::helloBody(Wire::ProtocolVersion, g_slot, qint64(::getpid()),
+                                       Wire::proof(nonce, g_secret)));
 }
 
 /// Sends hello on a fresh connection and reports whether the pool closed it
@@ -161,12 +161,13 @@ void sendBadAnswer(Wire::RawPeer &peer, const QByteArray &how, quint64 id, quint
     const QByteArray started = Wire::frame(Wire::TaskStarted, Wire::body(id));
     const QByteArray fortyNine = Wire::body(qint32(49));
     if (how == "garbage-finished") {
-        peer.sendAll(started + Wire::frame(Wire::TaskFinished, QByteArray("\xde\xad garbage!", 10)));
+        peer.sendAll(started +
+                     Wire::frame(Wire::TaskFinished, QByteArray("\xde\xad garbage!", 10)));
     } else if (how == "unstarted-garbage") {
         peer.sendAll(Wire::frame(Wire::TaskFinished, QByteArray("\xde\xad garbage!", 10)));
     } else if (how == "unknown-id") {
-        peer.sendAll(started + Wire::frame(Wire::TaskFinished,
-                                           Wire::body(id + 1000, quint32(1), fortyNine)));
+        peer.sendAll(started +
+                     Wire::frame(Wire::TaskFinished, Wire::body(id + 1000, quint32(1), fortyNine)));
     } else if (how == "oversized") {
         // A header announcing more than the pool accepts, then a trickle.
         peer.sendAll(started + Wire::header(length, Wire::TaskFinished));
@@ -179,14 +180,15 @@ void sendBadAnswer(Wire::RawPeer &peer, const QByteArray &how, quint64 id, quint
                                            Wire::body(id, quint8(TaskError::Kind::Crashed),
                                                       QStringLiteral("forged"), QString())));
     } else if (how == "finished-empty") {
-        peer.sendAll(started + Wire::frame(Wire::TaskFinished,
-                                           Wire::body(id, quint32(0), QByteArray())));
+        peer.sendAll(started +
+                     Wire::frame(Wire::TaskFinished, Wire::body(id, quint32(0), QByteArray())));
     } else if (how == "finished-two") {
         peer.sendAll(started + Wire::frame(Wire::TaskFinished,
                                            Wire::body(id, quint32(2), fortyNine + fortyNine)));
     } else if (how == "results-streamed") {
         // Results streamed the way only a QPromise task may.
-        peer.sendAll(started + Wire::frame(Wire::TaskResults, Wire::body(id, quint32(1), fortyNine)));
+        peer.sendAll(started +
+                     Wire::frame(Wire::TaskResults, Wire::body(id, quint32(1), fortyNine)));
     } else if (how == "shared-nothing") {
         // A reference to a body in shared memory, with nothing sent for it.
         QByteArray reference(6, '\0');

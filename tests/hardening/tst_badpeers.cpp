@@ -225,13 +225,14 @@ void TestBadPeers::checkHealthy(Fixture &f)
     std::sort(workers.begin(), workers.end());
     QCOMPARE(workers, f.workers); // no worker was disturbed
     const qint64 growth = rssKiB() - f.rss;
-    QVERIFY2(growth < MaxRssGrowthKiB, qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
+    QVERIFY2(growth < MaxRssGrowthKiB,
+             qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
 }
 
 /// The pool closes the peer's connection between minMs and maxMs after
 /// `since`, and sends it nothing but its challenge.
-void TestBadPeers::expectClosedByPool(Wire::RawPeer &peer, const QElapsedTimer &since,
-                                      qint64 minMs, qint64 maxMs)
+void TestBadPeers::expectClosedByPool(Wire::RawPeer &peer, const QElapsedTimer &since, qint64 minMs,
+                                      qint64 maxMs)
 {
     const bool closed = peer.waitForEof(int(std::max<qint64>(1, maxMs - since.elapsed())));
     const qint64 ms = since.elapsed();
@@ -239,7 +240,8 @@ void TestBadPeers::expectClosedByPool(Wire::RawPeer &peer, const QElapsedTimer &
                                                "%1 ms")
                                     .arg(maxMs)));
     QVERIFY2(ms >= minMs,
-             qPrintable(QStringLiteral("closed after %1 ms, expected at least %2").arg(ms).arg(minMs)));
+             qPrintable(
+                 QStringLiteral("closed after %1 ms, expected at least %2").arg(ms).arg(minMs)));
     QVERIFY2(peer.unexpectedTraffic().isEmpty(),
              qPrintable(QStringLiteral("the pool sent more than its challenge: ") +
                         peer.unexpectedTraffic()));
@@ -247,7 +249,8 @@ void TestBadPeers::expectClosedByPool(Wire::RawPeer &peer, const QElapsedTimer &
 
 void TestBadPeers::connectAndGreet(const Fixture &f, Wire::RawPeer *peer, QByteArray *nonce)
 {
-    QVERIFY2(peer->connectTo(f.path), qPrintable(QStringLiteral("connect: errno %1").arg(peer->error())));
+    QVERIFY2(peer->connectTo(f.path),
+             qPrintable(QStringLiteral("connect: errno %1").arg(peer->error())));
     const QByteArray n = peer->readChallenge(Generous);
     QCOMPARE(n.size(), Wire::NonceSize);
     if (nonce)
@@ -342,8 +345,8 @@ void TestBadPeers::truncatedFrame_data()
     QTest::newRow("half a header, then close") << half << true;
     QTest::newRow("header of 100 bytes + 50 bytes, then silence") << partial << false;
     QTest::newRow("header of 100 bytes + 50 bytes, then close") << partial << true;
-    QTest::newRow("header of 100 bytes alone, then close") << Wire::header(100, Wire::Hello)
-                                                           << true;
+    QTest::newRow("header of 100 bytes alone, then close")
+        << Wire::header(100, Wire::Hello) << true;
 }
 
 void TestBadPeers::truncatedFrame()
@@ -362,8 +365,8 @@ void TestBadPeers::truncatedFrame()
         peer.close();
     } else {
         // Waiting for the rest, which never comes: the hello timeout closes it.
-        QPP_CHECK(expectClosedByPool(peer, since, HelloTimeoutMs - 1000,
-                                     HelloTimeoutMs + CloseBoundMs));
+        QPP_CHECK(
+            expectClosedByPool(peer, since, HelloTimeoutMs - 1000, HelloTimeoutMs + CloseBoundMs));
         peer.close();
     }
     checkHealthy(f);
@@ -380,10 +383,10 @@ void TestBadPeers::badHelloBody_data()
     const QByteArray valid = Wire::helloBody(Wire::ProtocolVersion, slot, pid, proof);
     QTest::newRow("garbage body") << Wire::frame(Wire::Hello, randomBytes(64));
     QTest::newRow("empty body") << Wire::frame(Wire::Hello, {});
-    QTest::newRow("truncated QDataStream") << Wire::frame(Wire::Hello, valid.left(valid.size() / 2));
-    QTest::newRow("proof length beyond the body")
-        << Wire::frame(Wire::Hello, Wire::body(Wire::ProtocolVersion, slot, pid, quint32(0x7fffffff),
-                                               qint64(0)));
+    QTest::newRow("truncated QDataStream")
+        << Wire::frame(Wire::Hello, valid.left(valid.size() / 2));
+    QTest::newRow("proof length beyond the body") << Wire::frame(
+        Wire::Hello, Wire::body(Wire::ProtocolVersion, slot, pid, quint32(0x7fffffff), qint64(0)));
     QTest::newRow("trailing byte") << Wire::frame(Wire::Hello, valid + 'x');
     for (quint32 version : {0u, 2u, 0xffffffffu}) {
         QTest::addRow("protocol version %u", version)
@@ -417,12 +420,16 @@ void TestBadPeers::wrongSecret_data()
 {
     QTest::addColumn<QString>("variant");
     QTest::addColumn<QString>("reason"); // a word of the pool's log line
-    QTest::newRow("random proof") << "random" << "secret";
-    QTest::newRow("empty proof") << "empty" << "secret";
-    QTest::newRow("the secret itself as proof") << "raw secret" << "secret";
-    QTest::newRow("right proof for another slot") << "other slot" << "slot";
-    QTest::newRow("right proof, the worker's pid claimed from another process")
-        << "claimed pid" << "pid";
+    QTest::newRow("random proof") << "random"
+                                  << "secret";
+    QTest::newRow("empty proof") << "empty"
+                                 << "secret";
+    QTest::newRow("the secret itself as proof") << "raw secret"
+                                                << "secret";
+    QTest::newRow("right proof for another slot") << "other slot"
+                                                  << "slot";
+    QTest::newRow("right proof, the worker's pid claimed from another process") << "claimed pid"
+                                                                                << "pid";
 }
 
 void TestBadPeers::wrongSecret()
@@ -455,7 +462,8 @@ void TestBadPeers::wrongSecret()
         fields.insert(part.section(QLatin1Char('='), 0, 0), part.section(QLatin1Char('='), 1));
     const quint32 slot = fields.value(QStringLiteral("slot")).toUInt();
     const qint64 stalledPid = fields.value(QStringLiteral("pid")).toLongLong();
-    const QByteArray secret = QByteArray::fromHex(fields.value(QStringLiteral("secret")).toLatin1());
+    const QByteArray secret =
+        QByteArray::fromHex(fields.value(QStringLiteral("secret")).toLatin1());
     QVERIFY2(stalledPid > 0 && secret.size() == 32, qPrintable(announcement));
     QCOMPARE(started.size(), 0);
 
@@ -483,8 +491,8 @@ void TestBadPeers::wrongSecret()
     const int logged = protocolLogSize();
     QElapsedTimer since;
     since.start();
-    QVERIFY(peer.sendAll(Wire::frame(
-        Wire::Hello, Wire::helloBody(Wire::ProtocolVersion, helloSlot, helloPid, proof))));
+    QVERIFY(peer.sendAll(Wire::frame(Wire::Hello, Wire::helloBody(Wire::ProtocolVersion, helloSlot,
+                                                                  helloPid, proof))));
     QPP_CHECK(expectClosedByPool(peer, since, 0, ImmediateMs));
     peer.close();
     QTRY_VERIFY_WITH_TIMEOUT(!protocolLogSince(logged, QStringLiteral("dropping")).isEmpty(),
@@ -506,7 +514,8 @@ void TestBadPeers::wrongSecret()
     pool.setWorkerProgram(QString());
     runsTasks(pool);
     const qint64 growth = rssKiB() - rss;
-    QVERIFY2(growth < MaxRssGrowthKiB, qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
+    QVERIFY2(growth < MaxRssGrowthKiB,
+             qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
 }
 
 // --- replayed handshake ------------------------------------------------------------
@@ -550,7 +559,8 @@ void TestBadPeers::replayedHandshake()
     pool.setWorkerProgram(QString());
     runsTasks(pool);
     const qint64 growth = rssKiB() - rss;
-    QVERIFY2(growth < MaxRssGrowthKiB, qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
+    QVERIFY2(growth < MaxRssGrowthKiB,
+             qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
 }
 
 // --- silence ---------------------------------------------------------------------
@@ -565,7 +575,8 @@ void TestBadPeers::silentConnection()
     QPP_CHECK(connectAndGreet(f, &peer));
     QPP_CHECK(runsTasks(*f.pool)); // meanwhile
     QVERIFY(!peer.eofNow());
-    QPP_CHECK(expectClosedByPool(peer, since, HelloTimeoutMs - 1000, HelloTimeoutMs + CloseBoundMs));
+    QPP_CHECK(
+        expectClosedByPool(peer, since, HelloTimeoutMs - 1000, HelloTimeoutMs + CloseBoundMs));
     qInfo("closed after %lld ms (hello timeout %d ms)", since.elapsed(), HelloTimeoutMs);
     peer.close();
     checkHealthy(f);
@@ -583,7 +594,8 @@ void TestBadPeers::hundredIdleConnections()
     for (int i = 0; i < Peers; ++i) {
         peers.push_back(std::make_unique<Wire::RawPeer>());
         QVERIFY2(peers.back()->connectTo(f.path),
-                 qPrintable(QStringLiteral("connection %1: errno %2").arg(i).arg(peers.back()->error())));
+                 qPrintable(
+                     QStringLiteral("connection %1: errno %2").arg(i).arg(peers.back()->error())));
     }
     QList<QFuture<int>> futures;
     for (int i = 0; i < Tasks; ++i)
@@ -681,17 +693,19 @@ void TestBadPeers::hostileWorker()
     QCOMPARE(crashed.size(), 0);
     for (const QList<QVariant> &s : started) {
         const qint64 pid = s.first().toLongLong();
-        const auto ended = std::find_if(exited.begin(), exited.end(), [pid](const QList<QVariant> &x) {
-            return x.first().toLongLong() == pid;
-        });
+        const auto ended =
+            std::find_if(exited.begin(), exited.end(),
+                         [pid](const QList<QVariant> &x) { return x.first().toLongLong() == pid; });
         QVERIFY2(ended != exited.end(), qPrintable(QString::number(pid)));
         QCOMPARE(ended->at(2).value<QProcess::ExitStatus>(), QProcess::CrashExit);
         QCOMPARE(ended->at(1).toInt(), int(SIGKILL));
-        const bool gotTask = std::any_of(output.begin(), output.end(), [pid](const QList<QVariant> &o) {
-            return o.first().toLongLong() == pid &&
-                   o.at(2).toString().startsWith(QLatin1String("qpp_bad_peer got RunTask"));
-        });
-        QVERIFY2(gotTask, qPrintable(QStringLiteral("worker %1 never reported its RunTask").arg(pid)));
+        const bool gotTask =
+            std::any_of(output.begin(), output.end(), [pid](const QList<QVariant> &o) {
+                return o.first().toLongLong() == pid &&
+                       o.at(2).toString().startsWith(QLatin1String("qpp_bad_peer got RunTask"));
+            });
+        QVERIFY2(gotTask,
+                 qPrintable(QStringLiteral("worker %1 never reported its RunTask").arg(pid)));
         QTRY_VERIFY_WITH_TIMEOUT(processGone(pid), 10000);
     }
     qInfo("%lld hostile worker(s) killed", qint64(started.size()));
@@ -700,7 +714,8 @@ void TestBadPeers::hostileWorker()
     pool.setWorkerProgram(QString());
     runsTasks(pool);
     const qint64 growth = rssKiB() - rss;
-    QVERIFY2(growth < MaxRssGrowthKiB, qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
+    QVERIFY2(growth < MaxRssGrowthKiB,
+             qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
 }
 
 // A peer's write after the pool hung up must fail with EPIPE, not kill the test.

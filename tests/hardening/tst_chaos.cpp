@@ -95,7 +95,8 @@ private Q_SLOTS:
 void TestChaos::killedWorkersUnderLoad()
 {
     const int count = envInt("QPP_CHAOS_TASKS", 10000);
-    const quint32 seed = quint32(envInt("QPP_CHAOS_SEED", int(QRandomGenerator::global()->bounded(1, INT_MAX))));
+    const quint32 seed =
+        quint32(envInt("QPP_CHAOS_SEED", int(QRandomGenerator::global()->bounded(1, INT_MAX))));
     qInfo("chaos: %d tasks, seed %u (QPP_CHAOS_SEED to repeat)", count, seed);
     std::mt19937 random(seed);
 
@@ -114,9 +115,8 @@ void TestChaos::killedWorkersUnderLoad()
     {
         ProcessPool pool;
         pool.setMaxWorkers(2);
-        connect(&pool, &ProcessPool::workerStarted, this, [&pidsSeen](qint64 pid) {
-            pidsSeen.insert(pid);
-        });
+        connect(&pool, &ProcessPool::workerStarted, this,
+                [&pidsSeen](qint64 pid) { pidsSeen.insert(pid); });
 
         for (int i = 0; i < count; ++i) {
             const unsigned roll = random() % 1000;
@@ -131,8 +131,8 @@ void TestChaos::killedWorkersUnderLoad()
                 future = pool.run(FaultTasks::faulty, log, i, int(Fault::Throw), 0);
             } else if (roll < 80) {
                 kind = Kind::Slow;
-                future = pool.run(FaultTasks::faulty, log, i, int(Fault::None),
-                                  int(5 + random() % 26));
+                future =
+                    pool.run(FaultTasks::faulty, log, i, int(Fault::None), int(5 + random() % 26));
             } else {
                 kind = Kind::Quick;
                 future = pool.run(FaultTasks::faulty, log, i, int(Fault::None), 0);
@@ -199,10 +199,13 @@ void TestChaos::killedWorkersUnderLoad()
                                               .arg(int(kinds[size_t(i)]))
                                               .arg(runs[i])));
         QVERIFY2(finishedCount[size_t(i)] == 1,
-                 qPrintable(QStringLiteral("future %1 finished %2 times").arg(i).arg(finishedCount[size_t(i)])));
+                 qPrintable(QStringLiteral("future %1 finished %2 times")
+                                .arg(i)
+                                .arg(finishedCount[size_t(i)])));
         const QFuture<int> future = watchers[size_t(i)]->future();
         QVERIFY(future.isFinished());
-        QVERIFY2(!future.isCanceled() || errorOf(future), qPrintable(QStringLiteral("task %1 canceled").arg(i)));
+        QVERIFY2(!future.isCanceled() || errorOf(future),
+                 qPrintable(QStringLiteral("task %1 canceled").arg(i)));
         const Kind kind = kinds[size_t(i)];
         expectedOk += kind == Kind::Quick || kind == Kind::Slow;
         const auto e = errorOf(future);
@@ -210,7 +213,8 @@ void TestChaos::killedWorkersUnderLoad()
                  qPrintable(QStringLiteral("task %1 never ran, yet did not fail Crashed").arg(i)));
         if (!e) {
             QVERIFY2(kind == Kind::Quick || kind == Kind::Slow,
-                     qPrintable(QStringLiteral("task %1 of kind %2 succeeded").arg(i).arg(int(kind))));
+                     qPrintable(
+                         QStringLiteral("task %1 of kind %2 succeeded").arg(i).arg(int(kind))));
             QCOMPARE(future.result(), i * 2);
             ++ok;
             continue;
@@ -230,9 +234,9 @@ void TestChaos::killedWorkersUnderLoad()
             // the killer's SIGKILL of exactly that worker (never of another).
             const bool killedUnderIt = e->message().contains(QLatin1String("SIGKILL")) &&
                                        killedPids.count(e->workerPid()) == 1;
-            const bool ownCrash = kind == Kind::Crash &&
-                                  (e->message().contains(QLatin1String("SIGSEGV")) ||
-                                   e->message().contains(QLatin1String("exited with code 3")));
+            const bool ownCrash =
+                kind == Kind::Crash && (e->message().contains(QLatin1String("SIGSEGV")) ||
+                                        e->message().contains(QLatin1String("exited with code 3")));
             QVERIFY2(killedUnderIt || ownCrash, qPrintable(what));
             if (killedUnderIt) {
                 // One running task per killed worker.
@@ -252,7 +256,8 @@ void TestChaos::killedWorkersUnderLoad()
     QVERIFY2(kills >= 3, "the killer thread hardly ever found a worker to kill");
     // Kills fail only the task running at the time: at most one per kill.
     QVERIFY2(hitByKills <= kills.load(),
-             qPrintable(QStringLiteral("%1 tasks hit by %2 kills").arg(hitByKills).arg(kills.load())));
+             qPrintable(
+                 QStringLiteral("%1 tasks hit by %2 kills").arg(hitByKills).arg(kills.load())));
 
     // No stray process: every worker ever seen is gone, and reaped.
     for (qint64 pid : pidsSeen)
@@ -260,8 +265,10 @@ void TestChaos::killedWorkersUnderLoad()
     errno = 0;
     int status = 0;
     const pid_t child = ::waitpid(-1, &status, WNOHANG);
-    QVERIFY2(child == -1 && errno == ECHILD,
-             qPrintable(QStringLiteral("waitpid(-1) = %1 (errno %2): a child is left").arg(child).arg(errno)));
+    QVERIFY2(
+        child == -1 && errno == ECHILD,
+        qPrintable(
+            QStringLiteral("waitpid(-1) = %1 (errno %2): a child is left").arg(child).arg(errno)));
 }
 
 QPP_TEST_MAIN(TestChaos)

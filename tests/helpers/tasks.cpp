@@ -6,9 +6,9 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
 #include <QtCore/QEventLoop>
-#include <QtCore/QTimer>
 #include <QtCore/QFile>
 #include <QtCore/QThread>
+#include <QtCore/QTimer>
 
 #include <csignal>
 #include <cstdlib>
@@ -103,9 +103,7 @@ Point movePoint(Point p, int dx)
     p.label += QStringLiteral(" moved");
     return p;
 }
-void doNothing(int)
-{
-}
+void doNothing(int) {}
 QString appendBang(QString &text)
 {
     text += QLatin1Char('!');
@@ -147,8 +145,8 @@ QStringList openDescriptorTargets()
 {
     QStringList targets;
     const QDir fds(QStringLiteral("/proc/self/fd"));
-    for (const QString &fd : fds.entryList(QDir::AllEntries | QDir::System | QDir::Hidden |
-                                           QDir::NoDotAndDotDot))
+    for (const QString &fd :
+         fds.entryList(QDir::AllEntries | QDir::System | QDir::Hidden | QDir::NoDotAndDotDot))
         targets.append(QFile::symLinkTarget(fds.filePath(fd)));
     return targets;
 }
@@ -257,7 +255,6 @@ QString applicationClass()
 } // namespace TestTasks
 QPP_REGISTER_TASK(applicationClass)
 
-
 namespace TestTasks {
 void streamNumbers(QPromise<int> &promise, int n)
 {
@@ -341,7 +338,6 @@ void progressTo(QPromise<int> &promise, int value, int maximum)
 }
 } // namespace TestTasks
 QPP_REGISTER_TASK(progressTo)
-
 
 #include <cstdio>
 #include <memory>

@@ -20,7 +20,10 @@ struct Point
 {
     int x = 0;
     QString label;
-    friend bool operator==(const Point &a, const Point &b) { return a.x == b.x && a.label == b.label; }
+    friend bool operator==(const Point &a, const Point &b)
+    {
+        return a.x == b.x && a.label == b.label;
+    }
 };
 QDataStream &operator<<(QDataStream &out, const Point &p);
 QDataStream &operator>>(QDataStream &in, Point &p);
@@ -61,7 +64,7 @@ void doNothing(int x);
 QString appendBang(QString &text); // non-const lvalue reference parameter
 void countTo(QPromise<int> &promise, int n);
 QByteArray bigResult(int bytes);
-QByteArray patternBytes(int bytes, int seed);                     // also used by the tests
+QByteArray patternBytes(int bytes, int seed);                        // also used by the tests
 void bigChunks(QPromise<QByteArray> &promise, int count, int bytes); // patternBytes(bytes, i)
 qint64 workerPid();
 /// The worker's command line (it carries the pool's socket path).
@@ -112,16 +115,16 @@ void emptyStream(QPromise<EmptyResult> &promise, int n);
 
 namespace TestTasks {
 // Control tasks (cancel, progress, streaming).
-void streamNumbers(QPromise<int> &promise, int n);       // progress 0..n, results 1..n
-void progressFlood(QPromise<int> &promise, int updates); // one result at the end
+void streamNumbers(QPromise<int> &promise, int n);                 // progress 0..n, results 1..n
+void progressFlood(QPromise<int> &promise, int updates);           // one result at the end
 void waitForCancel(QPromise<int> &promise, const QString &marker); // writes marker once canceled
 int touchFile(const QString &path);
 } // namespace TestTasks
 
 namespace TestTasks {
 // Per-item tasks for mapped().
-int failOnThirteen(int x);     // throws std::domain_error for 13
-int slowSquare(int x);         // 50 ms per item
+int failOnThirteen(int x);            // throws std::domain_error for 13
+int slowSquare(int x);                // 50 ms per item
 void recordItem(const QString &path); // appends a line to the file
 } // namespace TestTasks
 
@@ -135,12 +138,12 @@ void progressTo(QPromise<int> &promise, int value, int maximum); // 1 ms per ste
 
 namespace TestTasks {
 // Lifecycle tasks.
-int leakMegabytes(int megabytes);         // allocates, touches and leaks; returns the count
-qint64 allocateBytes(qint64 bytes);       // std::vector of that size
-void setInitValue(int value);             // initializer: stores value in the worker
-int initValue();                          // what setInitValue stored (-1: never called)
-int initCalls();                          // how often setInitValue ran in this worker
+int leakMegabytes(int megabytes);   // allocates, touches and leaks; returns the count
+qint64 allocateBytes(qint64 bytes); // std::vector of that size
+void setInitValue(int value);       // initializer: stores value in the worker
+int initValue();                    // what setInitValue stored (-1: never called)
+int initCalls();                    // how often setInitValue ran in this worker
 QString environmentVariable(const QString &name);
 QString currentDirectory();
-void printLines(const QString &text);     // "out: text" on stdout, "err: text" on stderr
+void printLines(const QString &text); // "out: text" on stdout, "err: text" on stderr
 } // namespace TestTasks

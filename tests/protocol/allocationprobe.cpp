@@ -36,7 +36,10 @@ extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*mallocHook)(cons
                                                          void (*freeHook)(const volatile void *));
 
 namespace {
-void onMalloc(const volatile void *, std::size_t size) { note(size); }
+void onMalloc(const volatile void *, std::size_t size)
+{
+    note(size);
+}
 void onFree(const volatile void *) {}
 const int hooksInstalled = __sanitizer_install_malloc_and_free_hooks(onMalloc, onFree);
 } // namespace
@@ -73,9 +76,15 @@ AllocationProbe::AllocationProbe()
     probes.fetch_add(1);
 }
 
-AllocationProbe::~AllocationProbe() { probes.fetch_sub(1); }
+AllocationProbe::~AllocationProbe()
+{
+    probes.fetch_sub(1);
+}
 
-std::size_t AllocationProbe::largest() { return largestSize.load(); }
+std::size_t AllocationProbe::largest()
+{
+    return largestSize.load();
+}
 
 bool AllocationProbe::works()
 {

@@ -23,7 +23,10 @@ inline bool same(const QByteArray &a, const QByteArray &b)
 {
     return a.isNull() == b.isNull() && a == b;
 }
-inline bool same(const QString &a, const QString &b) { return a.isNull() == b.isNull() && a == b; }
+inline bool same(const QString &a, const QString &b)
+{
+    return a.isNull() == b.isNull() && a == b;
+}
 inline bool same(const QStringList &a, const QStringList &b)
 {
     if (a.size() != b.size())
@@ -77,8 +80,14 @@ inline bool operator==(const RunTask &a, const RunTask &b)
            same(a.resultType, b.resultType) && a.itemCount == b.itemCount &&
            same(a.arguments, b.arguments);
 }
-inline bool operator==(const CancelTask &a, const CancelTask &b) { return a.taskId == b.taskId; }
-inline bool operator==(const RevokeTask &a, const RevokeTask &b) { return a.taskId == b.taskId; }
+inline bool operator==(const CancelTask &a, const CancelTask &b)
+{
+    return a.taskId == b.taskId;
+}
+inline bool operator==(const RevokeTask &a, const RevokeTask &b)
+{
+    return a.taskId == b.taskId;
+}
 inline bool operator==(const SuspendTask &a, const SuspendTask &b)
 {
     return a.taskId == b.taskId && a.suspended == b.suspended;
@@ -93,7 +102,10 @@ inline bool operator==(const TaskProgress &a, const TaskProgress &b)
     return a.taskId == b.taskId && a.minimum == b.minimum && a.maximum == b.maximum &&
            a.value == b.value && compare_detail::same(a.text, b.text);
 }
-inline bool operator==(const TaskStarted &a, const TaskStarted &b) { return a.taskId == b.taskId; }
+inline bool operator==(const TaskStarted &a, const TaskStarted &b)
+{
+    return a.taskId == b.taskId;
+}
 inline bool operator==(const TaskFinished &a, const TaskFinished &b)
 {
     return a.taskId == b.taskId && a.resultCount == b.resultCount &&
@@ -180,17 +192,50 @@ inline char *toCString(const QByteArray &text)
 
 // Found by QTest::toString through ADL, so QCOMPARE prints messages. Plain
 // functions rather than a template, so they win over QTest's own template.
-inline char *toString(const Challenge &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const Hello &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const RunTask &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const CancelTask &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const RevokeTask &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const SuspendTask &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const TaskResults &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const TaskProgress &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const TaskStarted &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const TaskFinished &m) { return compare_detail::toCString(describe(m)); }
-inline char *toString(const TaskFailed &m) { return compare_detail::toCString(describe(m)); }
+inline char *toString(const Challenge &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const Hello &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const RunTask &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const CancelTask &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const RevokeTask &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const SuspendTask &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const TaskResults &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const TaskProgress &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const TaskStarted &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const TaskFinished &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const TaskFailed &m)
+{
+    return compare_detail::toCString(describe(m));
+}
 
 } // namespace QtProcessPool::protocol
 

@@ -128,7 +128,10 @@ private Q_SLOTS:
     void inMemoryBadHeaders();
 };
 
-void TestFrame::initTestCase() { QVERIFY(AllocationProbe::works()); }
+void TestFrame::initTestCase()
+{
+    QVERIFY(AllocationProbe::works());
+}
 
 void TestFrame::inMemoryRandomChunks()
 {

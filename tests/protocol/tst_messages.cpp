@@ -178,9 +178,9 @@ const std::vector<Sample> &samples()
         v.push_back(makeSample("Challenge/zeros", Challenge{QByteArray(NonceSize, '\0')}));
 
         v.push_back(makeSample("Hello/typical", Hello{ProtocolVersion, 3, 4242, pattern(32, 3)}));
-        v.push_back(makeSample(
-            "Hello/extremes",
-            Hello{0xffffffffu, 0xffffffffu, std::numeric_limits<qint64>::min(), pattern(32, 4)}));
+        v.push_back(makeSample("Hello/extremes",
+                               Hello{0xffffffffu, 0xffffffffu, std::numeric_limits<qint64>::min(),
+                                     pattern(32, 4)}));
         v.push_back(makeSample("Hello/max pid",
                                Hello{0, 0, std::numeric_limits<qint64>::max(), QByteArray()}));
         v.push_back(makeSample("Hello/empty proof", Hello{1, 1, -1, QByteArray("")}));
@@ -322,7 +322,10 @@ private Q_SLOTS:
     void retiredTypeStaysUnused();
 };
 
-void TestMessages::initTestCase() { QVERIFY(AllocationProbe::works()); }
+void TestMessages::initTestCase()
+{
+    QVERIFY(AllocationProbe::works());
+}
 
 void TestMessages::roundTrip()
 {

@@ -125,8 +125,9 @@ int memfdWith(const QByteArray &bytes, int seals)
 
 int openDescriptorCount()
 {
-    return int(QDir(QStringLiteral("/proc/self/fd")).entryList(QDir::AllEntries | QDir::System |
-                                                                QDir::NoDotAndDotDot).size());
+    return int(QDir(QStringLiteral("/proc/self/fd"))
+                   .entryList(QDir::AllEntries | QDir::System | QDir::NoDotAndDotDot)
+                   .size());
 }
 
 constexpr int AllSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
@@ -181,8 +182,12 @@ void TestSharedBody::largeBodiesGoThroughSharedMemory()
 void TestSharedBody::splitBodiesAreNotPutTogether()
 {
     Pair pair;
-    RunTask task{42, QStringLiteral("echo"), {QStringLiteral("QByteArray")},
-                 QStringLiteral("QByteArray"), 0, pattern(2 * SharedBodyThreshold, 4)};
+    RunTask task{42,
+                 QStringLiteral("echo"),
+                 {QStringLiteral("QByteArray")},
+                 QStringLiteral("QByteArray"),
+                 0,
+                 pattern(2 * SharedBodyThreshold, 4)};
     TaskFinished finished{43, 1, pattern(SharedBodyThreshold + 17, 5)};
     OutgoingFrames out;
     out.append(encodeMessage(TaskStarted{41}));
@@ -327,10 +332,9 @@ void TestSharedBody::malformedReference()
     Pair pair;
     QString error;
     // Too short, too long, and a reference to a reference.
-    for (const QByteArray &frame :
-         {encodeFrame(SharedBodyFrameType, QByteArray(5, '\0')),
-          encodeFrame(SharedBodyFrameType, QByteArray(7, '\0')),
-          reference(SharedBodyFrameType, 300000)}) {
+    for (const QByteArray &frame : {encodeFrame(SharedBodyFrameType, QByteArray(5, '\0')),
+                                    encodeFrame(SharedBodyFrameType, QByteArray(7, '\0')),
+                                    reference(SharedBodyFrameType, 300000)}) {
         error.clear();
         QVERIFY(readAll(frame, pair.receiver, &error).isEmpty());
         QVERIFY(!error.isEmpty());
@@ -376,9 +380,8 @@ void TestSharedBody::readByteArrayRefusesOverlongCounts()
         QVERIFY(!readValue(in, value));
     }
     // And reads exactly what QDataStream wrote, large, small, empty and null.
-    for (const QByteArray &original :
-         {pattern(QtProcessPool::detail::LargeBufferSize + 3), pattern(10), QByteArray(""),
-          QByteArray()}) {
+    for (const QByteArray &original : {pattern(QtProcessPool::detail::LargeBufferSize + 3),
+                                       pattern(10), QByteArray(""), QByteArray()}) {
         QByteArray bytes;
         {
             QDataStream out(&bytes, QIODevice::WriteOnly);

@@ -175,7 +175,7 @@ void TestScheduler::sendAheadFillsBusyWorkersRoundByRound()
     f.running(a); // t1
     f.running(b); // t2
     for (int i = 0; i < 5; ++i)
-        f.queueTask(); // t3..t7
+        f.queueTask();            // t3..t7
     f.scheduler.sendAhead(0, -1); // no run time yet: depth 2
     QCOMPARE(f.host.calls, (std::vector<QString>{"send t3 w1", "send t4 w2"}));
     QCOMPARE(a->inFlight.size(), size_t(2));
@@ -236,10 +236,10 @@ void TestScheduler::stealBackForAnIdleWorker()
 {
     Fixture f;
     WorkerConnection *busy = f.addWorker();
-    f.running(busy);                  // t1
-    Task *ahead = f.queueTask();      // t2
-    Task *behind = f.queueTask();     // t3
-    f.scheduler.assignToIdle();       // nobody idle: nothing
+    f.running(busy);              // t1
+    Task *ahead = f.queueTask();  // t2
+    Task *behind = f.queueTask(); // t3
+    f.scheduler.assignToIdle();   // nobody idle: nothing
     f.scheduler.queue().remove(ahead);
     f.scheduler.queue().remove(behind);
     for (Task *t : {ahead, behind}) {

@@ -75,9 +75,10 @@ QString describe()
     } else if constexpr (!Traits::isCallable) {
         return QStringLiteral("not callable");
     } else {
-        QString text = QStringLiteral("(%1) -> %2")
-                           .arg(TypeNames<typename Traits::Params>::get().join(QStringLiteral(", ")),
-                                typeName<typename Traits::Result>());
+        QString text =
+            QStringLiteral("(%1) -> %2")
+                .arg(TypeNames<typename Traits::Params>::get().join(QStringLiteral(", ")),
+                     typeName<typename Traits::Result>());
         if (Traits::hasPromise)
             text.prepend(QStringLiteral("promise "));
         if (!Traits::returnsVoidIfPromise)
@@ -168,8 +169,7 @@ void TestSignatures::traits_data()
         << describe<decltype(promiseLambda)>() << "promise (int, bool) -> QByteArray";
     QTest::newRow("promise task returning a value")
         << describe<decltype(&promiseWithResult)>() << "promise () -> int, but returns a value";
-    QTest::newRow("member function")
-        << describe<decltype(&Object::method)>() << "member function";
+    QTest::newRow("member function") << describe<decltype(&Object::method)>() << "member function";
     QTest::newRow("const member function")
         << describe<decltype(&Object::constMethod)>() << "member function";
     QTest::newRow("generic lambda") << describe<decltype(genericLambda)>() << "not callable";
@@ -229,8 +229,8 @@ void TestSignatures::entryFields_data()
     QTest::addColumn<bool>("hasAddress");
 
     QTest::newRow("function") << "add" << QStringList{"int", "int"} << "int" << false << true;
-    QTest::newRow("void function") << "noResult" << QStringList{"double"} << "void" << false
-                                   << true;
+    QTest::newRow("void function")
+        << "noResult" << QStringList{"double"} << "void" << false << true;
     QTest::newRow("promise task") << "countTo" << QStringList{"int"} << "int" << true << true;
     QTest::newRow("lambda") << "lambda" << QStringList{"int", "QString"} << "double" << false
                             << false;
@@ -274,7 +274,8 @@ void TestSignatures::signatureMismatch_data()
         << "add" << QStringList{"int", "int", "int"} << "int"
         << "task 'add' takes (int, int) but was called with (int, int, int)";
     QTest::newRow("no arguments to a task taking two")
-        << "add" << QStringList{} << "int" << "task 'add' takes (int, int) but was called with ()";
+        << "add" << QStringList{} << "int"
+        << "task 'add' takes (int, int) but was called with ()";
     QTest::newRow("an argument to a task taking none")
         << "noArgs" << QStringList{"int"} << "int"
         << "task 'noArgs' takes () but was called with (int)";
@@ -285,9 +286,8 @@ void TestSignatures::signatureMismatch_data()
         << "listOf" << QStringList{"QByteArray", "qlonglong"} << "QList<int>"
         << "task 'listOf' takes (qlonglong, QByteArray) but was called with (QByteArray, "
            "qlonglong)";
-    QTest::newRow("wrong result type")
-        << "add" << QStringList{"int", "int"} << "double"
-        << "task 'add' returns int but the caller expects double";
+    QTest::newRow("wrong result type") << "add" << QStringList{"int", "int"} << "double"
+                                       << "task 'add' returns int but the caller expects double";
     QTest::newRow("a result expected from a void task")
         << "noResult" << QStringList{"double"} << "int"
         << "task 'noResult' returns void but the caller expects int";
@@ -297,12 +297,12 @@ void TestSignatures::signatureMismatch_data()
     QTest::newRow("arguments and result wrong: the arguments are reported")
         << "add" << QStringList{"QString"} << "QString"
         << "task 'add' takes (int, int) but was called with (QString)";
-    QTest::newRow("promise task matching")
-        << "countTo" << QStringList{"int"} << "int" << QString();
+    QTest::newRow("promise task matching") << "countTo" << QStringList{"int"} << "int" << QString();
     QTest::newRow("promise task without arguments matching")
         << "promiseNoArgs" << QStringList{} << "QString" << QString();
     QTest::newRow("promise task, wrong arity")
-        << "countTo" << QStringList{} << "int" << "task 'countTo' takes (int) but was called with ()";
+        << "countTo" << QStringList{} << "int"
+        << "task 'countTo' takes (int) but was called with ()";
     QTest::newRow("promise task, the promise's type expected")
         << "countTo" << QStringList{"int"} << "QPromise<int>"
         << "task 'countTo' returns int but the caller expects QPromise<int>";
@@ -317,8 +317,7 @@ void TestSignatures::signatureMismatch()
     QFETCH(QStringList, argTypes);
     QFETCH(QString, resultType);
     QFETCH(QString, mismatch);
-    QCOMPARE(QtProcessPool::detail::signatureMismatch(entry(task), argTypes, resultType),
-             mismatch);
+    QCOMPARE(QtProcessPool::detail::signatureMismatch(entry(task), argTypes, resultType), mismatch);
 }
 
 // What runNamed<R>(name, args...) sends, against the entry it names.

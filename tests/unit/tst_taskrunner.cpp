@@ -35,7 +35,10 @@ struct TstOddity
 
 namespace {
 
-int square(int value) { return value * value; }
+int square(int value)
+{
+    return value * value;
+}
 
 int throwing(int which)
 {

@@ -32,8 +32,7 @@ QTPROCESSPOOL_EXPORT void reserveLarge(QByteArray &bytes, qsizetype capacity);
 /// size bytes of whole from pos, sharing its buffer rather than copying
 /// (the slice keeps all of whole alive, and copies on write). Copies where
 /// whole does not own its bytes (QByteArray::fromRawData()).
-QTPROCESSPOOL_EXPORT QByteArray sharedSlice(const QByteArray &whole, qsizetype pos,
-                                            qsizetype size);
+QTPROCESSPOOL_EXPORT QByteArray sharedSlice(const QByteArray &whole, qsizetype pos, qsizetype size);
 
 /// What QDataStream writes for a QByteArray, never allocating more than the
 /// stream holds; a large one read from a QBuffer shares the buffer's bytes
@@ -68,8 +67,8 @@ void writeConverted(QDataStream &out, A &&arg)
     using Decayed = std::decay_t<A>;
     if constexpr (std::is_same_v<Decayed, P>) {
         out << static_cast<const P &>(arg);
-    } else if constexpr (std::is_same_v<P, QString> &&
-                         (std::is_same_v<Decayed, const char *> || std::is_same_v<Decayed, char *>)) {
+    } else if constexpr (std::is_same_v<P, QString> && (std::is_same_v<Decayed, const char *> ||
+                                                        std::is_same_v<Decayed, char *>)) {
         out << QString::fromUtf8(arg); // also under QT_NO_CAST_FROM_ASCII
     } else {
         const P converted = std::forward<A>(arg); // implicit conversion, as a call would do

@@ -71,8 +71,8 @@ public:
             in.setVersion(StreamVersion);
             // Each value takes at least one byte, which bounds the reservation;
             // a type whose form can be empty has a fixed bound instead.
-            if (count < 0 || (count > bytes.size() &&
-                              (count > MaxEmptyFormResults || !hasEmptyForm<T>()))) {
+            if (count < 0 ||
+                (count > bytes.size() && (count > MaxEmptyFormResults || !hasEmptyForm<T>()))) {
                 return false;
             }
             QList<T> values(count);

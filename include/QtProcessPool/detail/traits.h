@@ -85,14 +85,14 @@ QPP_DETAIL_MEMBER_TRAITS(const noexcept)
 
 // Lambdas and function objects: the signature of their (single, non-template) operator().
 template <typename F>
-struct FunctionTraits<F, std::enable_if_t<std::is_class_v<F>, std::void_t<decltype(&F::operator())>>>
+struct FunctionTraits<F,
+                      std::enable_if_t<std::is_class_v<F>, std::void_t<decltype(&F::operator())>>>
     : MemberTraits<decltype(&F::operator())>
 {
     static constexpr bool isMemberFunction = false;
     static constexpr bool isStateless =
         std::is_default_constructible_v<F> ||
-        std::is_convertible_v<F,
-                              typename MemberTraits<decltype(&F::operator())>::FunctionPointer>;
+        std::is_convertible_v<F, typename MemberTraits<decltype(&F::operator())>::FunctionPointer>;
 };
 
 // Non-static member functions cannot run in another process: there is no object there.
@@ -105,15 +105,13 @@ struct FunctionTraits<M, std::enable_if_t<std::is_member_function_pointer_v<M>>>
 };
 
 template <typename T>
-inline constexpr bool isStreamable =
-    QTypeTraits::has_ostream_operator_v<QDataStream, T> &&
-    QTypeTraits::has_istream_operator_v<QDataStream, T>;
+inline constexpr bool isStreamable = QTypeTraits::has_ostream_operator_v<QDataStream, T>
+    &&QTypeTraits::has_istream_operator_v<QDataStream, T>;
 
 template <typename Tuple>
 struct AllStreamable;
 template <typename... P>
-struct AllStreamable<std::tuple<P...>>
-    : std::bool_constant<(isStreamable<P> && ...)>
+struct AllStreamable<std::tuple<P...>> : std::bool_constant<(isStreamable<P> && ...)>
 {
 };
 

@@ -7,7 +7,10 @@
 #include <cstdio>
 
 namespace {
-int triple(int x) { return 3 * x; }
+int triple(int x)
+{
+    return 3 * x;
+}
 } // namespace
 
 QPP_REGISTER_TASK(triple)
