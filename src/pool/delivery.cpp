@@ -23,7 +23,7 @@ Delivery::Delivery(SharedState *shared, std::function<void()> resume, QObject *p
     , m_stateTimer(this)
 {
     m_stateTimer.setSingleShot(true);
-    connect(&m_stateTimer, &QTimer::timeout, this, &Delivery::postStateChanged);
+    connect(&m_stateTimer, &QTimer::timeout, this, &Delivery::notifyCounts);
     m_pauseLimit.setSingleShot(true);
     connect(&m_pauseLimit, &QTimer::timeout, this, &Delivery::onPauseLimit);
 }
@@ -165,15 +165,10 @@ void Delivery::resume()
     m_resume();
 }
 
-void Delivery::notifyCounts()
-{
-    postStateChanged();
-}
-
 void Delivery::notifyIdle()
 {
     m_shared->idleReached = true;
-    postStateChanged();
+    notifyCounts();
 }
 
 void Delivery::stop()
@@ -187,7 +182,7 @@ void Delivery::stop()
 // the latest values when it arrives: one is on its way at a time, and at most
 // one per StateIntervalMs (the first at once, the last at the interval's end),
 // so a stream of tiny tasks does not wake that thread twice per task.
-void Delivery::postStateChanged()
+void Delivery::notifyCounts()
 {
     if (m_stopped || m_stateTimer.isActive())
         return;

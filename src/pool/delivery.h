@@ -41,7 +41,8 @@ public:
     /// Moving average of finished tasks' run time in ns; < 0: none yet.
     double recentRunNs() const { return m_recentRunNs; }
 
-    /// The counts changed: a stateChanged() goes out, coalesced.
+    /// The counts changed: a stateChanged() goes out, at most one on its way
+    /// and one per 10 ms (the first at once, the last at the interval's end).
     void notifyCounts();
     /// outstanding reached 0: idle() on the pool's thread.
     void notifyIdle();
@@ -66,7 +67,6 @@ private:
     double poolThreadBusyShare(qint64 minimumNs) const;
     void onPauseLimit();
     void resume();
-    void postStateChanged();
 
     SharedState *const m_shared;
     const std::function<void()> m_resume;
@@ -79,7 +79,7 @@ private:
     QTimer m_pauseLimit;           // how long reading may stay paused
     quint64 m_submissionsSeen = 0; // SharedState::ownThreadSubmissions when last checked
     CpuMark m_poolThreadMark;      // since the pause began, or since pacing went off
-    QTimer m_stateTimer;           // a stateChanged() held back (postStateChanged())
+    QTimer m_stateTimer;           // a stateChanged() held back (notifyCounts())
     qint64 m_lastStateChange = 0;  // steady ns of the last stateChanged()
 };
 

@@ -1281,9 +1281,9 @@ void Engine::pollFutures()
     m_nextSweepAt = now + SweepCostShare * (steadyNow() - now);
     for (Task *task : canceled)
         cancelTask(task);
-    if (m_scheduler.takeSuspendedSkipped() | !canceled.empty()) {
+    const bool suspendedSkipped = m_scheduler.takeSuspendedSkipped(); // and cleared
+    if (suspendedSkipped || !canceled.empty())
         dispatch(); // also brings the counts up to date
-    }
 }
 
 void Engine::cancelGroup(TaskGroup &group)
