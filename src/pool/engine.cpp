@@ -44,6 +44,7 @@ Engine::Engine(SharedState *shared)
           },
           this)
     , m_scheduler(*this, m_workers)
+    , m_lending(shared)
     , m_startBackoff(this) // a child, so it moves to the I/O thread with us
     , m_delivery(
           shared, [this] { readPausedWorkers(); }, this)
@@ -54,16 +55,21 @@ Engine::Engine(SharedState *shared)
     m_futurePoll.setInterval(FuturePollMs);
     connect(&m_futurePoll, &QTimer::timeout, this, &Engine::pollFutures);
     m_startBackoff.setSingleShot(true);
-    connect(&m_startBackoff, &QTimer::timeout, this, &Engine::dispatch);
+    connect(&m_startBackoff, &QTimer::timeout, this, [this] {
+        const Entry entry(this);
+        dispatch();
+    });
 }
 
 void Engine::onDeliveryMarker()
 {
+    const Entry entry(this);
     m_delivery.onMarker();
 }
 
 void Engine::readPausedWorkers()
 {
+    const Entry entry(this);
     std::vector<int> slots;
     for (const auto &entry : m_workers)
         slots.push_back(entry.first);
@@ -78,6 +84,7 @@ Engine::~Engine() = default;
 
 void Engine::init()
 {
+    const Entry entry(this);
     listen();
 }
 
@@ -88,6 +95,7 @@ bool Engine::listen()
 
 void Engine::wake()
 {
+    const Entry entry(this);
     const Batch batch(this);
     dispatch(); // at the batch's end; takes the inbox
 }
@@ -117,8 +125,7 @@ Engine::Batch::~Batch()
 
 void Engine::write(WorkerConnection *w, const QByteArray &bytes)
 {
-    if (w->slotId == m_lentSlot)
-        settleLend();
+    Q_ASSERT(m_entryDepth > 0); // so the socket is not lent
     w->outgoing += bytes;
     if (m_batchDepth == 0)
         flush(w);
@@ -175,7 +182,7 @@ void Engine::takeInbox()
                 write(lent, std::exchange(raw->unsentTail, {}));
             continue;
         }
-        if (raw->sentToSlot != 0) // cannot happen: settleLend() runs first
+        if (raw->sentToSlot != 0) // cannot happen: Entry takes the socket back first
             qCWarning(lcPool) << "task" << raw->id << "was sent to a worker that is gone";
         m_scheduler.queue().push(raw);
         if (raw->group)
@@ -188,6 +195,7 @@ void Engine::takeInbox()
         // Weak: the group owns the sink, which owns the watcher holding this.
         group->sink->watch(this, [this, weak = std::weak_ptr<TaskGroup>(group)](
                                      detail::ResultSink::Event event) {
+            const Entry entry(this);
             const auto g = weak.lock();
             if (!g || g->settled)
                 return;
@@ -201,26 +209,29 @@ void Engine::takeInbox()
     }
 }
 
-void Engine::settleLend()
+Engine::Entry::Entry(Engine *engine)
+    : m_engine(engine)
 {
-    if (m_lentSlot == 0)
+    if (m_engine->m_entryDepth++ > 0)
         return;
-    m_lentSlot = 0;
-    {
-        QMutexLocker lock(&m_shared->inboxMutex);
-        const bool used = m_shared->lentFd < 0;
-        m_shared->lentFd = -1;
-        m_shared->lentSlot = 0;
-        if (!used)
-            return;
-    }
-    takeInbox(); // the task written there, before anything else of that worker
+    // The lent socket comes back first: from here on it is the engine's.
+    if (m_engine->m_lending.takeBack())
+        m_engine->takeInbox(); // the task written there, before anything else of that worker
+}
+
+Engine::Entry::~Entry()
+{
+    if (--m_engine->m_entryDepth > 0)
+        return;
+    if (std::exchange(m_engine->m_lendWanted, false))
+        m_engine->lendIdleWorker();
 }
 
 void Engine::lendIdleWorker()
 {
 #ifdef Q_OS_UNIX
-    if (m_lentSlot != 0 || m_batchDepth > 0 || m_shuttingDown || !m_scheduler.queue().isEmpty() ||
+    Q_ASSERT(m_entryDepth == 0);
+    if (m_batchDepth > 0 || m_shuttingDown || !m_scheduler.queue().isEmpty() ||
         m_delivery.readPaused()) {
         return;
     }
@@ -232,12 +243,7 @@ void Engine::lendIdleWorker()
     const int fd = int(w->socket->socketDescriptor());
     if (fd < 0)
         return;
-    QMutexLocker lock(&m_shared->inboxMutex);
-    if (!m_shared->inbox.empty() || !m_shared->groupInbox.empty())
-        return; // a wake() is coming for those
-    m_shared->lentFd = fd;
-    m_shared->lentSlot = w->slotId;
-    m_lentSlot = w->slotId;
+    m_lending.lend(w->slotId, fd);
 #endif
 }
 
@@ -267,6 +273,7 @@ void Engine::flushWrites()
 
 void Engine::prestart(int count)
 {
+    const Entry entry(this);
     if (!m_handshake.isListening())
         listen();
     const int target = std::min(count, std::max(1, m_shared->maxWorkers.load()));
@@ -283,7 +290,7 @@ void Engine::dispatch()
         m_dispatchDeferred = true;
         return;
     }
-    settleLend();
+    Q_ASSERT(m_entryDepth > 0);
     takeInbox();
     if (m_shuttingDown)
         return;
@@ -304,7 +311,7 @@ void Engine::dispatch()
     armIdleTimers();
     notifyCounts();
     settleInboxWatch();
-    lendIdleWorker();
+    m_lendWanted = true; // as the outermost Entry ends
 }
 
 bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
@@ -501,6 +508,7 @@ void Engine::revoke(WorkerConnection *w, Task *task)
 
 void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
 {
+    const Entry entry(this);
     WorkerConnection *accepted = worker(slotId);
     QLocalSocket *socket = proven.get();
     accepted->socket = std::move(proven);
@@ -578,7 +586,7 @@ bool Engine::handleInitializerFrame(WorkerConnection *w, const Frame &frame)
 
 void Engine::onWorkerReadyRead(int slotId, bool drain)
 {
-    settleLend(); // a task written by a submitter is known before its answer
+    const Entry entry(this); // a task written by a submitter is known before its answer
     WorkerConnection *w = worker(slotId);
     if (!w || !w->socket || w->pulling)
         return;
@@ -817,7 +825,7 @@ void Engine::protocolViolation(WorkerConnection *w, const QString &why)
 
 void Engine::onSocketClosed(int slotId)
 {
-    settleLend();
+    const Entry entry(this);
     WorkerConnection *w = worker(slotId);
     if (!w || w->socketClosed)
         return;
@@ -835,7 +843,7 @@ void Engine::onSocketClosed(int slotId)
 
 void Engine::onProcessEnded(int slotId)
 {
-    settleLend();
+    const Entry entry(this);
     WorkerConnection *w = worker(slotId);
     if (!w || w->processEnded)
         return;
@@ -861,7 +869,7 @@ void Engine::endProcessGroup(WorkerConnection *w)
 
 void Engine::onWorkerTimer(int slotId)
 {
-    settleLend();
+    const Entry entry(this);
     WorkerConnection *w = worker(slotId);
     if (!w)
         return;
@@ -882,7 +890,6 @@ void Engine::onWorkerTimer(int slotId)
 
 void Engine::kill(WorkerConnection *w, const QString &reason)
 {
-    settleLend();
     if (w->killReason.isEmpty())
         w->killReason = reason;
     if (w->state != WorkerConnection::State::Killing) {
@@ -895,7 +902,6 @@ void Engine::kill(WorkerConnection *w, const QString &reason)
 
 void Engine::setState(WorkerConnection *w, WorkerConnection::State next)
 {
-    settleLend();
     using State = WorkerConnection::State;
     // Forward only; and once we retire or kill a worker, its end is that
     // decision's, not a loss (what reap() reads).
@@ -996,7 +1002,6 @@ void Engine::afterTask(WorkerConnection *w)
 
 void Engine::retire(WorkerConnection *w)
 {
-    settleLend();
     // Graceful: the worker exits on its own when its connection closes.
     w->idleTimer.stop();
     setState(w, WorkerConnection::State::Retiring);
@@ -1015,7 +1020,7 @@ void Engine::armIdleTimers()
 
 void Engine::onIdleTimeout(int slotId)
 {
-    settleLend();
+    const Entry entry(this);
     WorkerConnection *w = worker(slotId);
     if (!w || !w->isIdle() || liveWorkers() <= m_shared->minWorkers)
         return;
@@ -1026,7 +1031,7 @@ void Engine::onIdleTimeout(int slotId)
 
 void Engine::reap(int slotId)
 {
-    settleLend();
+    const Entry entry(this);
     if (m_workers.find(slotId) == m_workers.end())
         return;
     readEverythingSent(slotId); // the last facts before its tasks' fates are decided
@@ -1242,7 +1247,7 @@ void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
 // watcher.)
 void Engine::pollFutures()
 {
-    settleLend();
+    const Entry entry(this);
     if (m_tasks.empty() || m_shuttingDown) {
         m_futurePoll.stop();
         return;
@@ -1342,7 +1347,7 @@ qint64 Engine::timeoutOf(const Task *task) const
 
 void Engine::onTaskTimer(int slotId)
 {
-    settleLend();
+    const Entry entry(this);
     // Fresh facts first: with deliveries paused, the task's end may be
     // waiting unread in the socket.
     readEverythingSent(slotId);
@@ -1486,7 +1491,7 @@ void Engine::notifyCounts()
 
 void Engine::shutdown()
 {
-    settleLend();
+    const Entry entry(this);
     m_shuttingDown = true;
     m_delivery.stop(); // nothing more reaches the pool's thread from here
     wake();            // take over what is still in the inbox

@@ -5,6 +5,7 @@
 #include "pool/delivery.h"
 #include "pool/handshake.h"
 #include "pool/launcher.h"
+#include "pool/lending.h"
 #include "pool/processpool_p.h"
 #include "pool/scheduler.h"
 #include "pool/workerconnection.h"
@@ -56,6 +57,22 @@ public:
     void onDeliveryMarker();
 
 private:
+    /// Every call into the engine from the event loop or from another thread
+    /// begins with an Entry (nested ones do nothing). The outermost takes the
+    /// lent socket back (SocketLending) before anything else, so no code below
+    /// has to think of it; as it ends, it lends an idle worker's socket again
+    /// if dispatch() ran and left nothing to do.
+    class Entry
+    {
+    public:
+        explicit Entry(Engine *engine);
+        ~Entry();
+        Entry(const Entry &) = delete;
+        Entry &operator=(const Entry &) = delete;
+
+    private:
+        Engine *const m_engine;
+    };
     /// Frames written during a batch -- a burst of worker frames read, a
     /// wake() -- go out together at its end, after one dispatch().
     class Batch
@@ -77,11 +94,8 @@ private:
     /// Moves what was submitted since the last call into the queue.
     void takeInbox();
     /// Lends an idle worker's socket to the next submission when the engine
-    /// has nothing else to do (SharedState::lentFd).
+    /// has nothing else to do (the outermost Entry's end).
     void lendIdleWorker();
-    /// Takes the lent socket back, or, if a submission used it, takes the
-    /// inbox so that task is known: called before the engine touches workers.
-    void settleLend();
     /// The one place a task's position changes (see Task::State).
     static void moveTask(Task *task, Task::State next);
     /// A task that never started goes back to the head of the queue.
@@ -186,7 +200,9 @@ private:
     std::unordered_map<quint64, std::unique_ptr<Task>> m_tasks; // every unfinished task
     std::map<int, std::unique_ptr<WorkerConnection>> m_workers;
     Scheduler m_scheduler; // the queue, and who gets what
-    int m_lentSlot = 0;    // the worker whose socket is lent, or 0
+    SocketLending m_lending;
+    int m_entryDepth = 0;      // Entry
+    bool m_lendWanted = false; // dispatch() ran in this Entry
     int m_nextSlotId = 1;
     int m_startFailures = 0; // consecutive; reset by a successful hello
     /// Consecutive workers that said hello and died before starting a task

@@ -2,10 +2,10 @@
 #include "pool/processpool_p.h"
 
 #include "pool/engine.h"
+#include "pool/lending.h"
 #include "pool/platform.h"
 
 #include "logging_p.h"
-#include "protocol/socketio.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
@@ -30,33 +30,6 @@ void noteSubmission(SharedState &shared, const QObject &pool)
 {
     if (QThread::currentThread() == pool.thread())
         shared.ownThreadSubmissions.fetch_add(1, std::memory_order_relaxed);
-}
-
-// inboxMutex held, before adding task to the inbox: if the engine lent an
-// idle worker's socket and nothing is waiting before this task, writes the
-// task there now. The engine records it as sent when it next takes the inbox,
-// which it does first thing whenever it wakes (the worker's reply wakes it).
-void sendToLentWorker(SharedState &shared, Task &task)
-{
-#ifdef Q_OS_UNIX
-    constexpr qsizetype MaxLentFrame = 16 * 1024; // larger ones go the usual way
-    if (shared.lentFd < 0 || !shared.inbox.empty() || !shared.groupInbox.empty() ||
-        task.request.arguments.size() > MaxLentFrame) {
-        return;
-    }
-    const int fd = std::exchange(shared.lentFd, -1);
-    task.id = shared.nextTaskId++;
-    const QByteArray frame = protocol::encodeMessage(runTaskMessage(task));
-    const qsizetype written = protocol::sendAvailable(fd, frame.constData(), frame.size());
-    if (written <= 0)
-        return; // not sent (the worker is gone?): the engine dispatches it
-    task.sentToSlot = shared.lentSlot;
-    if (written < frame.size())
-        task.unsentTail = frame.mid(written); // the engine writes the rest first
-#else
-    Q_UNUSED(shared);
-    Q_UNUSED(task);
-#endif
 }
 
 // On the pool's thread, once per delivery window (Engine::deliveryMarker()).
@@ -311,7 +284,7 @@ void ProcessPool::submitRequest(detail::TaskRequest &&request)
     bool wake;
     {
         QMutexLocker lock(&d->shared.inboxMutex);
-        sendToLentWorker(d->shared, *task);
+        SocketLending::trySend(d->shared, *task);
         d->shared.inbox.push_back(std::move(task));
         wake = needsWake(d->shared);
     }
