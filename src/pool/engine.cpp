@@ -23,7 +23,6 @@ constexpr int SocketGraceMs = 1000; // a worker whose socket closed should exit 
 constexpr int KillWaitMs = 2000;    // SIGKILL takes effect by then
 constexpr int RevokeWaitMs = 500;   // a worker answers a RevokeTask by then (see killAfterRevoke())
 constexpr int ShutdownGraceMs = 300;     // idle workers may exit on their own this long
-constexpr int MaxStartAttempts = 3;      // consecutive start failures before waiting tasks fail
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
 constexpr int FuturePollMs = 5;          // cancel/suspend of a sent or running task seen by then
 constexpr int OutputIntervalMs = 20;     // a printing worker's lines go out in batches this often
@@ -43,9 +42,9 @@ Engine::Engine(SharedState *shared)
               onWorkerConnected(slotId, std::move(socket));
           },
           this)
-    , m_scheduler(*this, m_workers)
+    , m_workers(shared, *this, this)
+    , m_scheduler(*this, m_workers.all())
     , m_lending(shared)
-    , m_startBackoff(this) // a child, so it moves to the I/O thread with us
     , m_delivery(
           shared, [this] { readPausedWorkers(); }, this)
     , m_futurePoll(this)
@@ -54,8 +53,7 @@ Engine::Engine(SharedState *shared)
     connect(&m_delivery, &Delivery::deliveryMarker, this, &Engine::deliveryMarker);
     m_futurePoll.setInterval(FuturePollMs);
     connect(&m_futurePoll, &QTimer::timeout, this, &Engine::pollFutures);
-    m_startBackoff.setSingleShot(true);
-    connect(&m_startBackoff, &QTimer::timeout, this, [this] {
+    connect(&m_workers.startBackoff(), &QTimer::timeout, this, [this] {
         const Entry entry(this);
         dispatch();
     });
@@ -71,7 +69,7 @@ void Engine::readPausedWorkers()
 {
     const Entry entry(this);
     std::vector<int> slots;
-    for (const auto &entry : m_workers)
+    for (const auto &entry : m_workers.all())
         slots.push_back(entry.first);
     for (int slotId : slots) {
         WorkerConnection *w = worker(slotId);
@@ -254,7 +252,7 @@ void Engine::settleInboxWatch()
     // way), and no more may start; the first to report back brings dispatch().
     const bool willLook = m_batchDepth == 0 && !m_shuttingDown && m_handshake.isListening() &&
                           !m_scheduler.queue().isEmpty() && !idleWorker() &&
-                          liveWorkers() >= std::max(1, m_shared->maxWorkers.load());
+                          m_workers.liveCount() >= std::max(1, m_shared->maxWorkers.load());
     QMutexLocker lock(&m_shared->inboxMutex);
     m_shared->engineWillLook = willLook;
     if (!willLook && !m_shared->wakePosted &&
@@ -267,7 +265,7 @@ void Engine::settleInboxWatch()
 
 void Engine::flushWrites()
 {
-    for (const auto &entry : m_workers)
+    for (const auto &entry : m_workers.all())
         flush(entry.second.get());
 }
 
@@ -277,7 +275,7 @@ void Engine::prestart(int count)
     if (!m_handshake.isListening())
         listen();
     const int target = std::min(count, std::max(1, m_shared->maxWorkers.load()));
-    for (int live = liveWorkers(); live < target && m_handshake.isListening(); ++live)
+    for (int live = m_workers.liveCount(); live < target && m_handshake.isListening(); ++live)
         spawnWorker();
     notifyCounts();
 }
@@ -303,12 +301,12 @@ void Engine::dispatch()
             return;
         }
     }
-    retireSurplus();
+    m_workers.retireSurplus();
     const size_t suspended = m_scheduler.assignToIdle();
     spawnAsNeeded();
     m_scheduler.sendAhead(suspended, m_delivery.recentRunNs());
     m_scheduler.stealBack();
-    armIdleTimers();
+    m_workers.armIdleTimers();
     notifyCounts();
     settleInboxWatch();
     m_lendWanted = true; // as the outermost Entry ends
@@ -324,7 +322,7 @@ bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
     }
     Task *task = *it;
     w->inFlight.erase(it);
-    publish(w);
+    m_workers.publish(w);
     if (task->settled)
         release(task); // canceled while sent ahead: it never ran
     else
@@ -333,45 +331,18 @@ bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
     return true;
 }
 
-int Engine::liveWorkers() const
-{
-    int live = 0;
-    for (const auto &entry : m_workers)
-        live += entry.second->isLive();
-    return live;
-}
-
 void Engine::spawnAsNeeded()
 {
-    if (m_startBackoff.isActive() || !m_handshake.isListening())
+    if (!m_handshake.isListening())
         return;
-    int live = 0;
-    int starting = 0;
-    for (const auto &entry : m_workers) {
-        const WorkerConnection &w = *entry.second;
-        live += w.isLive();
-        starting += w.state == WorkerConnection::State::Starting ||
-                    w.state == WorkerConnection::State::Initializing;
-    }
-    const int max = std::max(1, m_shared->maxWorkers.load());
-    // Enough to give every waiting task a worker, and minWorkers() kept alive.
-    const int minimum = std::min(max, m_shared->minWorkers.load());
-    while (live < max && (starting < m_scheduler.queue().size() || live < minimum)) {
+    for (int n = m_workers.toStart(m_scheduler.queue().size()); n > 0; --n)
         spawnWorker();
-        ++starting;
-        ++live;
-    }
 }
 
 void Engine::spawnWorker()
 {
-    auto owned = std::make_unique<WorkerConnection>();
-    WorkerConnection *worker = owned.get();
-    const int slotId = m_nextSlotId++;
-    worker->slotId = slotId;
-    worker->secret = Handshake::newSecret();
-    worker->reader.setMaxBodySize(m_shared->maxMessageSize);
-    worker->process = std::make_unique<QProcess>();
+    WorkerConnection *worker = m_workers.add();
+    const int slotId = worker->slotId;
     QProcess *process = worker->process.get();
     // The worker's end of the side channel for large bodies: inherited by
     // this child only, its number told through stdin with the secret.
@@ -380,6 +351,17 @@ void Engine::spawnWorker()
     if (SharedBodyChannel::createPair(&ourBodies, &theirBodies))
         worker->bodies.reset(ourBodies);
     LocalLauncher::prepare(process, launchSpec(), theirBodies);
+    wire(worker);
+    worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
+    qCDebug(lcPool) << "starting worker" << slotId << process->program();
+    LocalLauncher::start(process, {slotId, worker->secret, theirBodies});
+    m_workers.started(worker);
+}
+
+void Engine::wire(WorkerConnection *worker)
+{
+    const int slotId = worker->slotId;
+    QProcess *process = worker->process.get();
     connect(process, &QProcess::finished, this, [this, slotId] { onProcessEnded(slotId); });
     connect(process, &QProcess::errorOccurred, this, [this, slotId](QProcess::ProcessError error) {
         if (error == QProcess::FailedToStart)
@@ -393,25 +375,13 @@ void Engine::spawnWorker()
         if (WorkerConnection *w = this->worker(slotId); w && !emitOutput(w, false))
             w->outputTimer.stop(); // quiet again: the next line goes at once
     });
-    worker->idleTimer.setSingleShot(true);
-    connect(&worker->idleTimer, &QTimer::timeout, this, [this, slotId] { onIdleTimeout(slotId); });
-    worker->timer.setSingleShot(true);
+    connect(&worker->idleTimer, &QTimer::timeout, this, [this, slotId] {
+        const Entry entry(this);
+        if (WorkerConnection *w = this->worker(slotId))
+            m_workers.onIdleTimeout(w);
+    });
     connect(&worker->timer, &QTimer::timeout, this, [this, slotId] { onWorkerTimer(slotId); });
-    worker->taskTimer.setSingleShot(true);
-    worker->taskTimer.setTimerType(Qt::PreciseTimer); // a coarse timer may fire 5% early
     connect(&worker->taskTimer, &QTimer::timeout, this, [this, slotId] { onTaskTimer(slotId); });
-    worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
-    m_workers.emplace(slotId, std::move(owned));
-    ++m_shared->workers;
-
-    qCDebug(lcPool) << "starting worker" << slotId << process->program();
-    LocalLauncher::start(process, {slotId, worker->secret, theirBodies});
-    worker->record = std::make_shared<WorkerRecord>();
-    worker->record->pid = process->processId();
-    {
-        QMutexLocker lock(&m_shared->mutex);
-        m_shared->workerRecords.emplace(slotId, worker->record);
-    }
 }
 
 LaunchSpec Engine::launchSpec() const
@@ -443,13 +413,7 @@ void Engine::markSent(WorkerConnection *worker, Task *task)
     moveTask(task, Task::State::Sent);
     task->slotId = worker->slotId;
     worker->inFlight.push_back(task);
-    worker->idleTimer.stop();
-    const int maxTasks = m_shared->maxTasksPerWorker;
-    if (maxTasks > 0 && ++worker->tasksSent >= maxTasks && worker->retireReason.isEmpty()) {
-        worker->retireReason = QStringLiteral("served %1 tasks").arg(worker->tasksSent);
-        worker->recycle = true;
-    }
-    publish(worker);
+    m_workers.noteSent(worker);
 }
 
 void Engine::moveTask(Task *task, Task::State next)
@@ -468,21 +432,9 @@ void Engine::requeue(Task *task)
     m_scheduler.queue().pushFront(task);
 }
 
-void Engine::publish(WorkerConnection *w)
-{
-    using State = Statistics::WorkerInfo::State;
-    State state = State::Starting;
-    if (w->isEnding() || !w->retireReason.isEmpty())
-        state = State::Retiring;
-    else if (w->state == WorkerConnection::State::Ready)
-        state = w->inFlight.empty() ? State::Idle : State::Busy;
-    w->record->state.store(int(state), std::memory_order_relaxed);
-}
-
 WorkerConnection *Engine::worker(int slotId) const
 {
-    const auto it = m_workers.find(slotId);
-    return it == m_workers.end() ? nullptr : it->second.get();
+    return m_workers.find(slotId);
 }
 
 WorkerConnection *Engine::idleWorker() const
@@ -525,7 +477,7 @@ void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
     }
     if (!initializer.name.isEmpty()) {
         // Ready once the initializer has run; the start timeout still applies.
-        setState(accepted, WorkerConnection::State::Initializing);
+        m_workers.setState(accepted, WorkerConnection::State::Initializing);
         OutgoingFrames frames;
         appendMessage(frames, initializer);
         write(accepted, accepted->bodies.wire(frames));
@@ -538,19 +490,10 @@ void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
 
 void Engine::becomeReady(WorkerConnection *w)
 {
-    setState(w, WorkerConnection::State::Ready);
-    w->everReady = true;
-    w->timer.stop();
-    m_startFailures = 0;
-    {
-        QMutexLocker lock(&m_shared->mutex);
-        m_shared->pids.append(w->pid);
-        ++m_shared->statistics.counts.workersStarted;
-    }
-    qCDebug(lcPool) << "worker" << w->pid << "ready";
+    m_workers.becomeReady(w);
     Q_EMIT workerStarted(w->pid);
     if (!w->retireReason.isEmpty())
-        retire(w); // surplus since it was started (maxWorkers() lowered)
+        m_workers.retire(w); // surplus since it was started (maxWorkers() lowered)
     dispatch();
 }
 
@@ -571,11 +514,11 @@ bool Engine::handleInitializerFrame(WorkerConnection *w, const Frame &frame)
             QMutexLocker lock(&m_shared->mutex);
             name = m_shared->initializer.name;
         }
-        kill(w, QStringLiteral("failed in its initializer '%1': %2%3")
-                    .arg(name, failed.message,
-                         failed.remoteType.isEmpty()
-                             ? QString()
-                             : QStringLiteral(" (%1)").arg(failed.remoteType)));
+        m_workers.kill(w, QStringLiteral("failed in its initializer '%1': %2%3")
+                              .arg(name, failed.message,
+                                   failed.remoteType.isEmpty()
+                                       ? QString()
+                                       : QStringLiteral(" (%1)").arg(failed.remoteType)));
         return false;
     }
     protocolViolation(w, QStringLiteral("unexpected message while initializing"));
@@ -685,7 +628,7 @@ bool Engine::onTaskStarted(WorkerConnection *w, const Frame &frame)
     Task *task = *it;
     moveTask(task, Task::State::Running);
     ++w->tasksStarted;
-    m_deathsBeforeStart = 0;
+    m_workers.deathsBeforeStart() = 0;
     if (task->settled) {
         armCancelGrace(w, task); // canceled on its way to the worker
         return true;
@@ -787,7 +730,7 @@ bool Engine::onTaskFinished(WorkerConnection *w, const Frame &frame)
                                      .arg(task->request.name, task->request.resultType),
                                  {}, w->pid));
     }
-    afterTask(w);
+    m_workers.afterTask(w);
     dispatch();
     return true;
 }
@@ -811,7 +754,7 @@ bool Engine::onTaskFailed(WorkerConnection *w, const Frame &frame)
         release(task);
     else
         failTask(task, TaskError(kind, message.message, message.remoteType, w->pid));
-    afterTask(w);
+    m_workers.afterTask(w);
     dispatch();
     return true;
 }
@@ -820,7 +763,7 @@ void Engine::protocolViolation(WorkerConnection *w, const QString &why)
 {
     qCWarning(lcProtocol) << "worker" << w->pid << "broke the protocol:" << why;
     w->protocolError = true;
-    kill(w, QStringLiteral("was killed after a protocol error (%1)").arg(why));
+    m_workers.kill(w, QStringLiteral("was killed after a protocol error (%1)").arg(why));
 }
 
 void Engine::onSocketClosed(int slotId)
@@ -836,7 +779,7 @@ void Engine::onSocketClosed(int slotId)
         return;
     }
     // Workers close their connection only when exiting; give it a moment.
-    setState(w, WorkerConnection::State::Lost);
+    m_workers.setState(w, WorkerConnection::State::Lost);
     if (w->state != WorkerConnection::State::Killing)
         w->timer.start(SocketGraceMs);
 }
@@ -851,20 +794,12 @@ void Engine::onProcessEnded(int slotId)
     // The process's end is the fact that decides: not the socket's EOF, which
     // a helper it forked may hold open. Its helpers end with it, and what it
     // wrote before it ended is all in the socket by now.
-    endProcessGroup(w);
+    WorkerSet::endProcessGroup(w);
     flushOutput(slotId);
-    setState(w, WorkerConnection::State::Lost);
+    m_workers.setState(w, WorkerConnection::State::Lost);
     readEverythingSent(slotId);
     if (WorkerConnection *ended = worker(slotId))
         scheduleReap(ended);
-}
-
-void Engine::endProcessGroup(WorkerConnection *w)
-{
-    // Called while the leader lives or right after its end is reported, so
-    // its pid has had no time to become another group's.
-    if (w->record)
-        platform::killProcessGroup(w->record->pid);
 }
 
 void Engine::onWorkerTimer(int slotId)
@@ -875,46 +810,23 @@ void Engine::onWorkerTimer(int slotId)
         return;
     if (!w->killPending.isEmpty() && w->state == WorkerConnection::State::Ready) {
         // Its sent-ahead tasks did not come back in time: what started dies.
-        kill(w, std::exchange(w->killPending, {}));
+        m_workers.kill(w, std::exchange(w->killPending, {}));
     } else if (w->state == WorkerConnection::State::Starting) {
-        kill(w, QStringLiteral("did not connect within %1 ms").arg(m_shared->workerStartTimeoutMs));
+        m_workers.kill(
+            w, QStringLiteral("did not connect within %1 ms").arg(m_shared->workerStartTimeoutMs));
     } else if (w->state == WorkerConnection::State::Initializing) {
-        kill(w, QStringLiteral("did not finish its initializer within %1 ms")
-                    .arg(m_shared->workerStartTimeoutMs));
+        m_workers.kill(w, QStringLiteral("did not finish its initializer within %1 ms")
+                              .arg(m_shared->workerStartTimeoutMs));
     } else if (!w->processEnded && w->state != WorkerConnection::State::Killing) {
-        kill(w, QStringLiteral("closed its connection but did not exit"));
+        m_workers.kill(w, QStringLiteral("closed its connection but did not exit"));
     } else {
         scheduleReap(w); // ended, but the socket or the kill never reported back
     }
 }
 
-void Engine::kill(WorkerConnection *w, const QString &reason)
-{
-    if (w->killReason.isEmpty())
-        w->killReason = reason;
-    if (w->state != WorkerConnection::State::Killing) {
-        setState(w, WorkerConnection::State::Killing);
-        w->process->kill();
-        endProcessGroup(w);
-    }
-    w->timer.start(KillWaitMs);
-}
-
-void Engine::setState(WorkerConnection *w, WorkerConnection::State next)
-{
-    using State = WorkerConnection::State;
-    // Forward only; and once we retire or kill a worker, its end is that
-    // decision's, not a loss (what reap() reads).
-    if (next <= w->state || (next == State::Lost && w->isEnding()))
-        return;
-    w->state = next;
-    publish(w);
-    notifyCounts();
-}
-
 void Engine::scheduleReap(WorkerConnection *w)
 {
-    setState(w, WorkerConnection::State::Lost);
+    m_workers.setState(w, WorkerConnection::State::Lost);
     if (w->reapScheduled)
         return;
     w->reapScheduled = true;
@@ -979,136 +891,64 @@ void Engine::flushOutput(int slotId)
     w->outputTimer.stop();
 }
 
-void Engine::afterTask(WorkerConnection *w)
-{
-    w->record->tasksDone.fetch_add(1, std::memory_order_relaxed);
-    // Leak guard: a worker grown past maxWorkerRss leaves after its tasks.
-    const qint64 maxRss = m_shared->maxWorkerRss;
-    if (maxRss > 0 && w->retireReason.isEmpty() && w->state == WorkerConnection::State::Ready) {
-        const qint64 rss = platform::residentMemory(w->pid);
-        if (rss > maxRss) {
-            w->retireReason = QStringLiteral("resident memory %1 MiB exceeds maxWorkerRss %2 MiB")
-                                  .arg(rss / (1024 * 1024))
-                                  .arg(maxRss / (1024 * 1024));
-            w->recycle = true;
-        }
-    }
-    if (!w->retireReason.isEmpty() && w->inFlight.empty() &&
-        w->state == WorkerConnection::State::Ready) {
-        retire(w);
-    }
-    publish(w);
-}
-
-void Engine::retire(WorkerConnection *w)
-{
-    // Graceful: the worker exits on its own when its connection closes.
-    w->idleTimer.stop();
-    setState(w, WorkerConnection::State::Retiring);
-    w->socket->disconnectFromServer();
-}
-
-void Engine::armIdleTimers()
-{
-    const qint64 timeout = m_shared->idleTimeoutMs;
-    for (const auto &entry : m_workers) {
-        WorkerConnection *w = entry.second.get();
-        if (timeout > 0 && w->isIdle() && !w->idleTimer.isActive())
-            w->idleTimer.start(int(std::min<qint64>(timeout, INT_MAX)));
-    }
-}
-
-void Engine::onIdleTimeout(int slotId)
-{
-    const Entry entry(this);
-    WorkerConnection *w = worker(slotId);
-    if (!w || !w->isIdle() || liveWorkers() <= m_shared->minWorkers)
-        return;
-    qCDebug(lcPool) << "worker" << w->pid << "idle for" << m_shared->idleTimeoutMs
-                    << "ms; retiring";
-    retire(w);
-}
-
 void Engine::reap(int slotId)
 {
     const Entry entry(this);
-    if (m_workers.find(slotId) == m_workers.end())
+    if (!worker(slotId))
         return;
     readEverythingSent(slotId); // the last facts before its tasks' fates are decided
-    const auto it = m_workers.find(slotId);
     flushOutput(slotId);
-    std::unique_ptr<WorkerConnection> w = std::move(it->second);
-    m_workers.erase(it);
-    --m_shared->workers;
-    {
-        QMutexLocker lock(&m_shared->mutex);
-        m_shared->workerRecords.erase(slotId);
-    }
+    const std::unique_ptr<WorkerConnection> w = m_workers.take(slotId);
     w->process->disconnect(this);
     if (w->socket)
         w->socket->disconnect(this);
     if (w->process->state() != QProcess::NotRunning) {
-        endProcessGroup(w.get()); // while its leader lives, the group is surely its own
+        WorkerSet::endProcessGroup(w.get()); // while its leader lives, the group is surely its own
         w->process->kill();
         w->process->waitForFinished(KillWaitMs);
     }
-    QString how = w->killReason.isEmpty() ? platform::describeProcessEnd(*w->process, !w->everReady)
-                                          : w->killReason;
-    const bool crashed = w->killReason.isEmpty() && w->process->exitStatus() == QProcess::CrashExit;
-    if (crashed && m_shared->workerMemoryLimit > 0) {
-        how += QStringLiteral(" (its memory limit is %1 bytes)").arg(m_shared->workerMemoryLimit);
-    }
-
-    if (!w->everReady) {
-        if (w->socket && w->state != WorkerConnection::State::Killing)
-            how += QStringLiteral(" while running its initializer");
-        onStartFailed(QStringLiteral("worker program %1 %2").arg(w->process->program(), how),
-                      ++m_startFailures);
-        dispatch();
-        return;
-    }
-    const bool expected = w->state == WorkerConnection::State::Retiring && !crashed &&
-                          w->process->exitCode() == 0 && w->inFlight.empty();
-    if (expected) {
-        {
-            QMutexLocker lock(&m_shared->mutex);
-            m_shared->pids.removeOne(w->pid);
-            m_shared->statistics.counts.workersRecycled += w->recycle;
-        }
+    const WorkerEnd end = WorkerEnd::of(*w, m_shared->workerMemoryLimit);
+    m_workers.recordEnd(*w, end.kind);
+    switch (end.kind) {
+    case WorkerEnd::Kind::StartFailed:
+        onStartFailed(QStringLiteral("worker program %1 %2").arg(w->process->program(), end.how),
+                      ++m_workers.startFailures());
+        break;
+    case WorkerEnd::Kind::Retired:
         qCDebug(lcPool) << "worker" << w->pid << "retired:" << w->retireReason;
         Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
         if (w->recycle)
             Q_EMIT workerRecycled(w->pid, w->retireReason);
-        dispatch();
-        return;
-    }
-    const bool killedByUs = w->state == WorkerConnection::State::Killing;
-    {
-        QMutexLocker lock(&m_shared->mutex);
-        m_shared->pids.removeOne(w->pid);
-        ++(killedByUs ? m_shared->statistics.counts.workersKilled
-                      : m_shared->statistics.counts.workersCrashed);
-    }
-    const QString reason = QStringLiteral("worker %1 %2").arg(w->pid).arg(how);
-    qCWarning(lcPool) << reason;
-    settleTasksOfLost(w.get(), reason);
-    Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
-    Q_EMIT(killedByUs ? workerKilled(w->pid, reason) : workerCrashed(w->pid, reason));
-    // A program that dies after its handshake, before running anything, is
-    // a start failure: back-off, and after MaxStartAttempts in a row the
-    // waiting tasks fail rather than loop (they never ran: not Crashed).
-    // (A worker that broke the protocol first counts too, and then they fail
-    // with ProtocolError: the program answers with garbage.)
-    if ((!killedByUs || w->protocolError) && w->state != WorkerConnection::State::Retiring &&
-        w->tasksStarted == 0) {
-        ++m_deathsBeforeStart;
-        onStartFailed(QStringLiteral("worker program %1 %2 before it started a task")
-                          .arg(w->process->program(), how),
-                      m_deathsBeforeStart,
-                      w->protocolError ? TaskError::Kind::ProtocolError
-                                       : TaskError::Kind::WorkerStartFailed);
+        break;
+    case WorkerEnd::Kind::Killed:
+    case WorkerEnd::Kind::Crashed:
+        settleLost(*w, end);
+        break;
     }
     dispatch();
+}
+
+void Engine::settleLost(WorkerConnection &w, const WorkerEnd &end)
+{
+    const QString reason = QStringLiteral("worker %1 %2").arg(w.pid).arg(end.how);
+    qCWarning(lcPool) << reason;
+    settleTasksOfLost(&w, reason);
+    Q_EMIT workerExited(w.pid, w.process->exitCode(), w.process->exitStatus());
+    if (end.kind == WorkerEnd::Kind::Killed)
+        Q_EMIT workerKilled(w.pid, reason);
+    else
+        Q_EMIT workerCrashed(w.pid, reason);
+    // A program that dies after its handshake, before running anything, is
+    // a start failure: back-off, and after MaxStartAttempts in a row the
+    // waiting tasks fail rather than loop (they never ran: not Crashed; a
+    // program that answers with garbage fails them with ProtocolError).
+    if (end.diedBeforeStart) {
+        onStartFailed(QStringLiteral("worker program %1 %2 before it started a task")
+                          .arg(w.process->program(), end.how),
+                      ++m_workers.deathsBeforeStart(),
+                      w.protocolError ? TaskError::Kind::ProtocolError
+                                      : TaskError::Kind::WorkerStartFailed);
+    }
 }
 
 void Engine::settleTasksOfLost(WorkerConnection *w, const QString &reason)
@@ -1136,13 +976,7 @@ void Engine::settleTasksOfLost(WorkerConnection *w, const QString &reason)
 
 void Engine::onStartFailed(const QString &message, int failures, TaskError::Kind kind)
 {
-    qCWarning(lcPool) << message;
-    // Exponential back-off: a broken worker program is not restarted in a tight loop.
-    const int delay = std::min(250 << std::min(failures - 1, 5), 5000);
-    m_startBackoff.start(delay);
-    const bool anyAlive = std::any_of(m_workers.begin(), m_workers.end(),
-                                      [](const auto &entry) { return !entry.second->isEnding(); });
-    if (!anyAlive && failures >= MaxStartAttempts) {
+    if (m_workers.startFailed(message, failures)) {
         failQueued(kind, QStringLiteral("could not start a worker (%1 attempts): %2")
                              .arg(failures)
                              .arg(message));
@@ -1254,7 +1088,7 @@ void Engine::pollFutures()
     }
     // Sent or running: the worker hears of a cancel or suspend within a tick.
     std::vector<quint64> inWorkers;
-    for (const auto &entry : m_workers) {
+    for (const auto &entry : m_workers.all()) {
         for (Task *task : entry.second->inFlight) {
             if (!task->settled && !task->group)
                 inWorkers.push_back(task->id);
@@ -1405,7 +1239,7 @@ void Engine::killAfterRevoke(WorkerConnection *w, Task *culprit, const QString &
     w->killForTask = culprit->id;
     revokeFollowers(w);
     w->timer.start(RevokeWaitMs);
-    publish(w);
+    m_workers.publish(w);
     notifyCounts();
     settlePendingKill(w);
 }
@@ -1419,7 +1253,7 @@ void Engine::settlePendingKill(WorkerConnection *w)
         // The culprit ended after all: the worker is fine, nothing is killed.
         w->killPending.clear();
         w->timer.stop();
-        publish(w);
+        m_workers.publish(w);
         dispatch();
         return;
     }
@@ -1427,39 +1261,7 @@ void Engine::settlePendingKill(WorkerConnection *w)
                                      [](const Task *t) { return t->state == Task::State::Sent; });
     if (!waiting) {
         const Batch batch(this); // the revokes are out before the kill
-        kill(w, std::exchange(w->killPending, {}));
-    }
-}
-
-void Engine::retireSurplus()
-{
-    const int max = std::max(1, m_shared->maxWorkers.load());
-    std::vector<WorkerConnection *> live;
-    for (const auto &entry : m_workers) {
-        if (entry.second->isLive())
-            live.push_back(entry.second.get());
-    }
-    if (int(live.size()) <= max)
-        return;
-    // Those that are not ready yet first, then those with the least in hand.
-    std::stable_sort(live.begin(), live.end(), [](WorkerConnection *a, WorkerConnection *b) {
-        const bool aReady = a->state == WorkerConnection::State::Ready;
-        const bool bReady = b->state == WorkerConnection::State::Ready;
-        if (aReady != bReady)
-            return !aReady;
-        return a->inFlight.size() < b->inFlight.size();
-    });
-    for (size_t i = 0; i < live.size() - size_t(max); ++i) {
-        WorkerConnection *w = live[i];
-        w->retireReason = QStringLiteral("maxWorkers lowered to %1").arg(max);
-        w->recycle = false;
-        if (w->state != WorkerConnection::State::Ready)
-            continue; // retires once ready (becomeReady())
-        if (w->inFlight.empty())
-            retire(w);
-        else
-            revokeFollowers(w); // the rest retires it after its running task (afterTask())
-        publish(w);
+        m_workers.kill(w, std::exchange(w->killPending, {}));
     }
 }
 
@@ -1479,11 +1281,7 @@ void Engine::failQueued(TaskError::Kind kind, const QString &message)
 
 void Engine::notifyCounts()
 {
-    int busy = 0;
-    for (const auto &entry : m_workers)
-        busy += entry.second->state == WorkerConnection::State::Ready &&
-                !entry.second->inFlight.empty();
-    m_shared->busyWorkers = busy;
+    m_shared->busyWorkers = m_workers.busyCount();
     m_delivery.notifyCounts();
 }
 
@@ -1495,7 +1293,7 @@ void Engine::shutdown()
     m_shuttingDown = true;
     m_delivery.stop(); // nothing more reaches the pool's thread from here
     wake();            // take over what is still in the inbox
-    m_startBackoff.stop();
+    m_workers.startBackoff().stop();
     m_futurePoll.stop();
     m_scheduler.queue().takeAll();
     for (auto &entry : m_tasks) {
@@ -1517,7 +1315,7 @@ void Engine::shutdown()
 
     // Idle workers exit on their own when their connection closes; the others are killed.
     std::vector<WorkerConnection *> graceful;
-    for (auto &entry : m_workers) {
+    for (auto &entry : m_workers.all()) {
         WorkerConnection *w = entry.second.get();
         w->process->disconnect(this);
         w->timer.stop();
@@ -1527,7 +1325,7 @@ void Engine::shutdown()
             w->socket->disconnectFromServer();
             graceful.push_back(w);
         } else if (w->process->state() != QProcess::NotRunning) {
-            endProcessGroup(w); // with its helpers
+            WorkerSet::endProcessGroup(w); // with its helpers
             w->process->kill();
         }
         w->inFlight.clear();
@@ -1535,18 +1333,18 @@ void Engine::shutdown()
     const QDeadlineTimer deadline(ShutdownGraceMs);
     for (WorkerConnection *w : graceful) {
         if (w->process->waitForFinished(int(std::max<qint64>(1, deadline.remainingTime()))))
-            endProcessGroup(w); // helpers of its earlier tasks
+            WorkerSet::endProcessGroup(w); // helpers of its earlier tasks
     }
-    for (auto &entry : m_workers) {
+    for (auto &entry : m_workers.all()) {
         QProcess *process = entry.second->process.get();
         if (process->state() != QProcess::NotRunning) {
-            endProcessGroup(entry.second.get());
+            WorkerSet::endProcessGroup(entry.second.get());
             process->kill();
             process->waitForFinished(KillWaitMs); // reaps it: no zombie
         }
         flushOutput(entry.first);
     }
-    m_workers.clear();
+    m_workers.all().clear();
     m_shared->workers = 0;
     m_shared->busyWorkers = 0;
     m_shared->queued = 0;

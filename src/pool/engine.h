@@ -9,6 +9,7 @@
 #include "pool/processpool_p.h"
 #include "pool/scheduler.h"
 #include "pool/workerconnection.h"
+#include "pool/workerset.h"
 #include "protocol/messages.h"
 
 #include <QtCore/QObject>
@@ -23,7 +24,7 @@ namespace QtProcessPool {
 /// The pool's machinery: server, workers, queue and promises. Lives in the
 /// pool's I/O thread and is only touched there (the pool talks to it through
 /// SharedState and queued calls), so no lock guards its members.
-class Engine : public QObject, private Scheduler::Host
+class Engine : public QObject, private Scheduler::Host, private WorkerSet::Host
 {
     Q_OBJECT
 public:
@@ -108,6 +109,8 @@ private:
     void spawnAsNeeded();
     bool dropped(WorkerConnection *worker, quint64 taskId, quint32 resultCount);
     void spawnWorker();
+    /// Connects a new worker's process and timers to the engine.
+    void wire(WorkerConnection *worker);
     /// What spawnWorker() starts, from the pool's settings.
     LaunchSpec launchSpec() const;
     void send(WorkerConnection *worker, Task *task) override;
@@ -147,33 +150,22 @@ private:
     void flushOutput(int slotId);
     void becomeReady(WorkerConnection *worker);
     bool handleInitializerFrame(WorkerConnection *worker, const protocol::Frame &frame);
-    void afterTask(WorkerConnection *worker);
-    void retire(WorkerConnection *worker);
-    /// maxWorkers() lowered: the surplus workers get no new tasks, give back
-    /// what they have not started, and retire between tasks.
-    void retireSurplus();
     /// Asks back the tasks sent to the worker behind its running one.
-    void revokeFollowers(WorkerConnection *worker);
+    void revokeFollowers(WorkerConnection *worker) override;
+    void workerStateChanged() override { notifyCounts(); }
     /// The pool's decision to kill a worker for its running task: first its
     /// sent-ahead tasks are asked back, so none of them dies with it.
     void killAfterRevoke(WorkerConnection *worker, Task *culprit, const QString &reason);
     void settlePendingKill(WorkerConnection *worker);
-    /// Ends what is left of the worker's process group (a task's helpers).
-    static void endProcessGroup(WorkerConnection *worker);
     qint64 timeoutOf(const Task *task) const;
-    void armIdleTimers();
-    void onIdleTimeout(int slotId);
-    int liveWorkers() const;
-    void kill(WorkerConnection *worker, const QString &reason);
-    /// The one place a worker's state changes (see WorkerConnection::State).
-    void setState(WorkerConnection *worker, WorkerConnection::State next);
-    /// Brings the worker's record in statistics() up to date with its state.
-    void publish(WorkerConnection *worker);
     void scheduleReap(WorkerConnection *worker);
     void reap(int slotId);
+    /// A worker killed or crashed: its tasks, the signals, a start failure.
+    void settleLost(WorkerConnection &worker, const WorkerEnd &end);
     /// A worker that ended unasked: its started tasks fail, the others are requeued.
     void settleTasksOfLost(WorkerConnection *worker, const QString &reason);
-    /// failures: consecutive ones so far (m_startFailures or m_deathsBeforeStart).
+    /// failures: consecutive ones so far (WorkerSet::startFailures() or
+    /// deathsBeforeStart()); the waiting tasks fail with kind after the last.
     void onStartFailed(const QString &message, int failures,
                        TaskError::Kind kind = TaskError::Kind::WorkerStartFailed);
 
@@ -198,17 +190,11 @@ private:
     SharedState *const m_shared;
     Handshake m_handshake;
     std::unordered_map<quint64, std::unique_ptr<Task>> m_tasks; // every unfinished task
-    std::map<int, std::unique_ptr<WorkerConnection>> m_workers;
+    WorkerSet m_workers;
     Scheduler m_scheduler; // the queue, and who gets what
     SocketLending m_lending;
     int m_entryDepth = 0;      // Entry
     bool m_lendWanted = false; // dispatch() ran in this Entry
-    int m_nextSlotId = 1;
-    int m_startFailures = 0; // consecutive; reset by a successful hello
-    /// Consecutive workers that said hello and died before starting a task
-    /// (a program that fails after its handshake); reset by a TaskStarted.
-    int m_deathsBeforeStart = 0;
-    QTimer m_startBackoff; // no new worker is started while it runs
     Delivery m_delivery;
     QTimer m_futurePoll;      // notices cancel/suspend of single tasks' futures
     qint64 m_nextSweepAt = 0; // steady ns: no sweep of the queue before (pollFutures())
