@@ -11,7 +11,6 @@
 #include <QtCore/QDir>
 
 #include <algorithm>
-#include <cstdio>
 
 namespace QtProcessPool {
 
@@ -25,7 +24,6 @@ constexpr int RevokeWaitMs = 500;   // a worker answers a RevokeTask by then (se
 constexpr int ShutdownGraceMs = 300;     // idle workers may exit on their own this long
 constexpr quint64 InitializerTaskId = 0; // task ids start at 1
 constexpr int FuturePollMs = 5;          // cancel/suspend of a sent or running task seen by then
-constexpr int OutputIntervalMs = 20;     // a printing worker's lines go out in batches this often
 constexpr int SweepCostShare = 50;       // a sweep of the queue runs at most 1/50 of the time
 
 } // namespace
@@ -356,6 +354,12 @@ void Engine::spawnWorker()
     qCDebug(lcPool) << "starting worker" << slotId << process->program();
     LocalLauncher::start(process, {slotId, worker->secret, theirBodies});
     m_workers.started(worker);
+    worker->output.attach(process, process->processId(),
+                          [this](qint64 pid, QProcess::ProcessChannel channel,
+                                 const QString &lines) {
+                              if (!m_shuttingDown)
+                                  Q_EMIT workerOutput(pid, channel, lines);
+                          });
 }
 
 void Engine::wire(WorkerConnection *worker)
@@ -366,14 +370,6 @@ void Engine::wire(WorkerConnection *worker)
     connect(process, &QProcess::errorOccurred, this, [this, slotId](QProcess::ProcessError error) {
         if (error == QProcess::FailedToStart)
             onProcessEnded(slotId);
-    });
-    connect(process, &QProcess::readyReadStandardError, this,
-            [this, slotId] { forwardOutput(slotId, QProcess::StandardError); });
-    connect(process, &QProcess::readyReadStandardOutput, this,
-            [this, slotId] { forwardOutput(slotId, QProcess::StandardOutput); });
-    connect(&worker->outputTimer, &QTimer::timeout, this, [this, slotId] {
-        if (WorkerConnection *w = this->worker(slotId); w && !emitOutput(w, false))
-            w->outputTimer.stop(); // quiet again: the next line goes at once
     });
     connect(&worker->idleTimer, &QTimer::timeout, this, [this, slotId] {
         const Entry entry(this);
@@ -795,7 +791,7 @@ void Engine::onProcessEnded(int slotId)
     // a helper it forked may hold open. Its helpers end with it, and what it
     // wrote before it ended is all in the socket by now.
     WorkerSet::endProcessGroup(w);
-    flushOutput(slotId);
+    w->output.flush();
     m_workers.setState(w, WorkerConnection::State::Lost);
     readEverythingSent(slotId);
     if (WorkerConnection *ended = worker(slotId))
@@ -835,70 +831,14 @@ void Engine::scheduleReap(WorkerConnection *w)
         this, [this, slotId = w->slotId] { reap(slotId); }, Qt::QueuedConnection);
 }
 
-// One write to our stderr and one workerOutput() per batch and channel: the
-// first batch at once, then at most one per OutputIntervalMs while the worker
-// keeps printing, so a flood costs a bounded share of this thread and of the
-// pool's thread (OutputBatcher drops what exceeds a batch, and says so).
-void Engine::forwardOutput(int slotId, QProcess::ProcessChannel channel)
-{
-    WorkerConnection *w = worker(slotId);
-    if (!w)
-        return;
-    if (channel == QProcess::StandardOutput)
-        w->stdoutLines.append(w->process->readAllStandardOutput());
-    else
-        w->stderrLines.append(w->process->readAllStandardError());
-    if (!w->outputTimer.isActive()) {
-        emitOutput(w, false);
-        w->outputTimer.start(OutputIntervalMs);
-    }
-}
-
-bool Engine::emitOutput(WorkerConnection *w, bool flush)
-{
-    const qint64 pid = w->pid ? w->pid : w->process->processId();
-    bool any = false;
-    for (const auto channel : {QProcess::StandardOutput, QProcess::StandardError}) {
-        OutputBatcher &lines =
-            channel == QProcess::StandardOutput ? w->stdoutLines : w->stderrLines;
-        OutputBatcher::Batch batch = lines.take(flush);
-        if (batch.isEmpty())
-            continue;
-        any = true;
-        if (batch.dropped > 0) {
-            batch.text += "[qtprocesspool: " + QByteArray::number(batch.dropped) +
-                          " lines of worker output dropped]\n";
-        }
-        const QByteArray echo = prefixLines(pid, batch.text);
-        std::fwrite(echo.constData(), 1, size_t(echo.size()), stderr);
-        if (!m_shuttingDown) {
-            Q_EMIT workerOutput(pid, channel,
-                                QString::fromLocal8Bit(batch.text.constData(),
-                                                       batch.text.size() - 1));
-        }
-    }
-    return any;
-}
-
-void Engine::flushOutput(int slotId)
-{
-    WorkerConnection *w = worker(slotId);
-    if (!w)
-        return;
-    w->stdoutLines.append(w->process->readAllStandardOutput());
-    w->stderrLines.append(w->process->readAllStandardError());
-    emitOutput(w, true);
-    w->outputTimer.stop();
-}
-
 void Engine::reap(int slotId)
 {
     const Entry entry(this);
     if (!worker(slotId))
         return;
     readEverythingSent(slotId); // the last facts before its tasks' fates are decided
-    flushOutput(slotId);
     const std::unique_ptr<WorkerConnection> w = m_workers.take(slotId);
+    w->output.flush();
     w->process->disconnect(this);
     if (w->socket)
         w->socket->disconnect(this);
@@ -1342,7 +1282,7 @@ void Engine::shutdown()
             process->kill();
             process->waitForFinished(KillWaitMs); // reaps it: no zombie
         }
-        flushOutput(entry.first);
+        entry.second->output.flush();
     }
     m_workers.all().clear();
     m_shared->workers = 0;

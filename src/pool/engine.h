@@ -143,11 +143,6 @@ private:
     void onSocketClosed(int slotId);
     void onProcessEnded(int slotId);
     void onWorkerTimer(int slotId);
-    void forwardOutput(int slotId, QProcess::ProcessChannel channel);
-    /// Emits what the worker printed since the last batch; false if nothing.
-    bool emitOutput(WorkerConnection *worker, bool flush);
-    /// Everything left, the last line even without its newline (it ended).
-    void flushOutput(int slotId);
     void becomeReady(WorkerConnection *worker);
     bool handleInitializerFrame(WorkerConnection *worker, const protocol::Frame &frame);
     /// Asks back the tasks sent to the worker behind its running one.

@@ -2,7 +2,7 @@
 #ifndef QTPROCESSPOOL_WORKERCONNECTION_H
 #define QTPROCESSPOOL_WORKERCONNECTION_H
 
-#include "pool/outputbatcher.h"
+#include "pool/workeroutput.h"
 #include "protocol/frame.h"
 #include "protocol/sharedbody.h"
 
@@ -39,6 +39,9 @@ struct WorkerConnection
     qint64 pid = 0;
     QByteArray secret;
     std::unique_ptr<QProcess> process;
+    /// Its stdout and stderr. Declared after the process, so it is destroyed
+    /// first and stops reading before the process goes.
+    WorkerOutput output;
     std::unique_ptr<QLocalSocket> socket;
     QByteArray outgoing; // written during the engine's current batch (Engine::write())
     protocol::FrameReader reader;
@@ -76,11 +79,6 @@ struct WorkerConnection
     /// it gets no new work, and its replacement may start meanwhile.
     QString retireReason;
     bool recycle = false; // retireReason is maxTasksPerWorker / maxWorkerRss (workerRecycled())
-    /// Its stdout and stderr, batched (Engine::forwardOutput()); outputTimer
-    /// spaces the batches while it keeps printing.
-    OutputBatcher stdoutLines;
-    OutputBatcher stderrLines;
-    QTimer outputTimer;
     /// What statistics() shows of it (Engine::publish()).
     std::shared_ptr<WorkerRecord> record;
 
