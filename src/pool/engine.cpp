@@ -4,7 +4,6 @@
 #include "pool/platform.h"
 
 #include "logging_p.h"
-#include "protocol/socketio.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
@@ -33,8 +32,9 @@ Engine::Engine(SharedState *shared)
     , m_handshake(
           [this](quint32 slotId) -> const QByteArray * {
               WorkerConnection *w = worker(int(slotId));
-              return w && w->state == WorkerConnection::State::Starting && !w->socket ? &w->secret
-                                                                                      : nullptr;
+              return w && w->state == WorkerConnection::State::Starting && !w->link.isAttached()
+                         ? &w->secret
+                         : nullptr;
           },
           [this](int slotId, std::unique_ptr<QLocalSocket> socket) {
               onWorkerConnected(slotId, std::move(socket));
@@ -71,7 +71,7 @@ void Engine::readPausedWorkers()
         slots.push_back(entry.first);
     for (int slotId : slots) {
         WorkerConnection *w = worker(slotId);
-        if (w && w->socket && w->socket->bytesAvailable() > 0)
+        if (w && w->link.isAttached() && w->link.socket()->bytesAvailable() > 0)
             onWorkerReadyRead(slotId);
     }
 }
@@ -122,35 +122,17 @@ Engine::Batch::~Batch()
 void Engine::write(WorkerConnection *w, const QByteArray &bytes)
 {
     Q_ASSERT(m_entryDepth > 0); // so the socket is not lent
-    w->outgoing += bytes;
+    w->link.queue(bytes);
     if (m_batchDepth == 0)
-        flush(w);
+        w->link.flush();
 }
 
-void Engine::flush(WorkerConnection *w)
+void Engine::write(WorkerConnection *w, const OutgoingFrames &frames)
 {
-    QLocalSocket *socket = w->socket.get();
-    if (w->outgoing.isEmpty() || !socket)
-        return;
-    const char *data = w->outgoing.constData();
-    qsizetype left = w->outgoing.size();
-#ifdef Q_OS_UNIX
-    // Straight to the kernel while Qt holds nothing back for this socket: no
-    // write notifier to arm and disarm (each a wake-up of this thread).
-    const int fd = int(socket->socketDescriptor());
-    if (fd >= 0 && socket->bytesToWrite() == 0) {
-        const qsizetype sent = sendAvailable(fd, data, left);
-        if (sent < 0) {
-            left = 0; // the worker is gone; reading its socket tells
-        } else {
-            data += sent;
-            left -= sent;
-        }
-    }
-#endif
-    if (left > 0)
-        socket->write(data, left); // the rest when the socket can take it
-    w->outgoing.resize(0);         // keeps its capacity for the next batch
+    Q_ASSERT(m_entryDepth > 0);
+    m_shared->sharedMemoryTransfers += w->link.queue(frames);
+    if (m_batchDepth == 0)
+        w->link.flush();
 }
 
 void Engine::takeInbox()
@@ -171,7 +153,7 @@ void Engine::takeInbox()
         Task *raw = task.get();
         m_tasks.emplace(raw->id, std::move(task));
         WorkerConnection *lent = raw->sentToSlot != 0 ? worker(raw->sentToSlot) : nullptr;
-        if (lent && lent->state == WorkerConnection::State::Ready && lent->socket) {
+        if (lent && lent->state == WorkerConnection::State::Ready && lent->link.isAttached()) {
             // Written by the submitting thread to the socket we lent it.
             markSent(lent, raw);
             if (!raw->unsentTail.isEmpty())
@@ -232,11 +214,10 @@ void Engine::lendIdleWorker()
         return;
     }
     WorkerConnection *w = idleWorker();
-    if (!w || !w->outgoing.isEmpty() || w->socket->bytesToWrite() > 0 ||
-        !w->retireReason.isEmpty()) {
+    if (!w || !w->link.isWriteIdle() || !w->retireReason.isEmpty()) {
         return;
     }
-    const int fd = int(w->socket->socketDescriptor());
+    const int fd = int(w->link.socket()->socketDescriptor());
     if (fd < 0)
         return;
     m_lending.lend(w->slotId, fd);
@@ -264,7 +245,7 @@ void Engine::settleInboxWatch()
 void Engine::flushWrites()
 {
     for (const auto &entry : m_workers.all())
-        flush(entry.second.get());
+        entry.second->link.flush();
 }
 
 void Engine::prestart(int count)
@@ -347,7 +328,7 @@ void Engine::spawnWorker()
     int ourBodies = -1;
     int theirBodies = -1;
     if (SharedBodyChannel::createPair(&ourBodies, &theirBodies))
-        worker->bodies.reset(ourBodies);
+        worker->link.bodies().reset(ourBodies);
     LocalLauncher::prepare(process, launchSpec(), theirBodies);
     wire(worker);
     worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
@@ -398,9 +379,7 @@ void Engine::send(WorkerConnection *worker, Task *task)
 {
     OutgoingFrames frames;
     appendMessage(frames, runTaskMessage(*task));
-    const qint64 sharedBefore = worker->bodies.sentCount();
-    write(worker, worker->bodies.wire(frames));
-    m_shared->sharedMemoryTransfers += worker->bodies.sentCount() - sharedBefore;
+    write(worker, frames);
     markSent(worker, task);
 }
 
@@ -459,7 +438,7 @@ void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
     const Entry entry(this);
     WorkerConnection *accepted = worker(slotId);
     QLocalSocket *socket = proven.get();
-    accepted->socket = std::move(proven);
+    accepted->link.attach(std::move(proven));
     connect(socket, &QLocalSocket::readyRead, this, [this, slotId] { onWorkerReadyRead(slotId); });
     connect(socket, &QLocalSocket::disconnected, this, [this, slotId] { onSocketClosed(slotId); });
     accepted->pid = accepted->process->processId();
@@ -476,7 +455,7 @@ void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
         m_workers.setState(accepted, WorkerConnection::State::Initializing);
         OutgoingFrames frames;
         appendMessage(frames, initializer);
-        write(accepted, accepted->bodies.wire(frames));
+        write(accepted, frames);
     } else {
         becomeReady(accepted);
     }
@@ -527,10 +506,10 @@ void Engine::onWorkerReadyRead(int slotId, bool drain)
 {
     const Entry entry(this); // a task written by a submitter is known before its answer
     WorkerConnection *w = worker(slotId);
-    if (!w || !w->socket || w->pulling)
+    if (!w || !w->link.isAttached() || w->link.isPulling())
         return;
     // setMaxMessageSize() applies to running workers too.
-    w->reader.setMaxBodySize(m_shared->maxMessageSize);
+    w->link.setMaxBodySize(m_shared->maxMessageSize);
     // Every finished task of the burst first, then one dispatch() and one
     // write per worker for the tasks that follow them.
     const Batch batch(this);
@@ -538,21 +517,16 @@ void Engine::onWorkerReadyRead(int slotId, bool drain)
     // Also after a kill: what it sent before counts (a task that started
     // must not run again). Not after a protocol error: the stream is garbage.
     while (!w->protocolError && (drain || !m_delivery.readPaused())) {
-        const FrameReader::Status status = w->reader.read(*w->socket, &frame);
-        if (status == FrameReader::Status::NeedMore)
+        QString why;
+        bool viaSharedMemory = false;
+        const FrameLink::Status status = w->link.read(&frame, &why, &viaSharedMemory);
+        if (status == FrameLink::Status::NeedMore)
             return;
-        if (status == FrameReader::Status::Error) {
-            protocolViolation(w, w->reader.errorString());
+        if (status == FrameLink::Status::Error) {
+            protocolViolation(w, why);
             return;
         }
-        if (frame.type == SharedBodyFrameType) {
-            QString why;
-            if (!w->bodies.resolve(&frame, w->reader.maxBodySize(), &why)) {
-                protocolViolation(w, why);
-                return;
-            }
-            ++m_shared->sharedMemoryTransfers;
-        }
+        m_shared->sharedMemoryTransfers += viaSharedMemory;
         if (!handleWorkerFrame(w, frame))
             return;
         if (!w->killPending.isEmpty())
@@ -562,23 +536,13 @@ void Engine::onWorkerReadyRead(int slotId, bool drain)
 
 void Engine::readEverythingSent(int slotId)
 {
-    // Qt moves bytes from the kernel into the socket's buffer only when its
-    // notifier fires; what a worker wrote before it died or timed out may
-    // still be in the kernel. waitForReadyRead(0) pulls it in now.
     for (int round = 0; round < 64; ++round) {
         onWorkerReadyRead(slotId, true);
         WorkerConnection *w = worker(slotId);
-        if (!w || !w->socket || w->protocolError ||
-            w->socket->state() != QLocalSocket::ConnectedState) {
+        if (!w || w->protocolError)
             return;
-        }
-        if (platform::bytesInKernel(w->socket->socketDescriptor()) <= 0)
-            return;
-        w->pulling = true; // its readyRead() meanwhile is this read, not another
-        const bool pulled = w->socket->waitForReadyRead(0);
-        w->pulling = false;
-        if (!pulled) {
-            onWorkerReadyRead(slotId, true);
+        if (!w->link.pull()) {
+            onWorkerReadyRead(slotId, true); // what came with the last pull
             return;
         }
     }
@@ -840,8 +804,8 @@ void Engine::reap(int slotId)
     const std::unique_ptr<WorkerConnection> w = m_workers.take(slotId);
     w->output.flush();
     w->process->disconnect(this);
-    if (w->socket)
-        w->socket->disconnect(this);
+    if (w->link.isAttached())
+        w->link.socket()->disconnect(this);
     if (w->process->state() != QProcess::NotRunning) {
         WorkerSet::endProcessGroup(w.get()); // while its leader lives, the group is surely its own
         w->process->kill();
@@ -1002,7 +966,7 @@ void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
         // (it waits in the queue), and told in case it started meanwhile.
         const bool suspend = event == detail::ResultSink::Event::Suspending;
         WorkerConnection *w = task->state == Task::State::Queued ? nullptr : worker(task->slotId);
-        if (w && w->socket && w->state == WorkerConnection::State::Ready) {
+        if (w && w->link.isAttached() && w->state == WorkerConnection::State::Ready) {
             if (suspend && task->state == Task::State::Sent && !task->revoking)
                 revoke(w, task);
             write(w, encodeMessage(SuspendTask{taskId, quint8(suspend)}));
@@ -1090,7 +1054,7 @@ void Engine::cancelOne(Task *task)
     // worker is told; a task that does not stop in time is killed with its worker.
     settle(task, Outcome::Canceled);
     WorkerConnection *w = worker(task->slotId);
-    if (w && w->socket && w->state == WorkerConnection::State::Ready) {
+    if (w && w->link.isAttached() && w->state == WorkerConnection::State::Ready) {
         write(w, encodeMessage(CancelTask{task->id}));
         if (task->state == Task::State::Running) {
             // What waits behind it runs elsewhere, out of reach of a grace kill.
@@ -1259,10 +1223,10 @@ void Engine::shutdown()
         WorkerConnection *w = entry.second.get();
         w->process->disconnect(this);
         w->timer.stop();
-        if (w->socket)
-            w->socket->disconnect(this);
+        if (w->link.isAttached())
+            w->link.socket()->disconnect(this);
         if (w->isIdle() && !w->processEnded) {
-            w->socket->disconnectFromServer();
+            w->link.socket()->disconnectFromServer();
             graceful.push_back(w);
         } else if (w->process->state() != QProcess::NotRunning) {
             WorkerSet::endProcessGroup(w); // with its helpers

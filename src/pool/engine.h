@@ -89,7 +89,8 @@ private:
     };
     /// Writes to a worker: at the end of the current Batch, or now outside one.
     void write(WorkerConnection *worker, const QByteArray &bytes);
-    void flush(WorkerConnection *worker);
+    /// The same, large bodies through the side channel (counted).
+    void write(WorkerConnection *worker, const protocol::OutgoingFrames &frames);
 
     void dispatch();
     /// Moves what was submitted since the last call into the queue.

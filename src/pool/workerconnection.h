@@ -2,9 +2,8 @@
 #ifndef QTPROCESSPOOL_WORKERCONNECTION_H
 #define QTPROCESSPOOL_WORKERCONNECTION_H
 
+#include "pool/framelink.h"
 #include "pool/workeroutput.h"
-#include "protocol/frame.h"
-#include "protocol/sharedbody.h"
 
 #include <QtCore/QProcess>
 #include <QtCore/QTimer>
@@ -42,11 +41,7 @@ struct WorkerConnection
     /// Its stdout and stderr. Declared after the process, so it is destroyed
     /// first and stops reading before the process goes.
     WorkerOutput output;
-    std::unique_ptr<QLocalSocket> socket;
-    QByteArray outgoing; // written during the engine's current batch (Engine::write())
-    protocol::FrameReader reader;
-    /// Side channel for large bodies in shared memory (closed where unsupported).
-    protocol::SharedBodyChannel bodies;
+    FrameLink link;   // attached once the worker proved its secret
     QTimer timer;     // start timeout while Starting; grace after the socket closed
     QTimer taskTimer; // the running task's timeout, or its cancel grace period
     bool taskTimerIsCancelGrace = false;
@@ -65,9 +60,6 @@ struct WorkerConnection
     /// that task ends meanwhile. Gets no new work while set.
     QString killPending;
     quint64 killForTask = 0;
-    /// Engine::readEverythingSent() is pulling bytes from the kernel: the
-    /// socket's readyRead() it causes is not a new read.
-    bool pulling = false;
     int tasksStarted = 0; // TaskStarted frames received: 0 means it never ran anything
     /// Set when we decided to kill it (protocol error, start timeout), so its
     /// death is explained by that rather than by the signal we sent.

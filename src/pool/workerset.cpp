@@ -25,7 +25,7 @@ WorkerEnd WorkerEnd::of(const WorkerConnection &w, qint64 memoryLimit)
     if (crashed && memoryLimit > 0)
         end.how += QStringLiteral(" (its memory limit is %1 bytes)").arg(memoryLimit);
     if (!w.everReady) {
-        if (w.socket && w.state != State::Killing)
+        if (w.link.isAttached() && w.state != State::Killing)
             end.how += QStringLiteral(" while running its initializer");
         end.kind = Kind::StartFailed;
         return end;
@@ -97,7 +97,7 @@ WorkerConnection *WorkerSet::add()
     WorkerConnection *worker = owned.get();
     worker->slotId = m_nextSlotId++;
     worker->secret = Handshake::newSecret();
-    worker->reader.setMaxBodySize(m_shared->maxMessageSize);
+    worker->link.setMaxBodySize(m_shared->maxMessageSize);
     worker->process = std::make_unique<QProcess>();
     worker->idleTimer.setSingleShot(true);
     worker->timer.setSingleShot(true);
@@ -185,7 +185,7 @@ void WorkerSet::retire(WorkerConnection *w)
 {
     w->idleTimer.stop();
     setState(w, WorkerConnection::State::Retiring);
-    w->socket->disconnectFromServer();
+    w->link.socket()->disconnectFromServer();
 }
 
 void WorkerSet::noteSent(WorkerConnection *w)

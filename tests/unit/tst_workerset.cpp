@@ -45,7 +45,7 @@ struct Fixture
         set.started(w);
         w->state = state;
         w->everReady = state >= State::Ready;
-        w->socket = std::make_unique<QLocalSocket>(); // unconnected: retire() may close it
+        w->link.attach(std::make_unique<QLocalSocket>()); // unconnected: retire() may close it
         for (int i = 0; i < inFlight; ++i) {
             tasks.push_back(std::make_unique<Task>());
             w->inFlight.push_back(tasks.back().get());

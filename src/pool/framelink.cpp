@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+#include "pool/framelink.h"
+
+#include "pool/platform.h"
+
+#include "protocol/socketio.h"
+
+namespace QtProcessPool {
+
+qint64 FrameLink::queue(const protocol::OutgoingFrames &frames)
+{
+    const qint64 before = m_bodies.sentCount();
+    m_outgoing += m_bodies.wire(frames);
+    return m_bodies.sentCount() - before;
+}
+
+bool FrameLink::isWriteIdle() const
+{
+    return m_outgoing.isEmpty() && (!m_socket || m_socket->bytesToWrite() == 0);
+}
+
+void FrameLink::flush()
+{
+    if (m_outgoing.isEmpty() || !m_socket)
+        return;
+    const char *data = m_outgoing.constData();
+    qsizetype left = m_outgoing.size();
+#ifdef Q_OS_UNIX
+    // Straight to the kernel while Qt holds nothing back for this socket: no
+    // write notifier to arm and disarm (each a wake-up of this thread).
+    const int fd = int(m_socket->socketDescriptor());
+    if (fd >= 0 && m_socket->bytesToWrite() == 0) {
+        const qsizetype sent = protocol::sendAvailable(fd, data, left);
+        if (sent < 0) {
+            left = 0; // the worker is gone; reading its socket tells
+        } else {
+            data += sent;
+            left -= sent;
+        }
+    }
+#endif
+    if (left > 0)
+        m_socket->write(data, left); // the rest when the socket can take it
+    m_outgoing.resize(0);            // keeps its capacity for the next batch
+}
+
+FrameLink::Status FrameLink::read(protocol::Frame *frame, QString *why, bool *viaSharedMemory)
+{
+    *viaSharedMemory = false;
+    if (!m_socket)
+        return Status::NeedMore;
+    const protocol::FrameReader::Status status = m_reader.read(*m_socket, frame);
+    if (status == protocol::FrameReader::Status::NeedMore)
+        return Status::NeedMore;
+    if (status == protocol::FrameReader::Status::Error) {
+        *why = m_reader.errorString();
+        return Status::Error;
+    }
+    if (frame->type == protocol::SharedBodyFrameType) {
+        if (!m_bodies.resolve(frame, m_reader.maxBodySize(), why))
+            return Status::Error;
+        *viaSharedMemory = true;
+    }
+    return Status::Frame;
+}
+
+bool FrameLink::pull()
+{
+    // Qt moves bytes from the kernel into the socket's buffer only when its
+    // notifier fires; what a worker wrote before it died or timed out may
+    // still be in the kernel. waitForReadyRead(0) pulls it in now.
+    if (!isConnected() || platform::bytesInKernel(m_socket->socketDescriptor()) <= 0)
+        return false;
+    m_pulling = true;
+    const bool pulled = m_socket->waitForReadyRead(0);
+    m_pulling = false;
+    return pulled;
+}
+
+} // namespace QtProcessPool

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_FRAMELINK_H
+#define QTPROCESSPOOL_FRAMELINK_H
+
+#include "protocol/frame.h"
+#include "protocol/sharedbody.h"
+
+#include <QtNetwork/QLocalSocket>
+
+#include <memory>
+
+namespace QtProcessPool {
+
+/// A worker's authenticated socket as frames, both ways: writes gathered
+/// during the engine's batch and sent in one go, straight to the kernel when
+/// Qt holds nothing back; frames read with their large bodies brought in
+/// from the shared-memory side channel; and on demand, what the worker wrote
+/// that is still in the kernel. Knows nothing of tasks. Part of
+/// WorkerConnection; I/O thread only.
+class FrameLink
+{
+public:
+    enum class Status { Frame, NeedMore, Error };
+
+    /// The socket, once the worker proved its secret (Handshake).
+    void attach(std::unique_ptr<QLocalSocket> socket) { m_socket = std::move(socket); }
+    QLocalSocket *socket() const { return m_socket.get(); }
+    bool isAttached() const { return m_socket != nullptr; }
+    bool isConnected() const
+    {
+        return m_socket && m_socket->state() == QLocalSocket::ConnectedState;
+    }
+
+    /// The side channel for large bodies (closed where unsupported).
+    protocol::SharedBodyChannel &bodies() { return m_bodies; }
+    void setMaxBodySize(qint64 bytes) { m_reader.setMaxBodySize(bytes); }
+
+    /// Adds bytes to what goes out at the next flush().
+    void queue(const QByteArray &bytes) { m_outgoing += bytes; }
+    /// Adds frames, their large bodies through the side channel: returns how
+    /// many bodies went there.
+    qint64 queue(const protocol::OutgoingFrames &frames);
+    /// Nothing waits to be written, here or in Qt's buffer.
+    bool isWriteIdle() const;
+    void flush();
+
+    /// The next whole frame. Error: the stream is unusable (why says so).
+    Status read(protocol::Frame *frame, QString *why, bool *viaSharedMemory);
+    /// Moves what the worker wrote that is still in the kernel into the
+    /// socket's buffer now; false when nothing was there or it could not.
+    /// The socket's readyRead() meanwhile is this read (isPulling()).
+    bool pull();
+    bool isPulling() const { return m_pulling; }
+
+private:
+    std::unique_ptr<QLocalSocket> m_socket;
+    QByteArray m_outgoing; // written during the engine's current batch
+    protocol::FrameReader m_reader;
+    protocol::SharedBodyChannel m_bodies;
+    bool m_pulling = false;
+};
+
+} // namespace QtProcessPool
+
+#endif
