@@ -180,6 +180,86 @@ QByteArray SharedBodyChannel::divert(const QByteArray &frames)
     return out;
 }
 
+#ifdef QPP_SHARED_BODIES
+namespace {
+
+/// Receives the message that goes with a reference frame: 4 bytes saying the
+/// size, and exactly one descriptor. Whatever descriptors came, we own them:
+/// one is kept (*fd, also on failure, for the caller to close), the rest closed.
+bool receiveAnnounced(int channel, quint32 size, int *fd, QString *why)
+{
+    char announced[8]; // room for more than expected, to notice it
+    iovec iov{announced, sizeof announced};
+    alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t received;
+    do {
+        received = ::recvmsg(channel, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    } while (received < 0 && errno == EINTR);
+    if (received < 0) {
+        *why = QStringLiteral("no shared memory arrived for a reference");
+        return false;
+    }
+    int descriptors = 0;
+    for (cmsghdr *h = CMSG_FIRSTHDR(&message); h; h = CMSG_NXTHDR(&message, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        const size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+            int receivedFd;
+            std::memcpy(&receivedFd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+            if (++descriptors == 1)
+                *fd = receivedFd;
+            else
+                ::close(receivedFd);
+        }
+    }
+    if (received != 4 || (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || descriptors != 1 ||
+        qFromBigEndian<quint32>(announced) != size) {
+        *why = QStringLiteral("malformed shared memory message");
+        return false;
+    }
+    return true;
+}
+
+/// Checks that fd is sealed memory of exactly size bytes, and copies it out
+/// (by the kernel: no page faults on a mapping) into a buffer of our own
+/// that outlives the descriptor.
+bool readSealed(int fd, quint32 size, QByteArray *body, QString *why)
+{
+    struct stat info
+    {
+    };
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size != off_t(size) ||
+        seals < 0 || (seals & RequiredSeals) != RequiredSeals) {
+        *why = QStringLiteral("shared memory of the wrong kind, size or seals");
+        return false;
+    }
+    if (qsizetype(size) >= detail::LargeBufferSize)
+        detail::reserveLarge(*body, qsizetype(size));
+    body->resize(qsizetype(size));
+    for (qsizetype done = 0; done < body->size();) {
+        const ssize_t n =
+            ::pread(fd, body->data() + done, size_t(body->size() - done), off_t(done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *why = QStringLiteral("could not read shared memory of %1 bytes").arg(size);
+            return false;
+        }
+        done += n;
+    }
+    return true;
+}
+
+} // namespace
+#endif
+
 bool SharedBodyChannel::resolve(Frame *frame, qint64 maxBodySize, QString *why)
 {
     if (frame->type != SharedBodyFrameType || frame->body.size() != ReferenceSize) {
@@ -203,71 +283,13 @@ bool SharedBodyChannel::resolve(Frame *frame, qint64 maxBodySize, QString *why)
         *why = QStringLiteral("shared memory reference without a side channel");
         return false;
     }
-    char announced[8]; // room for more than expected, to notice it
-    iovec iov{announced, sizeof announced};
-    alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    ssize_t received;
-    do {
-        received = ::recvmsg(m_fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    } while (received < 0 && errno == EINTR);
-    // Whatever descriptors came, we own them now: keep one, close the rest.
     int fd = -1;
-    int descriptors = 0;
-    if (received >= 0) {
-        for (cmsghdr *h = CMSG_FIRSTHDR(&message); h; h = CMSG_NXTHDR(&message, h)) {
-            if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-                continue;
-            const size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < count; ++i) {
-                int received_fd;
-                std::memcpy(&received_fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-                if (++descriptors == 1)
-                    fd = received_fd;
-                else
-                    ::close(received_fd);
-            }
-        }
-    }
-    const auto fail = [&](const QString &reason) {
-        if (fd >= 0)
-            ::close(fd);
-        *why = reason;
-        return false;
-    };
-    if (received < 0)
-        return fail(QStringLiteral("no shared memory arrived for a reference"));
-    if (received != 4 || (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || descriptors != 1 ||
-        qFromBigEndian<quint32>(announced) != size) {
-        return fail(QStringLiteral("malformed shared memory message"));
-    }
-    struct stat info
-    {
-    };
-    const int seals = ::fcntl(fd, F_GET_SEALS);
-    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size != off_t(size) ||
-        seals < 0 || (seals & RequiredSeals) != RequiredSeals) {
-        return fail(QStringLiteral("shared memory of the wrong kind, size or seals"));
-    }
-    // Copied out by the kernel (no page faults on a mapping), into a buffer
-    // of our own that outlives the descriptor.
     QByteArray body;
-    if (qsizetype(size) >= detail::LargeBufferSize)
-        detail::reserveLarge(body, qsizetype(size));
-    body.resize(qsizetype(size));
-    for (qsizetype done = 0; done < body.size();) {
-        const ssize_t n = ::pread(fd, body.data() + done, size_t(body.size() - done), off_t(done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return fail(QStringLiteral("could not read shared memory of %1 bytes").arg(size));
-        done += n;
-    }
-    ::close(fd);
+    const bool ok = receiveAnnounced(m_fd, size, &fd, why) && readSealed(fd, size, &body, why);
+    if (fd >= 0)
+        ::close(fd);
+    if (!ok)
+        return false;
     frame->type = type;
     frame->body = std::move(body);
     ++m_received;
