@@ -10,10 +10,6 @@
 
 namespace QtProcessPool {
 
-namespace {
-constexpr int KillWaitMs = 2000; // SIGKILL takes effect by then
-} // namespace
-
 WorkerEnd WorkerEnd::of(const WorkerConnection &w, qint64 memoryLimit)
 {
     using State = WorkerConnection::State;

@@ -117,6 +117,7 @@ public:
     static int backoffMs(int failures);
 
     static constexpr int MaxStartAttempts = 3;
+    static constexpr int KillWaitMs = 2000; // SIGKILL takes effect by then
 
 private:
     SharedState *const m_shared;
