@@ -39,6 +39,7 @@ Engine::Engine(SharedState *shared)
     , m_lending(shared)
     , m_delivery(
           shared, [this] { readPausedWorkers(); }, this)
+    , m_ledger(shared, m_delivery, *this)
     , m_futurePoll(this)
 {
     connect(&m_delivery, &Delivery::stateChanged, this, &Engine::stateChanged);
@@ -142,10 +143,7 @@ void Engine::takeInbox()
         groups.swap(m_shared->groupInbox);
     }
     for (auto &task : batch) {
-        if (task->id == 0)
-            task->id = m_shared->nextTaskId++;
-        Task *raw = task.get();
-        m_tasks.emplace(raw->id, std::move(task));
+        Task *raw = m_ledger.add(std::move(task));
         WorkerConnection *lent = raw->sentToSlot != 0 ? worker(raw->sentToSlot) : nullptr;
         if (lent && lent->state == WorkerConnection::State::Ready && lent->link.isAttached()) {
             // Written by the submitting thread to the socket we lent it.
@@ -360,24 +358,15 @@ void Engine::send(WorkerConnection *worker, Task *task)
 
 void Engine::markSent(WorkerConnection *worker, Task *task)
 {
-    moveTask(task, Task::State::Sent);
+    TaskLedger::move(task, Task::State::Sent);
     task->slotId = worker->slotId;
     worker->inFlight.push_back(task);
     m_workers.noteSent(worker);
 }
 
-void Engine::moveTask(Task *task, Task::State next)
-{
-    // Queued -> Sent -> Running; Sent -> Queued only when it never started
-    // (given back, or its worker died first). A started task never goes back.
-    Q_ASSERT(next == Task::State::Queued ? task->state == Task::State::Sent
-                                         : int(next) == int(task->state) + 1);
-    task->state = next;
-}
-
 void Engine::requeue(Task *task)
 {
-    moveTask(task, Task::State::Queued);
+    TaskLedger::move(task, Task::State::Queued);
     task->revoking = false;
     m_scheduler.queue().pushFront(task);
 }
@@ -423,21 +412,7 @@ void Engine::shutdown()
     m_workers.startBackoff().stop();
     m_futurePoll.stop();
     m_scheduler.queue().takeAll();
-    for (auto &entry : m_tasks) {
-        Task *task = entry.second.get();
-        if (task->settled)
-            continue;
-        if (TaskGroup *group = task->group.get()) {
-            if (!group->settled) {
-                group->settled = true;
-                group->sink->cancelAndFinish();
-            }
-        } else {
-            task->request.sink->cancelAndFinish();
-        }
-        --m_shared->outstanding;
-    }
-    m_tasks.clear();
+    m_ledger.cancelAllAtShutdown();
     m_handshake.close();
 
     // Idle workers exit on their own when their connection closes; the others are killed.

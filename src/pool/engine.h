@@ -8,6 +8,7 @@
 #include "pool/lending.h"
 #include "pool/processpool_p.h"
 #include "pool/scheduler.h"
+#include "pool/taskledger.h"
 #include "pool/workerconnection.h"
 #include "pool/workerset.h"
 #include "protocol/messages.h"
@@ -24,7 +25,10 @@ namespace QtProcessPool {
 /// The pool's machinery: server, workers, queue and promises. Lives in the
 /// pool's I/O thread and is only touched there (the pool talks to it through
 /// SharedState and queued calls), so no lock guards its members.
-class Engine : public QObject, private Scheduler::Host, private WorkerSet::Host
+class Engine : public QObject,
+               private Scheduler::Host,
+               private WorkerSet::Host,
+               private TaskLedger::Host
 {
     Q_OBJECT
 public:
@@ -98,8 +102,6 @@ private:
     /// Lends an idle worker's socket to the next submission when the engine
     /// has nothing else to do (the outermost Entry's end).
     void lendIdleWorker();
-    /// The one place a task's position changes (see Task::State).
-    static void moveTask(Task *task, Task::State next);
     /// A task that never started goes back to the head of the queue.
     void requeue(Task *task);
     /// Records a task as sent to the worker (the frame is written elsewhere).
@@ -166,17 +168,10 @@ private:
                        TaskError::Kind kind = TaskError::Kind::WorkerStartFailed);
 
     using Outcome = Delivery::Outcome;
-    /// Finishes the task's future (once) and takes it out of the counts.
-    void settle(Task *task, Outcome outcome, const TaskError *error = nullptr);
-    /// Forgets a task; it must be settled and in no queue or worker.
-    void release(Task *task);
-    void finishTask(Task *task);
-    void failTask(Task *task, const TaskError &error);
-    void cancelTask(Task *task);
     void onFutureEvent(quint64 taskId, detail::ResultSink::Event event);
     void pollFutures();
     void cancelOne(Task *task);
-    void cancelGroup(TaskGroup &group);
+    void cancelGroup(TaskGroup &group) override;
     void onTaskTimer(int slotId);
     Task *runningTask(WorkerConnection *worker, quint64 taskId) const;
     void armCancelGrace(WorkerConnection *worker, Task *task);
@@ -185,13 +180,13 @@ private:
 
     SharedState *const m_shared;
     Handshake m_handshake;
-    std::unordered_map<quint64, std::unique_ptr<Task>> m_tasks; // every unfinished task
     WorkerSet m_workers;
     Scheduler m_scheduler; // the queue, and who gets what
     SocketLending m_lending;
     int m_entryDepth = 0;      // Entry
     bool m_lendWanted = false; // dispatch() ran in this Entry
     Delivery m_delivery;
+    TaskLedger m_ledger;      // every unfinished task
     QTimer m_futurePoll;      // notices cancel/suspend of single tasks' futures
     qint64 m_nextSweepAt = 0; // steady ns: no sweep of the queue before (pollFutures())
     // Within a Batch, dispatch() runs once, at its end.

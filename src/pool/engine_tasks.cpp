@@ -17,57 +17,6 @@ constexpr int RevokeWaitMs = 500;  // a worker answers a RevokeTask by then (see
 constexpr int SweepCostShare = 50; // a sweep of the queue runs at most 1/50 of the time
 } // namespace
 
-// --- task completion --------------------------------------------------------
-
-void Engine::settle(Task *task, Outcome outcome, const TaskError *error)
-{
-    Q_ASSERT(!task->settled);
-    m_delivery.count(*task, outcome, error);
-    task->settled = true;
-    if (TaskGroup *group = task->group.get()) {
-        --group->pendingChunks;
-        if (!group->settled && (outcome != Outcome::Finished || group->pendingChunks == 0)) {
-            // The first chunk to fail or be canceled ends the whole future;
-            // the other chunks are dropped (queued) or told to stop (running).
-            group->settled = true;
-            m_delivery.finish(*group->sink, outcome, error);
-            if (outcome != Outcome::Finished)
-                cancelGroup(*group);
-        }
-        if (--m_shared->outstanding == 0)
-            m_delivery.notifyIdle();
-        return;
-    }
-    m_delivery.finish(*task->request.sink, outcome, error);
-    // After the future finished: when outstanding reaches 0, every future is done.
-    if (--m_shared->outstanding == 0)
-        m_delivery.notifyIdle();
-    m_delivery.noteDelivered();
-}
-
-void Engine::release(Task *task)
-{
-    m_tasks.erase(task->id); // deletes it
-}
-
-void Engine::finishTask(Task *task)
-{
-    settle(task, Outcome::Finished);
-    release(task);
-}
-
-void Engine::failTask(Task *task, const TaskError &error)
-{
-    settle(task, Outcome::Failed, &error);
-    release(task);
-}
-
-void Engine::cancelTask(Task *task)
-{
-    settle(task, Outcome::Canceled);
-    release(task);
-}
-
 Task *Engine::runningTask(WorkerConnection *w, quint64 taskId) const
 {
     // Workers run their tasks in order: only the oldest one can be running.
@@ -80,10 +29,9 @@ Task *Engine::runningTask(WorkerConnection *w, quint64 taskId) const
 
 void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
 {
-    const auto it = m_tasks.find(taskId);
-    if (it == m_tasks.end() || it->second->settled || m_shuttingDown)
+    Task *task = m_ledger.unsettled(taskId);
+    if (!task || m_shuttingDown)
         return;
-    Task *task = it->second.get();
     switch (event) {
     case detail::ResultSink::Event::Canceled:
         cancelOne(task);
@@ -116,7 +64,7 @@ void Engine::onFutureEvent(quint64 taskId, detail::ResultSink::Event event)
 void Engine::pollFutures()
 {
     const Entry entry(this);
-    if (m_tasks.empty() || m_shuttingDown) {
+    if (m_ledger.isEmpty() || m_shuttingDown) {
         m_futurePoll.stop();
         return;
     }
@@ -129,10 +77,9 @@ void Engine::pollFutures()
         }
     }
     for (quint64 id : inWorkers) {
-        const auto it = m_tasks.find(id);
-        if (it == m_tasks.end() || it->second->settled)
+        Task *task = m_ledger.unsettled(id);
+        if (!task)
             continue; // settled by an earlier one (its worker was killed)
-        Task *task = it->second.get();
         const detail::ResultSink &sink = task->sink();
         if (sink.isCanceled()) {
             onFutureEvent(id, detail::ResultSink::Event::Canceled);
@@ -153,7 +100,7 @@ void Engine::pollFutures()
         [](Task *task) { return !task->group && task->sink().isCanceled(); });
     m_nextSweepAt = now + SweepCostShare * (steadyNow() - now);
     for (Task *task : canceled)
-        cancelTask(task);
+        m_ledger.cancel(task);
     const bool suspendedSkipped = m_scheduler.takeSuspendedSkipped(); // and cleared
     if (suspendedSkipped || !canceled.empty())
         dispatch(); // also brings the counts up to date
@@ -166,9 +113,8 @@ void Engine::cancelGroup(TaskGroup &group)
     // By id: canceling one chunk may release others.
     const std::vector<quint64> ids = group.taskIds;
     for (quint64 id : ids) {
-        const auto it = m_tasks.find(id);
-        if (it != m_tasks.end() && !it->second->settled)
-            cancelOne(it->second.get());
+        if (Task *task = m_ledger.unsettled(id))
+            cancelOne(task);
     }
 }
 
@@ -176,13 +122,13 @@ void Engine::cancelOne(Task *task)
 {
     if (task->state == Task::State::Queued) {
         m_scheduler.queue().remove(task); // never starts
-        cancelTask(task);
+        m_ledger.cancel(task);
         notifyCounts();
         return;
     }
     // Sent or running: the future ends now and nothing later reaches it. The
     // worker is told; a task that does not stop in time is killed with its worker.
-    settle(task, Outcome::Canceled);
+    m_ledger.settle(task, Outcome::Canceled);
     WorkerConnection *w = worker(task->slotId);
     if (w && w->link.isAttached() && w->state == WorkerConnection::State::Ready) {
         write(w, encodeMessage(CancelTask{task->id}));
@@ -248,7 +194,7 @@ void Engine::onTaskTimer(int slotId)
                               .arg(timeout)
                               .arg(w->pid),
                           {}, w->pid);
-    settle(task, Outcome::Failed, &error);
+    m_ledger.settle(task, Outcome::Failed, &error);
     killAfterRevoke(w, task,
                     QStringLiteral("was killed: task '%1' timed out").arg(task->request.name));
 }
@@ -306,9 +252,8 @@ void Engine::failQueued(TaskError::Kind kind, const QString &message)
         ids.push_back(task->id);
     // By id: failing one chunk of a mapped() call releases its siblings.
     for (quint64 id : ids) {
-        const auto it = m_tasks.find(id);
-        if (it != m_tasks.end() && !it->second->settled)
-            failTask(it->second.get(), TaskError(kind, message));
+        if (Task *task = m_ledger.unsettled(id))
+            m_ledger.fail(task, TaskError(kind, message));
     }
     notifyCounts();
 }

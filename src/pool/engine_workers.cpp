@@ -171,7 +171,7 @@ bool Engine::onTaskStarted(WorkerConnection *w, const Frame &frame)
         return false;
     }
     Task *task = *it;
-    moveTask(task, Task::State::Running);
+    TaskLedger::move(task, Task::State::Running);
     ++w->tasksStarted;
     m_workers.deathsBeforeStart() = 0;
     if (task->settled) {
@@ -261,19 +261,20 @@ bool Engine::onTaskFinished(WorkerConnection *w, const Frame &frame)
         return false;
     }
     if (task->settled) {
-        release(task); // canceled or timed out meanwhile: nothing late is delivered
+        m_ledger.release(task); // canceled or timed out meanwhile: nothing late is delivered
     } else if (task->sink().addResults(message.results, int(message.resultCount),
                                        task->group ? task->firstIndex : -1)) {
         if (TaskGroup *group = task->group.get()) {
             group->finishedItems += task->itemCount;
             group->sink->setProgress(0, group->totalItems, group->finishedItems, {});
         }
-        finishTask(task);
+        m_ledger.finish(task);
     } else {
-        failTask(task, TaskError(TaskError::Kind::ProtocolError,
-                                 QStringLiteral("the result of task '%1' does not decode as %2")
-                                     .arg(task->request.name, task->request.resultType),
-                                 {}, w->pid));
+        m_ledger.fail(task,
+                      TaskError(TaskError::Kind::ProtocolError,
+                                QStringLiteral("the result of task '%1' does not decode as %2")
+                                    .arg(task->request.name, task->request.resultType),
+                                {}, w->pid));
     }
     m_workers.afterTask(w);
     dispatch();
@@ -296,9 +297,9 @@ bool Engine::onTaskFailed(WorkerConnection *w, const Frame &frame)
     w->inFlight.pop_front();
     w->taskTimer.stop();
     if (task->settled)
-        release(task);
+        m_ledger.release(task);
     else
-        failTask(task, TaskError(kind, message.message, message.remoteType, w->pid));
+        m_ledger.fail(task, TaskError(kind, message.message, message.remoteType, w->pid));
     m_workers.afterTask(w);
     dispatch();
     return true;
@@ -448,14 +449,14 @@ void Engine::settleTasksOfLost(WorkerConnection *w, const QString &reason)
     for (auto t = w->inFlight.rbegin(); t != w->inFlight.rend(); ++t) {
         Task *task = *t;
         if (task->settled) {
-            release(task);
+            m_ledger.release(task);
         } else if (task->state == Task::State::Running) {
             const auto kind =
                 w->protocolError ? TaskError::Kind::ProtocolError : TaskError::Kind::Crashed;
-            failTask(task, TaskError(kind,
-                                     QStringLiteral("%1 while running task '%2'")
-                                         .arg(reason, task->request.name),
-                                     {}, w->pid));
+            m_ledger.fail(task, TaskError(kind,
+                                          QStringLiteral("%1 while running task '%2'")
+                                              .arg(reason, task->request.name),
+                                          {}, w->pid));
         } else {
             requeue(task);
         }
@@ -484,7 +485,7 @@ bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
     w->inFlight.erase(it);
     m_workers.publish(w);
     if (task->settled)
-        release(task); // canceled while sent ahead: it never ran
+        m_ledger.release(task); // canceled while sent ahead: it never ran
     else
         requeue(task); // revoked: another worker takes it
     dispatch();

@@ -37,7 +37,7 @@ struct TaskGroup
 struct Task
 {
     /// The task's ledger has two columns. Where it is (state, changed only by
-    /// Engine::moveTask(), forward only but for Sent -> Queued, never after
+    /// TaskLedger::move(), forward only but for Sent -> Queued, never after
     /// its TaskStarted arrived), and whether its future has finished
     /// (settled): a task canceled or timed out while it runs is settled and
     /// still Running in its worker until that worker reports back or dies.

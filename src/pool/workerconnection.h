@@ -21,7 +21,7 @@ struct WorkerRecord;
 /// Owned by the engine; I/O thread only.
 struct WorkerConnection
 {
-    /// Its life, forward only (Engine::setState() is the one place that
+    /// Its life, forward only (WorkerSet::setState() is the one place that
     /// changes it). The last three are ends, and say who decided: reap()
     /// tells a retirement, a crash and the pool's kill apart by them.
     enum class State {
@@ -71,7 +71,7 @@ struct WorkerConnection
     /// it gets no new work, and its replacement may start meanwhile.
     QString retireReason;
     bool recycle = false; // retireReason is maxTasksPerWorker / maxWorkerRss (workerRecycled())
-    /// What statistics() shows of it (Engine::publish()).
+    /// What statistics() shows of it (WorkerSet::publish()).
     std::shared_ptr<WorkerRecord> record;
 
     /// The pool decided it goes (retire or kill) once its current tasks allow.
