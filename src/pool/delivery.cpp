@@ -7,14 +7,6 @@
 
 namespace QtProcessPool {
 
-namespace {
-
-constexpr int DeliveryWindow = 500;    // futures finished per marker (noteDelivered())
-constexpr int MaxDeliveryPauseMs = 20; // a pool's thread that does not answer by then is busy
-constexpr int StateIntervalMs = 10; // counts and idle() reach the pool's thread this often, at most
-
-} // namespace
-
 Delivery::Delivery(SharedState *shared, std::function<void()> resume, QObject *parent)
     : QObject(parent)
     , m_shared(shared)
@@ -77,10 +69,10 @@ void Delivery::finish(detail::ResultSink &sink, Outcome outcome, const TaskError
 // Delivery pacing. Every finished future posts its continuations (then() with
 // a context, QFutureWatcher signals) to the pool's thread, usually the GUI
 // thread, which runs them all in one go: 100,000 results read in a burst would
-// freeze it for tens of milliseconds. So after each DeliveryWindow futures a
+// freeze it for tens of milliseconds. So after each Delivery::Window futures a
 // marker goes to the pool's thread and back; while two windows are on their
 // way, worker sockets are not read (the workers wait, nothing is lost). A
-// pool's thread that does not answer within MaxDeliveryPauseMs, and neither
+// pool's thread that does not answer within Delivery::MaxPauseMs, and neither
 // submitted nor used a quarter of that time on a CPU meanwhile (Linux tells
 // its CPU time; a thread working through its events is not blocked, just
 // slow), is not running its event loop: blocked in result(), or no event
@@ -88,7 +80,7 @@ void Delivery::finish(detail::ResultSink &sink, Outcome outcome, const TaskError
 // never wait on us.
 void Delivery::noteDelivered()
 {
-    if (++m_deliveredSinceMarker < DeliveryWindow)
+    if (++m_deliveredSinceMarker < Window)
         return;
     m_deliveredSinceMarker = 0;
     // Off since the pool's thread last blocked. Busy on a CPU more than half
@@ -107,7 +99,7 @@ void Delivery::noteDelivered()
         m_readPaused = true;
         m_submissionsSeen = m_shared->ownThreadSubmissions.load();
         m_poolThreadMark = markPoolThread();
-        m_pauseLimit.start(MaxDeliveryPauseMs);
+        m_pauseLimit.start(MaxPauseMs);
     }
 }
 
@@ -120,7 +112,7 @@ void Delivery::onPauseLimit()
     m_poolThreadMark = markPoolThread();
     if (submissions != m_submissionsSeen || busy) {
         m_submissionsSeen = submissions;
-        m_pauseLimit.start(MaxDeliveryPauseMs);
+        m_pauseLimit.start(MaxPauseMs);
         return;
     }
     // Blocked in result() or waitForFinished(), or no event loop at all:

@@ -21,6 +21,10 @@ class Delivery : public QObject
 public:
     enum class Outcome { Finished, Failed, Canceled };
 
+    static constexpr int Window = 500;    // futures finished per marker (noteDelivered())
+    static constexpr int MaxPauseMs = 20; // a pool's thread that does not answer by then is busy
+    static constexpr int StateIntervalMs = 10; // stateChanged() at most this often
+
     /// resume: called when deliveries may go on after a pause (the engine
     /// reads its workers' sockets again).
     Delivery(SharedState *shared, std::function<void()> resume, QObject *parent);
@@ -31,7 +35,7 @@ public:
     /// Finishes a future. Continuations attached without a context run in
     /// here, on this thread (watched: SharedState::userCodeSince).
     void finish(detail::ResultSink &sink, Outcome outcome, const TaskError *error);
-    /// A single task's future finished: every DeliveryWindow of them a
+    /// A single task's future finished: every Window of them a
     /// marker goes to the pool's thread and back (see delivery.cpp).
     void noteDelivered();
     /// The marker came back from the pool's thread.
