@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Integration tests: real worker processes (this binary in worker mode).
+#include "headertask_runners.h"
 #include "tasks.h"
 #include "testmain.h"
 #include "testutil.h"
@@ -37,6 +38,7 @@ private Q_SLOTS:
     void promiseTaskResults();
     void runNamed();
     void unknownTask();
+    void headerRegisteredStaticTask();
     void badArguments();
     void dedicatedWorkerProgram();
     void workerRunsCoreApplication();
@@ -176,6 +178,26 @@ void TestProcessPool::unknownTask()
     QVERIFY2(e->message().contains(QStringLiteral("no such task")), qPrintable(e->message()));
     QVERIFY(e->workerPid() > 0);
     QCOMPARE(pool.queuedTaskCount() + pool.runningTaskCount(), 0);
+}
+
+void TestProcessPool::headerRegisteredStaticTask()
+{
+    // Two copies of one `static` function, one name: the first registered
+    // is the task, and the other copy is refused with an error that says why.
+    ProcessPool pool;
+    QFuture<int> a = runHeaderTripleA(pool, 5);
+    QFuture<int> b = runHeaderTripleB(pool, 5);
+    const auto errorA = errorOf(a);
+    const auto errorB = errorOf(b);
+    QVERIFY(!errorA != !errorB); // exactly one of the two is the task
+    QFuture<int> &works = errorA ? b : a;
+    QCOMPARE(works.result(), 15);
+    const auto &refused = errorA ? errorA : errorB;
+    QCOMPARE(refused->kind(), TaskError::Kind::UnknownTask);
+    QVERIFY2(refused->message().contains(QStringLiteral("registered as 'headerTriple'")),
+             qPrintable(refused->message()));
+    QVERIFY2(refused->message().contains(QStringLiteral("header")), qPrintable(refused->message()));
+    QCOMPARE(refused->workerPid(), 0); // known here: no worker involved
 }
 
 void TestProcessPool::badArguments()

@@ -303,7 +303,7 @@ Q_SIGNALS:
 private:
     template <typename Traits>
     static constexpr void checkCallable();
-    static TaskError unregisteredError();
+    static TaskError unregisteredError(std::type_index type, quintptr address);
 
     template <typename Params, typename... Args>
     static constexpr bool argumentsConvert();

@@ -10,7 +10,9 @@
 //     QPP_REGISTER_TASK_AS("blur", &Image::blur)   // any callable, explicit name
 //     QPP_REGISTER_TASK_AS("add", [](int a, int b) { return a + b; })
 // Free functions, static member functions, captureless lambdas and function
-// objects (default-constructed or given) can be registered. A task's first
+// objects (default-constructed or given) can be registered; run() and
+// mapped() take those without state (a function object with data members is
+// called by name, runNamed(), and runs as the registered instance). A task's first
 // parameter may be QPromise<T>&, as with QtConcurrent::run.
 // Registering two tasks under one name is a programming error: the first one
 // stays and a warning is logged.

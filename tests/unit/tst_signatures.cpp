@@ -58,6 +58,11 @@ struct Overloaded
     int operator()(int) const { return 0; }
     int operator()(QString) const { return 0; }
 };
+struct Scaled
+{
+    int factor = 2;
+    int operator()(int x) const { return x * factor; }
+};
 struct Object
 {
     int method(int a) { return a; }
@@ -136,7 +141,48 @@ private Q_SLOTS:
     void signatureMismatch();
     void callMatchesEntry_data();
     void callMatchesEntry();
+    void statelessCallables();
+    void registrationOfOneNameTwice();
 };
+
+void TestSignatures::statelessCallables()
+{
+    // What run() accepts: a callable the worker's registered copy can stand for.
+    QVERIFY(FunctionTraits<decltype(&add)>::isStateless);
+    QVERIFY(FunctionTraits<Functor>::isStateless);
+    const auto captureless = [](int x) { return x; };
+    QVERIFY(FunctionTraits<decltype(captureless)>::isStateless);
+    const int offset = 1;
+    const auto capturing = [offset](int x) { return x + offset; };
+    QVERIFY(!FunctionTraits<decltype(capturing)>::isStateless);
+    QVERIFY(!FunctionTraits<Scaled>::isStateless); // its factor would not reach the worker
+}
+
+void TestSignatures::registrationOfOneNameTwice()
+{
+    // The same callable again (an inline function registered in a header
+    // included twice): silently one task.
+    const auto first = [](int x) { return x + 1; };
+    registerTask(makeTaskEntry("tst_signatures_twice", first));
+    registerTask(makeTaskEntry("tst_signatures_twice", first));
+    const TaskEntry *found = findTask(typeid(decltype(first)), 0);
+    QVERIFY(found);
+    QCOMPARE(found->name, QStringLiteral("tst_signatures_twice"));
+    // Another callable under that name (a static function's second copy):
+    // refused with a warning, and run() says why.
+    QTest::ignoreMessage(QtWarningMsg,
+                         "a task named \"tst_signatures_twice\" is already registered; keeping "
+                         "the first one");
+    registerTask(makeTaskEntry("tst_signatures_twice", noArgs));
+    QCOMPARE(findTask(QStringLiteral("tst_signatures_twice")), found);
+    QVERIFY(!findTask(typeid(decltype(&noArgs)), callableAddress(&noArgs)));
+    const QString why = unregisteredReason(typeid(decltype(&noArgs)), callableAddress(&noArgs));
+    QVERIFY2(why.contains(QStringLiteral("registered as 'tst_signatures_twice'")), qPrintable(why));
+    QVERIFY2(why.contains(QStringLiteral("header")), qPrintable(why));
+    // A callable never registered: the plain reason.
+    QVERIFY(unregisteredReason(typeid(decltype(&add)), callableAddress(&add))
+                .contains(QStringLiteral("not registered as a task")));
+}
 
 void TestSignatures::traits_data()
 {

@@ -52,7 +52,8 @@ auto ProcessPool::run(const TaskOptions &options, F f, Args &&...args)
             const detail::TaskEntry *entry =
                 detail::findTask(typeid(F), detail::callableAddress(f));
             if (!entry)
-                return detail::failedFuture<Result>(unregisteredError());
+                return detail::failedFuture<Result>(
+                    unregisteredError(typeid(F), detail::callableAddress(f)));
             detail::TaskRequest request;
             request.name = entry->name;
             request.argTypes = entry->argTypes;
@@ -128,7 +129,8 @@ auto ProcessPool::mapped(F f, const Sequence &items, int chunkSize)
             const detail::TaskEntry *entry =
                 detail::findTask(typeid(F), detail::callableAddress(f));
             if (!entry)
-                return detail::failedFuture<Result>(unregisteredError());
+                return detail::failedFuture<Result>(
+                    unregisteredError(typeid(F), detail::callableAddress(f)));
             detail::MapRequest request;
             request.name = entry->name;
             request.argTypes = entry->argTypes;
@@ -212,17 +214,16 @@ constexpr void ProcessPool::checkCallable()
     // its captures could not reach the worker anyway: without this it would
     // compile and fail at run time with TaskError::UnknownTask.
     static_assert(!Traits::isCallable || Traits::isStateless,
-                  "A capturing lambda (or a function object that is not default-constructible) "
-                  "cannot be sent to a worker: the worker runs the registered task, without "
-                  "the captures. Pass the captured values as arguments to a registered "
-                  "function or captureless lambda.");
+                  "A capturing lambda, or a function object with data members, cannot be sent "
+                  "to a worker: the worker runs the registered task, without the captures or "
+                  "members. Pass the values as arguments to a registered function or "
+                  "captureless lambda (or call a registered function object by name with "
+                  "runNamed()).");
 }
 
-inline TaskError ProcessPool::unregisteredError()
+inline TaskError ProcessPool::unregisteredError(std::type_index type, quintptr address)
 {
-    return TaskError(TaskError::Kind::UnknownTask,
-                     QStringLiteral("this function is not registered as a task; register it "
-                                    "with QPP_REGISTER_TASK or QPP_REGISTER_TASK_AS"));
+    return TaskError(TaskError::Kind::UnknownTask, detail::unregisteredReason(type, address));
 }
 
 template <typename Params, typename... Args>

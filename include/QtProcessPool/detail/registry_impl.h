@@ -111,6 +111,8 @@ QTPROCESSPOOL_EXPORT void registerTask(TaskEntry entry);
 /// nullptr when no task has that name. Thread-safe after static initialization.
 QTPROCESSPOOL_EXPORT const TaskEntry *findTask(const QString &name);
 QTPROCESSPOOL_EXPORT const TaskEntry *findTask(std::type_index type, quintptr address);
+/// Why findTask(type, address) found nothing, for the UnknownTask error.
+QTPROCESSPOOL_EXPORT QString unregisteredReason(std::type_index type, quintptr address);
 /// Empty when a call with these argument and result types matches the entry,
 /// else a sentence saying what differs.
 QTPROCESSPOOL_EXPORT QString signatureMismatch(const TaskEntry &entry, const QStringList &argTypes,

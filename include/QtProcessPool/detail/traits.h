@@ -41,8 +41,9 @@ struct Signature<R, QPromise<T> &, P...>
 
 /// isStateless: run(f) can find f's registered copy by f's type (and address)
 /// alone, because f carries no state the worker would need: a function
-/// pointer, a captureless lambda (it converts to a function pointer) or a
-/// default-constructible function object. A capturing lambda is none of these.
+/// pointer, a captureless lambda or a function object without data members
+/// (an empty class). A capturing lambda is none of these, nor a function
+/// object with members: the worker would run the registered copy's state.
 template <typename F, typename = void>
 struct FunctionTraits
 {
@@ -90,9 +91,7 @@ struct FunctionTraits<F,
     : MemberTraits<decltype(&F::operator())>
 {
     static constexpr bool isMemberFunction = false;
-    static constexpr bool isStateless =
-        std::is_default_constructible_v<F> ||
-        std::is_convertible_v<F, typename MemberTraits<decltype(&F::operator())>::FunctionPointer>;
+    static constexpr bool isStateless = std::is_empty_v<F>;
 };
 
 // Non-static member functions cannot run in another process: there is no object there.

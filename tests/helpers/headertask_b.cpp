@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+#include "headertask.h"
+
+QFuture<int> runHeaderTripleB(QtProcessPool::ProcessPool &pool, int x)
+{
+    return pool.run(headerTriple, x);
+}
