@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+/// \file
+/// ProcessPool: runs registered tasks in worker processes; results as QFutures.
 #ifndef QTPROCESSPOOL_PROCESSPOOL_H
 #define QTPROCESSPOOL_PROCESSPOOL_H
 
@@ -22,6 +24,7 @@
 #include <memory>
 #include <utility>
 
+/// QtProcessPool's public API (QtProcessPool::detail is not part of it).
 namespace QtProcessPool {
 
 class ProcessPoolPrivate;
@@ -130,53 +133,65 @@ public:
     /// Upper bound of worker processes, started lazily as tasks arrive.
     /// Default QThread::idealThreadCount(); at least 1.
     int maxWorkers() const;
+    /// Sets maxWorkers().
     void setMaxWorkers(int count);
     /// Workers kept alive even when idle (started by prestart() or on first
     /// use, and replaced when they end). Default 0.
     int minWorkers() const;
+    /// Sets minWorkers().
     void setMinWorkers(int count);
     /// Workers above minWorkers() exit after this long without work. Default
     /// 30 s; 0: never.
     std::chrono::milliseconds idleTimeout() const;
+    /// Sets idleTimeout().
     void setIdleTimeout(std::chrono::milliseconds timeout);
     /// A worker retires after this many tasks (between tasks; its replacement
     /// may start while it finishes its last one, so maxWorkers() + 1
     /// processes can exist briefly). workerRecycled() is emitted. 0: never.
     int maxTasksPerWorker() const;
+    /// Sets maxTasksPerWorker().
     void setMaxTasksPerWorker(int count);
     /// Longest a task may run, counted from its start in a worker (not its wait
     /// in the queue); past it the task fails with TaskError::TimedOut and its
     /// worker is killed and replaced. TaskOptions::timeout overrides it per
     /// task; for mapped() it applies to each chunk. 0 (default): none.
     std::chrono::milliseconds taskTimeout() const;
+    /// Sets taskTimeout().
     void setTaskTimeout(std::chrono::milliseconds timeout);
     /// After future.cancel() on a running task, how long its worker may take to
     /// stop (a QPromise task sees isCanceled() at once) before it is killed and
     /// replaced. The future itself finishes canceled at once. Default 1 s; 0:
     /// kill at once.
     std::chrono::milliseconds cancelGracePeriod() const;
+    /// Sets cancelGracePeriod().
     void setCancelGracePeriod(std::chrono::milliseconds period);
     /// How long a starting worker may take to connect and prove its secret
     /// before it is killed and counted as a start failure. Default 10 s.
     std::chrono::milliseconds workerStartTimeout() const;
+    /// Sets workerStartTimeout().
     void setWorkerStartTimeout(std::chrono::milliseconds timeout);
     /// With this many tasks queued, run() returns a future already failed with
     /// TaskError::QueueFull. 0 (default): unlimited.
     int maxQueuedTasks() const;
+    /// Sets maxQueuedTasks().
     void setMaxQueuedTasks(int count);
     /// Frames larger than this (either direction) are refused and close the
     /// connection; a larger result fails its task with ProtocolError. Default 1 GiB.
     qint64 maxMessageSize() const;
+    /// Sets maxMessageSize().
     void setMaxMessageSize(qint64 bytes);
 
     /// The program workers run; default QCoreApplication::applicationFilePath().
     /// Its main() must call isWorkerProcess()/execWorker(). Affects workers
     /// started afterwards.
     QString workerProgram() const;
+    /// The arguments workers get before the pool's own (default: none).
     QStringList workerArguments() const;
+    /// Sets workerProgram() and workerArguments().
     void setWorkerProgram(const QString &program, const QStringList &arguments = {});
-    /// Environment and working directory of workers started afterwards.
+    /// Environment of workers started afterwards (default: this process's).
     void setWorkerEnvironment(const QProcessEnvironment &environment);
+    /// Working directory of workers started afterwards (default: this process's).
     void setWorkerWorkingDirectory(const QString &directory);
 
     /// Hard cap of each worker's address space (RLIMIT_AS on Linux), for
@@ -185,11 +200,13 @@ public:
     /// Crashed with the limit named; the pool goes on. 0 (default): none.
     /// Incompatible with AddressSanitizer builds of the worker.
     qint64 workerMemoryLimit() const;
+    /// Sets workerMemoryLimit().
     void setWorkerMemoryLimit(qint64 bytes);
     /// A worker whose resident memory exceeds this after a task is retired
     /// gracefully and replaced (a guard against leaks in task code; Linux).
     /// 0 (default): never.
     qint64 maxWorkerRss() const;
+    /// Sets maxWorkerRss().
     void setMaxWorkerRss(qint64 bytes);
 
     /// Runs f(args...) once in every worker started afterwards, before its
@@ -218,11 +235,15 @@ public:
     /// pool's thread. Futures that failed at once (see run()) do not count.
     bool waitForDone(int msecs = -1);
 
-    /// Live counts (any thread; a snapshot).
+    /// Live counts (any thread; a snapshot): worker processes, starting or not.
     int workerCount() const;
+    /// Workers running a task (or holding tasks sent ahead).
     int busyWorkerCount() const;
+    /// Tasks not started yet, including those sent ahead to a busy worker.
     int queuedTaskCount() const;
+    /// Tasks started in a worker and not ended.
     int runningTaskCount() const;
+    /// Pids of the workers that started (workerStarted()) and have not exited.
     QList<qint64> workerPids() const;
 
     // Signals. Every one is emitted on the pool's thread (the thread the
@@ -282,7 +303,7 @@ Q_SIGNALS:
     /// was killed on its way out (workerCrashed() or workerKilled() instead).
     void workerRecycled(qint64 pid, const QString &reason);
     /// Lines a worker wrote to its stdout or stderr: one or more whole lines,
-    /// joined by '\n' (no newline at the end). The first batch is emitted at
+    /// joined by '\\n' (no newline at the end). The first batch is emitted at
     /// once, then at most one per channel every 20 ms while the worker keeps
     /// printing. A batch holds at most 256 KiB; lines past that are dropped
     /// and the batch ends with "[qtprocesspool: N lines of worker output

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+/// \file
+/// QPP_REGISTER_TASK and QPP_REGISTER_TASK_AS: the tasks a worker may run.
 #ifndef QTPROCESSPOOL_REGISTRY_H
 #define QTPROCESSPOOL_REGISTRY_H
 
@@ -19,7 +21,7 @@
 
 #include <QtProcessPool/detail/registry_impl.h>
 
-/// Registers fn (a function name, possibly qualified) under the name #fn.
+/// Registers fn (a function name, possibly qualified) under the name \#fn.
 /// See QPP_REGISTER_TASK_AS.
 #define QPP_REGISTER_TASK(fn) QPP_REGISTER_TASK_AS(#fn, fn)
 

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+/// \file
+/// TaskError: why a task's future failed.
 #ifndef QTPROCESSPOOL_TASKERROR_H
 #define QTPROCESSPOOL_TASKERROR_H
 
@@ -16,6 +18,7 @@ namespace QtProcessPool {
 class QTPROCESSPOOL_EXPORT TaskError : public QException
 {
 public:
+    /// What went wrong; the README's table says when each happens.
     enum class Kind {
         Exception,     ///< the task threw; message() is what(), remoteType() its type
         Crashed,       ///< the worker died while running the task (signal or exit code in message)
@@ -27,9 +30,12 @@ public:
         QueueFull          ///< maxQueuedTasks reached
     };
 
+    /// An error of kind with a human-readable message; remoteType names the
+    /// exception type a task threw, workerPid the worker involved (0: none).
     TaskError(Kind kind, const QString &message, const QString &remoteType = {},
               qint64 workerPid = 0);
 
+    /// What went wrong.
     Kind kind() const noexcept { return m_kind; }
     /// Human-readable, e.g. "worker 4242 crashed with SIGSEGV (Segmentation fault)".
     QString message() const { return m_message; }
@@ -40,7 +46,9 @@ public:
 
     /// The message, UTF-8 encoded.
     const char *what() const noexcept override;
+    /// Throws a copy of this error (QException; how QFuture carries it across threads).
     void raise() const override;
+    /// A heap copy of this error, owned by the caller (QException).
     TaskError *clone() const override;
 
     /// "Crashed", "UnknownTask", ... (for logs and messages).

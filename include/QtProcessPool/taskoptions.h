@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+/// \file
+/// TaskOptions: priority and timeout of one task.
 #ifndef QTPROCESSPOOL_TASKOPTIONS_H
 #define QTPROCESSPOOL_TASKOPTIONS_H
 

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+/// \file
+/// isWorkerProcess() and execWorker(): the worker mode of main().
 #ifndef QTPROCESSPOOL_WORKER_H
 #define QTPROCESSPOOL_WORKER_H
 
