@@ -4,8 +4,15 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian packages the build needs; qt6-base-dev brings Core, Network, Test and Widgets.
-packages=(cmake ninja-build g++ qt6-base-dev qt6-base-dev-tools libgl-dev libssl-dev)
+# Debian packages the build needs, one line per reason: qt6-base-dev brings
+# Core, Network, Test and Widgets; libssl-dev the libcrypto that makes a pool's
+# TLS identity for remote workers; qcoro-qt6-dev the README's coroutine
+# example (readme_qcoro).
+packages=(
+    cmake ninja-build g++ qt6-base-dev qt6-base-dev-tools libgl-dev
+    libssl-dev
+    qcoro-qt6-dev
+)
 
 ensure_packages() {
     local missing=()
