@@ -2,6 +2,8 @@
 #include <QtProcessPool/detail/sink.h>
 #include <QtProcessPool/taskerror.h>
 
+#include <QtCore/QMetaEnum>
+
 namespace QtProcessPool {
 
 TaskError::TaskError(Kind kind, const QString &message, const QString &remoteType, qint64 workerPid)
@@ -30,25 +32,8 @@ TaskError *TaskError::clone() const
 
 QString TaskError::kindName(Kind kind)
 {
-    switch (kind) {
-    case Kind::Exception:
-        return QStringLiteral("Exception");
-    case Kind::Crashed:
-        return QStringLiteral("Crashed");
-    case Kind::TimedOut:
-        return QStringLiteral("TimedOut");
-    case Kind::UnknownTask:
-        return QStringLiteral("UnknownTask");
-    case Kind::BadArguments:
-        return QStringLiteral("BadArguments");
-    case Kind::ProtocolError:
-        return QStringLiteral("ProtocolError");
-    case Kind::WorkerStartFailed:
-        return QStringLiteral("WorkerStartFailed");
-    case Kind::QueueFull:
-        return QStringLiteral("QueueFull");
-    }
-    return QStringLiteral("Unknown");
+    const char *name = QMetaEnum::fromType<Kind>().valueToKey(int(kind));
+    return name ? QString::fromLatin1(name) : QStringLiteral("Unknown");
 }
 
 namespace detail {

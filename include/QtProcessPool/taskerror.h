@@ -9,14 +9,20 @@
 #include <QtCore/QByteArray>
 #include <QtCore/QException>
 #include <QtCore/QString>
+#include <QtCore/qobjectdefs.h> // Q_GADGET, Q_ENUM
 
 namespace QtProcessPool {
 
 /// Why a task's future failed. Reaches the caller through QFuture: result() and
 /// waitForFinished() rethrow it, and onFailed(const QtProcessPool::TaskError &)
 /// handlers receive it. A plain value type; copy it freely, from any thread.
+///
+/// A Q_GADGET, so that Kind is a Q_ENUM: qDebug() prints its name
+/// (QtProcessPool::TaskError::Kind::Crashed), QMetaEnum::fromType<Kind>()
+/// names every value, and QML sees the names.
 class QTPROCESSPOOL_EXPORT TaskError : public QException
 {
+    Q_GADGET
 public:
     /// What went wrong; the README's table says when each happens.
     enum class Kind {
@@ -29,6 +35,7 @@ public:
         WorkerStartFailed, ///< no worker could be started or connected
         QueueFull          ///< maxQueuedTasks reached
     };
+    Q_ENUM(Kind)
 
     /// An error of kind with a human-readable message; remoteType names the
     /// exception type a task threw, workerPid the worker involved (0: none).
