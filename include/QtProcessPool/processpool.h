@@ -45,24 +45,43 @@ class QTPROCESSPOOL_EXPORT ProcessPool : public QObject
 {
     Q_OBJECT
     Q_DECLARE_PRIVATE(ProcessPool)
-    Q_PROPERTY(int maxWorkers READ maxWorkers WRITE setMaxWorkers)
-    Q_PROPERTY(int minWorkers READ minWorkers WRITE setMinWorkers)
-    Q_PROPERTY(std::chrono::milliseconds idleTimeout READ idleTimeout WRITE setIdleTimeout)
-    Q_PROPERTY(int maxTasksPerWorker READ maxTasksPerWorker WRITE setMaxTasksPerWorker)
-    Q_PROPERTY(std::chrono::milliseconds taskTimeout READ taskTimeout WRITE setTaskTimeout)
+    // Every property has a NOTIFY signal (see the signals below). The
+    // durations are also int milliseconds properties (idleTimeoutMs, ...), for
+    // QML and QMetaProperty, which cannot use std::chrono; they share the
+    // change signal of their std::chrono property.
+    Q_PROPERTY(int maxWorkers READ maxWorkers WRITE setMaxWorkers NOTIFY maxWorkersChanged)
+    Q_PROPERTY(int minWorkers READ minWorkers WRITE setMinWorkers NOTIFY minWorkersChanged)
+    Q_PROPERTY(std::chrono::milliseconds idleTimeout READ idleTimeout WRITE setIdleTimeout NOTIFY
+                   idleTimeoutChanged)
+    Q_PROPERTY(
+        int idleTimeoutMs READ idleTimeoutMs WRITE setIdleTimeoutMs NOTIFY idleTimeoutChanged)
+    Q_PROPERTY(int maxTasksPerWorker READ maxTasksPerWorker WRITE setMaxTasksPerWorker NOTIFY
+                   maxTasksPerWorkerChanged)
+    Q_PROPERTY(std::chrono::milliseconds taskTimeout READ taskTimeout WRITE setTaskTimeout NOTIFY
+                   taskTimeoutChanged)
+    Q_PROPERTY(
+        int taskTimeoutMs READ taskTimeoutMs WRITE setTaskTimeoutMs NOTIFY taskTimeoutChanged)
     Q_PROPERTY(std::chrono::milliseconds cancelGracePeriod READ cancelGracePeriod WRITE
-                   setCancelGracePeriod)
+                   setCancelGracePeriod NOTIFY cancelGracePeriodChanged)
+    Q_PROPERTY(int cancelGracePeriodMs READ cancelGracePeriodMs WRITE setCancelGracePeriodMs NOTIFY
+                   cancelGracePeriodChanged)
     Q_PROPERTY(std::chrono::milliseconds workerStartTimeout READ workerStartTimeout WRITE
-                   setWorkerStartTimeout)
-    Q_PROPERTY(int maxQueuedTasks READ maxQueuedTasks WRITE setMaxQueuedTasks)
-    Q_PROPERTY(qint64 maxMessageSize READ maxMessageSize WRITE setMaxMessageSize)
-    Q_PROPERTY(qint64 workerMemoryLimit READ workerMemoryLimit WRITE setWorkerMemoryLimit)
-    Q_PROPERTY(qint64 maxWorkerRss READ maxWorkerRss WRITE setMaxWorkerRss)
-    Q_PROPERTY(QString workerProgram READ workerProgram)
-    Q_PROPERTY(int workerCount READ workerCount)
+                   setWorkerStartTimeout NOTIFY workerStartTimeoutChanged)
+    Q_PROPERTY(int workerStartTimeoutMs READ workerStartTimeoutMs WRITE setWorkerStartTimeoutMs
+                   NOTIFY workerStartTimeoutChanged)
+    Q_PROPERTY(
+        int maxQueuedTasks READ maxQueuedTasks WRITE setMaxQueuedTasks NOTIFY maxQueuedTasksChanged)
+    Q_PROPERTY(qint64 maxMessageSize READ maxMessageSize WRITE setMaxMessageSize NOTIFY
+                   maxMessageSizeChanged)
+    Q_PROPERTY(qint64 workerMemoryLimit READ workerMemoryLimit WRITE setWorkerMemoryLimit NOTIFY
+                   workerMemoryLimitChanged)
+    Q_PROPERTY(
+        qint64 maxWorkerRss READ maxWorkerRss WRITE setMaxWorkerRss NOTIFY maxWorkerRssChanged)
+    Q_PROPERTY(QString workerProgram READ workerProgram NOTIFY workerProgramChanged)
+    Q_PROPERTY(int workerCount READ workerCount NOTIFY workerCountChanged)
     Q_PROPERTY(int busyWorkerCount READ busyWorkerCount NOTIFY busyWorkerCountChanged)
     Q_PROPERTY(int queuedTaskCount READ queuedTaskCount NOTIFY queuedTaskCountChanged)
-    Q_PROPERTY(int runningTaskCount READ runningTaskCount)
+    Q_PROPERTY(int runningTaskCount READ runningTaskCount NOTIFY runningTaskCountChanged)
 
 public:
     /// Starts the pool's I/O thread, no worker yet (they start on demand, or
@@ -235,7 +254,8 @@ public:
     /// pool's thread. Futures that failed at once (see run()) do not count.
     bool waitForDone(int msecs = -1);
 
-    /// Live counts (any thread; a snapshot): worker processes, starting or not.
+    /// Live counts (any thread; a snapshot): worker processes from their
+    /// start to their reaping (starting and retiring ones included).
     int workerCount() const;
     /// Workers running a task (or holding tasks sent ahead).
     int busyWorkerCount() const;
@@ -248,7 +268,9 @@ public:
 
     // Signals. Every one is emitted on the pool's thread (the thread the
     // ProcessPool object lives in): the I/O thread decides, and a queued
-    // connection delivers, so a slot may call back into the pool. For one
+    // connection delivers, so a slot may call back into the pool (the
+    // settings' signals, at the end of this list, come from their setters
+    // instead). For one
     // worker they arrive in the order they happened:
     //   workerOutput()*  workerStarted()  workerOutput()*  workerExited()
     //   then at most one of workerRecycled(), workerCrashed(), workerKilled().
@@ -290,12 +312,25 @@ Q_SIGNALS:
     /// The counts and idle() are coalesced: at most one update per 10 ms
     /// reaches this thread (the first at once, the latest at the end of the
     /// interval), so a stream of tiny tasks does not flood it; a count may
-    /// skip values it held only briefly, never the one it settles on. Their
-    /// order relative to the per-worker signals above is not fixed.
+    /// skip values it held only briefly, never the one it settles on. A count
+    /// signal is emitted only when its count differs from the value it last
+    /// carried; in one update the changed ones come in the order
+    /// queuedTaskCountChanged(), runningTaskCountChanged(),
+    /// busyWorkerCountChanged(), workerCountChanged(), then idle(). Their
+    /// order relative to the per-worker signals above is not fixed. None is
+    /// emitted when the pool stops (destructor, application quitting), though
+    /// the counts then drop to 0.
     void queuedTaskCountChanged(int count);
+    /// The running-task count changed (runningTaskCount()); coalesced as
+    /// queuedTaskCountChanged().
+    void runningTaskCountChanged(int count);
     /// The busy-worker count changed (busyWorkerCount()); coalesced as
     /// queuedTaskCountChanged().
     void busyWorkerCountChanged(int count);
+    /// The worker-process count changed (workerCount()): a worker process was
+    /// started (before its workerStarted(), or without one if it fails to
+    /// start) or reaped. Coalesced as queuedTaskCountChanged().
+    void workerCountChanged(int count);
     /// A worker retired by recycling (maxTasksPerWorker() reached, or its
     /// resident memory past maxWorkerRss()) has exited cleanly; reason says
     /// which. Emitted right after workerExited() for the same pid. Never for a
@@ -321,7 +356,44 @@ Q_SIGNALS:
     /// and not emitted when the pool stops.
     void idle();
 
+    // Settings changed. Each is emitted by its setter, before the setter
+    // returns and on the thread calling it (the pool's thread), exactly when
+    // the stored value changes: setting the value the pool already has (or
+    // one the setter clamps to it, e.g. setMaxWorkers(0) when maxWorkers() is
+    // 1) emits nothing. The pool itself never changes a setting, so nothing
+    // else emits them. The int values are the new ones, after clamping.
+    void maxWorkersChanged(int count);
+    void minWorkersChanged(int count);
+    void maxTasksPerWorkerChanged(int count);
+    void maxQueuedTasksChanged(int count);
+    void maxMessageSizeChanged(qint64 bytes);
+    void workerMemoryLimitChanged(qint64 bytes);
+    void maxWorkerRssChanged(qint64 bytes);
+    /// The duration signals take no argument: each notifies both the
+    /// std::chrono property (idleTimeout()) and its int milliseconds twin
+    /// (idleTimeoutMs); read whichever you use.
+    void idleTimeoutChanged();
+    void taskTimeoutChanged();
+    void cancelGracePeriodChanged();
+    void workerStartTimeoutChanged();
+    /// workerProgram() changed: setWorkerProgram() with another program (an
+    /// empty one means the application's own). New arguments alone do not
+    /// emit it.
+    void workerProgramChanged(const QString &program);
+
 private:
+    // The int milliseconds properties (idleTimeoutMs, ...), for QML and
+    // QMetaProperty; C++ uses the std::chrono accessors. Reading clamps to
+    // INT_MAX (about 24.8 days); writing behaves as the std::chrono setter.
+    int idleTimeoutMs() const;
+    void setIdleTimeoutMs(int ms);
+    int taskTimeoutMs() const;
+    void setTaskTimeoutMs(int ms);
+    int cancelGracePeriodMs() const;
+    void setCancelGracePeriodMs(int ms);
+    int workerStartTimeoutMs() const;
+    void setWorkerStartTimeoutMs(int ms);
+
     template <typename Traits>
     static constexpr void checkCallable();
     static TaskError unregisteredError(std::type_index type, quintptr address);

@@ -9,12 +9,14 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
+#include <QtCore/QPointer>
 #include <QtCore/QTimer>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <utility>
 
 namespace QtProcessPool {
@@ -23,6 +25,28 @@ namespace {
 qint64 toMs(std::chrono::milliseconds value)
 {
     return std::max<qint64>(0, value.count());
+}
+
+/// The int milliseconds properties' view of a duration setting.
+int clampedMs(const std::atomic<qint64> &ms)
+{
+    return int(std::clamp<qint64>(ms, 0, std::numeric_limits<int>::max()));
+}
+
+/// Stores a setting; true if that changed it (its setter then notifies).
+template <typename T>
+bool store(std::atomic<T> &setting, T value)
+{
+    return setting.exchange(value) != value;
+}
+
+/// A count as the pool's thread last signalled it; true if now differs.
+bool update(int &signalled, int now)
+{
+    if (now == signalled)
+        return false;
+    signalled = now;
+    return true;
 }
 
 /// For delivery pacing: a pool's thread that submits is busy, not blocked.
@@ -118,6 +142,7 @@ ProcessPool::ProcessPool(QObject *parent)
     , d_ptr(std::make_unique<ProcessPoolPrivate>())
 {
     Q_D(ProcessPool);
+    d->q_ptr = this;
     d->shared.maxWorkers = std::max(1, QThread::idealThreadCount());
     d->shared.poolThreadId = platform::currentKernelThreadId();
     d->thread.setObjectName(QStringLiteral("QtProcessPool I/O"));
@@ -138,24 +163,7 @@ ProcessPool::ProcessPool(QObject *parent)
     connect(d->engine, &Engine::workerOutput, this, &ProcessPool::workerOutput,
             Qt::QueuedConnection);
     connect(
-        d->engine, &Engine::stateChanged, this,
-        [this] {
-            Q_D(ProcessPool);
-            d->shared.notificationPending = false;
-            const bool idleReached = d->shared.idleReached.exchange(false);
-            const int queued = d->shared.queued;
-            const int busy = d->shared.busyWorkers;
-            if (queued != d->lastQueued) {
-                d->lastQueued = queued;
-                Q_EMIT queuedTaskCountChanged(queued);
-            }
-            if (busy != d->lastBusy) {
-                d->lastBusy = busy;
-                Q_EMIT busyWorkerCountChanged(busy);
-            }
-            if (idleReached && d->shared.outstanding == 0)
-                Q_EMIT idle();
-        },
+        d->engine, &Engine::stateChanged, this, [this] { d_func()->notifyState(); },
         Qt::QueuedConnection);
 
     // Delivery pacing: the marker comes back once this thread has run what
@@ -180,6 +188,35 @@ ProcessPool::ProcessPool(QObject *parent)
     if (QCoreApplication *app = QCoreApplication::instance()) {
         connect(app, &QCoreApplication::aboutToQuit, this, [this] { d_func()->stop(); });
     }
+}
+
+void ProcessPoolPrivate::notifyState()
+{
+    ProcessPool *q = q_ptr;
+    shared.notificationPending = false;
+    const bool idleReached = shared.idleReached.exchange(false);
+    // All counts read before any signal: a slot may change them, or delete
+    // the pool (then nothing more is emitted).
+    const bool queuedChanged = update(lastQueued, shared.queued);
+    const bool runningChanged = update(lastRunning, shared.running);
+    const bool busyChanged = update(lastBusy, shared.busyWorkers);
+    const bool workersChanged = update(lastWorkers, shared.workers);
+    const QPointer<ProcessPool> alive(q);
+    const int queued = lastQueued;
+    const int running = lastRunning;
+    const int busy = lastBusy;
+    const int workers = lastWorkers;
+    if (queuedChanged)
+        Q_EMIT q->queuedTaskCountChanged(queued);
+    if (runningChanged && alive)
+        Q_EMIT q->runningTaskCountChanged(running);
+    if (busyChanged && alive)
+        Q_EMIT q->busyWorkerCountChanged(busy);
+    if (workersChanged && alive)
+        Q_EMIT q->workerCountChanged(workers);
+    // Read now: a task submitted by a slot above means the pool is not idle.
+    if (idleReached && alive && shared.outstanding == 0)
+        Q_EMIT q->idle();
 }
 
 void ProcessPoolPrivate::stop()
@@ -373,10 +410,13 @@ int ProcessPool::maxWorkers() const
 void ProcessPool::setMaxWorkers(int count)
 {
     Q_D(ProcessPool);
-    const int old = d->shared.maxWorkers.exchange(std::max(1, count));
+    const int value = std::max(1, count);
+    if (!store(d->shared.maxWorkers, value))
+        return;
     // Fewer: the engine retires the surplus now; more: it may start workers.
-    if (old != d->shared.maxWorkers && d->engine && !d->stopped)
+    if (d->engine && !d->stopped)
         QMetaObject::invokeMethod(d->engine, &Engine::wake, Qt::QueuedConnection);
+    Q_EMIT maxWorkersChanged(value);
 }
 int ProcessPool::minWorkers() const
 {
@@ -384,7 +424,9 @@ int ProcessPool::minWorkers() const
 }
 void ProcessPool::setMinWorkers(int count)
 {
-    d_func()->shared.minWorkers = std::max(0, count);
+    const int value = std::max(0, count);
+    if (store(d_func()->shared.minWorkers, value))
+        Q_EMIT minWorkersChanged(value);
 }
 std::chrono::milliseconds ProcessPool::idleTimeout() const
 {
@@ -392,7 +434,16 @@ std::chrono::milliseconds ProcessPool::idleTimeout() const
 }
 void ProcessPool::setIdleTimeout(std::chrono::milliseconds timeout)
 {
-    d_func()->shared.idleTimeoutMs = toMs(timeout);
+    if (store(d_func()->shared.idleTimeoutMs, toMs(timeout)))
+        Q_EMIT idleTimeoutChanged();
+}
+int ProcessPool::idleTimeoutMs() const
+{
+    return clampedMs(d_func()->shared.idleTimeoutMs);
+}
+void ProcessPool::setIdleTimeoutMs(int ms)
+{
+    setIdleTimeout(std::chrono::milliseconds(ms));
 }
 int ProcessPool::maxTasksPerWorker() const
 {
@@ -400,7 +451,9 @@ int ProcessPool::maxTasksPerWorker() const
 }
 void ProcessPool::setMaxTasksPerWorker(int count)
 {
-    d_func()->shared.maxTasksPerWorker = std::max(0, count);
+    const int value = std::max(0, count);
+    if (store(d_func()->shared.maxTasksPerWorker, value))
+        Q_EMIT maxTasksPerWorkerChanged(value);
 }
 std::chrono::milliseconds ProcessPool::taskTimeout() const
 {
@@ -408,7 +461,16 @@ std::chrono::milliseconds ProcessPool::taskTimeout() const
 }
 void ProcessPool::setTaskTimeout(std::chrono::milliseconds timeout)
 {
-    d_func()->shared.taskTimeoutMs = toMs(timeout);
+    if (store(d_func()->shared.taskTimeoutMs, toMs(timeout)))
+        Q_EMIT taskTimeoutChanged();
+}
+int ProcessPool::taskTimeoutMs() const
+{
+    return clampedMs(d_func()->shared.taskTimeoutMs);
+}
+void ProcessPool::setTaskTimeoutMs(int ms)
+{
+    setTaskTimeout(std::chrono::milliseconds(ms));
 }
 std::chrono::milliseconds ProcessPool::cancelGracePeriod() const
 {
@@ -416,7 +478,16 @@ std::chrono::milliseconds ProcessPool::cancelGracePeriod() const
 }
 void ProcessPool::setCancelGracePeriod(std::chrono::milliseconds period)
 {
-    d_func()->shared.cancelGracePeriodMs = toMs(period);
+    if (store(d_func()->shared.cancelGracePeriodMs, toMs(period)))
+        Q_EMIT cancelGracePeriodChanged();
+}
+int ProcessPool::cancelGracePeriodMs() const
+{
+    return clampedMs(d_func()->shared.cancelGracePeriodMs);
+}
+void ProcessPool::setCancelGracePeriodMs(int ms)
+{
+    setCancelGracePeriod(std::chrono::milliseconds(ms));
 }
 std::chrono::milliseconds ProcessPool::workerStartTimeout() const
 {
@@ -424,7 +495,16 @@ std::chrono::milliseconds ProcessPool::workerStartTimeout() const
 }
 void ProcessPool::setWorkerStartTimeout(std::chrono::milliseconds timeout)
 {
-    d_func()->shared.workerStartTimeoutMs = std::max<qint64>(1, timeout.count());
+    if (store(d_func()->shared.workerStartTimeoutMs, std::max<qint64>(1, timeout.count())))
+        Q_EMIT workerStartTimeoutChanged();
+}
+int ProcessPool::workerStartTimeoutMs() const
+{
+    return clampedMs(d_func()->shared.workerStartTimeoutMs);
+}
+void ProcessPool::setWorkerStartTimeoutMs(int ms)
+{
+    setWorkerStartTimeout(std::chrono::milliseconds(ms));
 }
 int ProcessPool::maxQueuedTasks() const
 {
@@ -432,7 +512,9 @@ int ProcessPool::maxQueuedTasks() const
 }
 void ProcessPool::setMaxQueuedTasks(int count)
 {
-    d_func()->shared.maxQueuedTasks = std::max(0, count);
+    const int value = std::max(0, count);
+    if (store(d_func()->shared.maxQueuedTasks, value))
+        Q_EMIT maxQueuedTasksChanged(value);
 }
 qint64 ProcessPool::maxMessageSize() const
 {
@@ -440,8 +522,9 @@ qint64 ProcessPool::maxMessageSize() const
 }
 void ProcessPool::setMaxMessageSize(qint64 bytes)
 {
-    d_func()->shared.maxMessageSize =
-        std::clamp<qint64>(bytes, 64 * 1024, protocol::AbsoluteMaxMessageSize);
+    const qint64 value = std::clamp<qint64>(bytes, 64 * 1024, protocol::AbsoluteMaxMessageSize);
+    if (store(d_func()->shared.maxMessageSize, value))
+        Q_EMIT maxMessageSizeChanged(value);
 }
 
 qint64 ProcessPool::workerMemoryLimit() const
@@ -450,7 +533,9 @@ qint64 ProcessPool::workerMemoryLimit() const
 }
 void ProcessPool::setWorkerMemoryLimit(qint64 bytes)
 {
-    d_func()->shared.workerMemoryLimit = std::max<qint64>(0, bytes);
+    const qint64 value = std::max<qint64>(0, bytes);
+    if (store(d_func()->shared.workerMemoryLimit, value))
+        Q_EMIT workerMemoryLimitChanged(value);
 }
 qint64 ProcessPool::maxWorkerRss() const
 {
@@ -458,7 +543,9 @@ qint64 ProcessPool::maxWorkerRss() const
 }
 void ProcessPool::setMaxWorkerRss(qint64 bytes)
 {
-    d_func()->shared.maxWorkerRss = std::max<qint64>(0, bytes);
+    const qint64 value = std::max<qint64>(0, bytes);
+    if (store(d_func()->shared.maxWorkerRss, value))
+        Q_EMIT maxWorkerRssChanged(value);
 }
 
 void ProcessPool::setInitializer(detail::TaskRequest &&request)
@@ -501,8 +588,11 @@ QString ProcessPool::workerProgram() const
 {
     Q_D(const ProcessPool);
     QMutexLocker lock(&d->shared.mutex);
-    return d->shared.program.isEmpty() ? QCoreApplication::applicationFilePath()
-                                       : d->shared.program;
+    return d->effectiveProgram();
+}
+QString ProcessPoolPrivate::effectiveProgram() const
+{
+    return shared.program.isEmpty() ? QCoreApplication::applicationFilePath() : shared.program;
 }
 QStringList ProcessPool::workerArguments() const
 {
@@ -513,9 +603,17 @@ QStringList ProcessPool::workerArguments() const
 void ProcessPool::setWorkerProgram(const QString &program, const QStringList &arguments)
 {
     Q_D(ProcessPool);
-    QMutexLocker lock(&d->shared.mutex);
-    d->shared.program = program;
-    d->shared.arguments = arguments;
+    QString now;
+    {
+        QMutexLocker lock(&d->shared.mutex);
+        const QString before = d->effectiveProgram();
+        d->shared.program = program;
+        d->shared.arguments = arguments;
+        now = d->effectiveProgram();
+        if (now == before)
+            return;
+    }
+    Q_EMIT workerProgramChanged(now); // unlocked: a slot may read the settings
 }
 void ProcessPool::setWorkerEnvironment(const QProcessEnvironment &environment)
 {

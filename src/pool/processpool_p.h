@@ -185,6 +185,11 @@ protocol::RunTask runTaskMessage(const Task &task);
 class ProcessPoolPrivate
 {
 public:
+    /// On the pool's thread, for each Engine::stateChanged(): emits the
+    /// count signals whose counts changed, then idle() if it was reached.
+    void notifyState();
+    /// workerProgram(); shared.mutex held.
+    QString effectiveProgram() const;
     /// Shuts the engine down (once): pending futures canceled, workers stopped.
     void stop();
     /// The pool deleted on its own I/O thread (in a continuation attached
@@ -200,8 +205,11 @@ public:
     SharedState shared;
     QThread thread;           // the I/O thread
     Engine *engine = nullptr; // lives in thread
-    int lastQueued = 0;       // last values signalled (pool's thread)
+    ProcessPool *q_ptr = nullptr;
+    int lastQueued = 0; // last values signalled (pool's thread)
+    int lastRunning = 0;
     int lastBusy = 0;
+    int lastWorkers = 0;
     QTimer userCodeWatch;      // pool's thread: watchUserCode()
     qint64 userCodeWarned = 0; // the userCodeSince last warned about
 };
