@@ -7,11 +7,15 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian packages the build needs, one line per reason: qt6-base-dev brings
 # Core, Network, Test and Widgets; libssl-dev the libcrypto that makes a pool's
 # TLS identity for remote workers; qcoro-qt6-dev the README's coroutine
-# example (readme_qcoro).
+# example (readme_qcoro); qt6-declarative-dev and the QML modules the Qt Quick
+# example (demo/quick).
 packages=(
     cmake ninja-build g++ qt6-base-dev qt6-base-dev-tools libgl-dev
     libssl-dev
     qcoro-qt6-dev
+    qt6-declarative-dev qml6-module-qtquick qml6-module-qtquick-controls
+    qml6-module-qtquick-templates qml6-module-qtquick-layouts qml6-module-qtquick-window
+    qml6-module-qtqml-workerscript
 )
 
 ensure_packages() {
