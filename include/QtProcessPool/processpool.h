@@ -362,19 +362,29 @@ Q_SIGNALS:
     // one the setter clamps to it, e.g. setMaxWorkers(0) when maxWorkers() is
     // 1) emits nothing. The pool itself never changes a setting, so nothing
     // else emits them. The int values are the new ones, after clamping.
+    /// maxWorkers() changed (see above for when setting signals are emitted).
     void maxWorkersChanged(int count);
+    /// minWorkers() changed.
     void minWorkersChanged(int count);
+    /// maxTasksPerWorker() changed.
     void maxTasksPerWorkerChanged(int count);
+    /// maxQueuedTasks() changed.
     void maxQueuedTasksChanged(int count);
+    /// maxMessageSize() changed.
     void maxMessageSizeChanged(qint64 bytes);
+    /// workerMemoryLimit() changed.
     void workerMemoryLimitChanged(qint64 bytes);
+    /// maxWorkerRss() changed.
     void maxWorkerRssChanged(qint64 bytes);
-    /// The duration signals take no argument: each notifies both the
-    /// std::chrono property (idleTimeout()) and its int milliseconds twin
-    /// (idleTimeoutMs); read whichever you use.
+    /// idleTimeout() changed. The duration signals take no argument: each
+    /// notifies both the std::chrono property (idleTimeout()) and its int
+    /// milliseconds twin (idleTimeoutMs); read whichever you use.
     void idleTimeoutChanged();
+    /// taskTimeout() changed (and taskTimeoutMs).
     void taskTimeoutChanged();
+    /// cancelGracePeriod() changed (and cancelGracePeriodMs).
     void cancelGracePeriodChanged();
+    /// workerStartTimeout() changed (and workerStartTimeoutMs).
     void workerStartTimeoutChanged();
     /// workerProgram() changed: setWorkerProgram() with another program (an
     /// empty one means the application's own). New arguments alone do not
