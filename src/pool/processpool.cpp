@@ -179,9 +179,10 @@ ProcessPool::ProcessPool(QObject *parent)
 
     d->thread.start();
     QMetaObject::invokeMethod(d->engine, &Engine::init, Qt::QueuedConnection);
+    // Runs only while tasks are outstanding (notifyState() starts it): an
+    // idle pool does not wake its thread.
     d->userCodeWatch.setInterval(1000);
     connect(&d->userCodeWatch, &QTimer::timeout, this, [d] { d->watchUserCode(); });
-    d->userCodeWatch.start();
 
     // The application is quitting: cancel pending work and stop the workers
     // now, while the event loop can still deliver the cancellations.
@@ -194,6 +195,8 @@ void ProcessPoolPrivate::notifyState()
 {
     ProcessPool *q = q_ptr;
     shared.notificationPending = false;
+    if (shared.outstanding > 0 && !stopped && !userCodeWatch.isActive())
+        userCodeWatch.start(); // watchUserCode() stops it once nothing is outstanding
     const bool idleReached = shared.idleReached.exchange(false);
     // All counts read before any signal: a slot may change them, or delete
     // the pool (then nothing more is emitted).
@@ -229,6 +232,10 @@ void ProcessPoolPrivate::stop()
 
 void ProcessPoolPrivate::watchUserCode()
 {
+    if (shared.outstanding == 0) {
+        userCodeWatch.stop(); // nothing can run in a continuation now
+        return;
+    }
     constexpr qint64 StallNs = 2000000000; // 2 s
     const qint64 since = shared.userCodeSince.load(std::memory_order_relaxed);
     const qint64 held = steadyNow() - since;
