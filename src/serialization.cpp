@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include <QtProcessPool/detail/serialization.h>
 
+#include "platformfeatures_p.h"
+
 #include <QtCore/QBuffer>
 
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
 #include <sys/mman.h>
 #endif
 
@@ -18,7 +20,7 @@ namespace {
 /// are first touched; harmless where they are off or unsupported.
 void adviseHugePages(char *data, qsizetype size)
 {
-#if defined(Q_OS_LINUX) && defined(MADV_HUGEPAGE)
+#if defined(QPP_HAVE_LINUX_FEATURES) && defined(MADV_HUGEPAGE)
     constexpr std::uintptr_t HugePage = std::uintptr_t(2) << 20;
     const std::uintptr_t begin = (std::uintptr_t(data) + HugePage - 1) & ~(HugePage - 1);
     const std::uintptr_t end = (std::uintptr_t(data) + std::uintptr_t(size)) & ~(HugePage - 1);

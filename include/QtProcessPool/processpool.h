@@ -217,13 +217,15 @@ public:
     /// workers started afterwards. A task allocating past it fails with
     /// TaskError::Exception (std::bad_alloc) or, if its worker dies of it,
     /// Crashed with the limit named; the pool goes on. 0 (default): none.
-    /// Incompatible with AddressSanitizer builds of the worker.
+    /// Incompatible with AddressSanitizer builds of the worker. Unix only:
+    /// elsewhere it has no effect, and says so once (a warning).
     qint64 workerMemoryLimit() const;
     /// Sets workerMemoryLimit().
     void setWorkerMemoryLimit(qint64 bytes);
     /// A worker whose resident memory exceeds this after a task is retired
     /// gracefully and replaced (a guard against leaks in task code; Linux).
-    /// 0 (default): never.
+    /// 0 (default): never. Where resident memory cannot be read (other
+    /// systems, the portable build) a no-op that warns once.
     qint64 maxWorkerRss() const;
     /// Sets maxWorkerRss().
     void setMaxWorkerRss(qint64 bytes);

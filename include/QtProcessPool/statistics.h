@@ -43,7 +43,8 @@ struct Statistics
     /// Retired after maxTasksPerWorker / maxWorkerRss (workerRecycled()).
     qint64 workersRecycled = 0;
     /// Payloads (arguments or results) of at least 256 KiB that went through
-    /// shared memory instead of the socket, both ways (Linux; 0 elsewhere).
+    /// shared memory instead of the socket, both ways (Linux; 0 elsewhere and
+    /// in the portable build).
     qint64 sharedMemoryTransfers = 0;
 
     Durations queueWait; ///< from run() to the start in a worker

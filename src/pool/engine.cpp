@@ -5,6 +5,7 @@
 #include "pool/engine.h"
 
 #include "logging_p.h"
+#include "pool/platform.h"
 
 #include <QtCore/QDeadlineTimer>
 
@@ -199,7 +200,8 @@ Engine::Entry::~Entry()
 
 void Engine::lendIdleWorker()
 {
-#ifdef Q_OS_UNIX
+    if (!platform::hasDirectSocketWrites)
+        return; // SocketLending::trySend() needs send() on the descriptor
     Q_ASSERT(m_entryDepth == 0);
     if (m_batchDepth > 0 || m_shuttingDown || !m_scheduler.queue().isEmpty() ||
         m_delivery.readPaused()) {
@@ -213,7 +215,6 @@ void Engine::lendIdleWorker()
     if (fd < 0)
         return;
     m_lending.lend(w->slotId, fd);
-#endif
 }
 
 void Engine::settleInboxWatch()

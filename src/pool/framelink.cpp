@@ -25,9 +25,10 @@ void FrameLink::flush()
         return;
     const char *data = m_outgoing.constData();
     qsizetype left = m_outgoing.size();
-#ifdef Q_OS_UNIX
+#ifdef QPP_HAVE_RAW_SOCKETS
     // Straight to the kernel while Qt holds nothing back for this socket: no
     // write notifier to arm and disarm (each a wake-up of this thread).
+    // Without raw sockets (platform::hasDirectSocketWrites) all goes through Qt.
     const int fd = int(m_socket->socketDescriptor());
     if (fd >= 0 && m_socket->bytesToWrite() == 0) {
         const qsizetype sent = protocol::sendAvailable(fd, data, left);
@@ -42,6 +43,15 @@ void FrameLink::flush()
     if (left > 0)
         m_socket->write(data, left); // the rest when the socket can take it
     m_outgoing.resize(0);            // keeps its capacity for the next batch
+}
+
+void FrameLink::attach(std::unique_ptr<QLocalSocket> socket)
+{
+    m_socket = std::move(socket);
+#ifdef QPP_HAVE_RAW_SOCKETS
+    if (m_socket)
+        protocol::noSigpipe(int(m_socket->socketDescriptor())); // flush() writes to it
+#endif
 }
 
 FrameLink::Status FrameLink::read(protocol::Frame *frame, QString *why, bool *viaSharedMemory)
@@ -68,8 +78,9 @@ bool FrameLink::pull()
 {
     // Qt moves bytes from the kernel into the socket's buffer only when its
     // notifier fires; what a worker wrote before it died or timed out may
-    // still be in the kernel. waitForReadyRead(0) pulls it in now.
-    if (!isConnected() || platform::bytesInKernel(m_socket->socketDescriptor()) <= 0)
+    // still be in the kernel. waitForReadyRead(0) pulls it in now. Where the
+    // kernel's count is unknown (-1), it is tried anyway: it returns at once.
+    if (!isConnected() || platform::bytesInKernel(m_socket->socketDescriptor()) == 0)
         return false;
     m_pulling = true;
     const bool pulled = m_socket->waitForReadyRead(0);

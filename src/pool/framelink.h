@@ -23,7 +23,7 @@ public:
     enum class Status { Frame, NeedMore, Error };
 
     /// The socket, once the worker proved its secret (Handshake).
-    void attach(std::unique_ptr<QLocalSocket> socket) { m_socket = std::move(socket); }
+    void attach(std::unique_ptr<QLocalSocket> socket);
     QLocalSocket *socket() const { return m_socket.get(); }
     bool isAttached() const { return m_socket != nullptr; }
     bool isConnected() const

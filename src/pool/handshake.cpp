@@ -158,6 +158,9 @@ bool Handshake::authenticate(Peer &peer, const Frame &frame, int *slotId, QStrin
         *why = QStringLiteral("wrong secret");
         return false;
     }
+    // Without platform::hasPeerCredentials the kernel vouches for nothing:
+    // peerIsSameUser() says yes and peerPid stays 0, so the secret alone
+    // decides and the pid in the hello is taken as given.
     qint64 peerPid = 0;
     if (!platform::peerIsSameUser(*peer.socket, &peerPid)) {
         *why = QStringLiteral("peer runs as another user");

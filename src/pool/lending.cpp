@@ -32,7 +32,7 @@ bool SocketLending::takeBack()
 
 void SocketLending::trySend(SharedState &shared, Task &task)
 {
-#ifdef Q_OS_UNIX
+#ifdef QPP_HAVE_RAW_SOCKETS // else never lent (platform::hasDirectSocketWrites)
     if (shared.lentFd < 0 || !shared.inbox.empty() || !shared.groupInbox.empty() ||
         task.request.arguments.size() > MaxLentFrame) {
         return;

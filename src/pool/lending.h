@@ -11,7 +11,9 @@ namespace QtProcessPool {
 /// thread hop less per round trip). The state lives in SharedState under
 /// inboxMutex (lentFd, lentSlot); the socket is taken once, by whoever comes
 /// first, and the engine takes it back before it touches that worker again
-/// (Engine::Entry), so the descriptor stays valid while it is lent.
+/// (Engine::Entry), so the descriptor stays valid while it is lent. Only
+/// where writes go straight to a descriptor (platform::hasDirectSocketWrites):
+/// elsewhere the engine never lends, and every task goes through the inbox.
 class SocketLending
 {
 public:

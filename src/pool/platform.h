@@ -4,8 +4,12 @@
 
 // What the pool asks of the operating system, in one place per OS family:
 // platform_posix.cpp (Linux and other Unix systems, with Linux-only hardening
-// behind Q_OS_LINUX) and platform_other.cpp (everything else: the portable
-// fallbacks). Thread-safe unless said otherwise.
+// behind QPP_HAVE_LINUX_FEATURES) and platform_other.cpp (everything else:
+// the portable fallbacks). What this build has is said by the constants of
+// platformfeatures_p.h (platform::hasPeerCredentials, ...). Thread-safe
+// unless said otherwise.
+
+#include "platformfeatures_p.h"
 
 #include <QtCore/QProcess>
 #include <QtCore/QString>
@@ -21,7 +25,8 @@ QString signalName(int signal);
 /// "failed to start: ...": what happened to a process, for messages.
 QString describeProcessEnd(const QProcess &process, bool startFailed);
 
-/// Resident memory of a process in bytes, or -1 where unknown (Linux: /proc).
+/// Resident memory of a process in bytes, or -1 where unknown (Linux: /proc;
+/// always -1 without hasResidentMemory).
 qint64 residentMemory(qint64 pid);
 
 /// True when the peer of a connected local socket runs as our user (checked
@@ -52,7 +57,8 @@ void prepareChild(QProcess *process, const ChildSetup &setup);
 /// group id cannot have been reused. No-op where there are no groups.
 void killProcessGroup(qint64 pid);
 
-/// Bytes waiting in the kernel for a socket descriptor; 0 when unknown.
+/// Bytes waiting in the kernel for a socket descriptor; -1 when unknown
+/// (always without hasRawSockets: the caller must look another way).
 int bytesInKernel(qintptr descriptor);
 
 /// Closes a descriptor this process holds (the side channel's other end).

@@ -66,7 +66,7 @@ void killProcessGroup(qint64) {}
 
 int bytesInKernel(qintptr)
 {
-    return 0;
+    return -1;
 }
 
 void closeDescriptor(int) {}

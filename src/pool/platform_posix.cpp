@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The pool's OS pieces on Linux and other Unix systems (see platform.h).
+// The pool's OS pieces on Linux and other Unix systems (see platform.h). The
+// Linux-only ones (QPP_HAVE_LINUX_FEATURES) are off on other Unix systems and
+// in the portable build; descriptor-level socket calls follow
+// QPP_HAVE_RAW_SOCKETS (platformfeatures_p.h).
 #include "pool/platform.h"
 
 #include <QtCore/QFile>
@@ -15,7 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -34,7 +37,7 @@ namespace {
 /// files, sockets, other pools' pipes -- close at exec.
 void closeInheritedDescriptorsOnExec()
 {
-#if defined(Q_OS_LINUX) && defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
+#if defined(QPP_HAVE_LINUX_FEATURES) && defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
     if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
         return;
 #endif
@@ -98,7 +101,7 @@ QString describeProcessEnd(const QProcess &process, bool startFailed)
 
 qint64 residentMemory(qint64 pid)
 {
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
     QFile statm(QStringLiteral("/proc/%1/statm").arg(pid));
     if (!statm.open(QIODevice::ReadOnly))
         return -1;
@@ -115,7 +118,7 @@ qint64 residentMemory(qint64 pid)
 bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid)
 {
     *peerPid = 0;
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
     ucred credentials{};
     socklen_t size = sizeof(credentials);
     if (::getsockopt(int(socket.socketDescriptor()), SOL_SOCKET, SO_PEERCRED, &credentials,
@@ -132,7 +135,7 @@ bool peerIsSameUser(const QLocalSocket &socket, qint64 *peerPid)
 
 qint64 currentKernelThreadId()
 {
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
     return qint64(::syscall(SYS_gettid));
 #else
     return 0;
@@ -141,7 +144,7 @@ qint64 currentKernelThreadId()
 
 qint64 threadCpuTime(qint64 kernelThreadId)
 {
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
     if (kernelThreadId <= 0)
         return -1;
     char path[64];
@@ -178,7 +181,7 @@ void prepareChild(QProcess *process, const ChildSetup &setup)
         closeInheritedDescriptorsOnExec();
         if (inherited >= 0)
             ::fcntl(inherited, F_SETFD, 0);
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
         // The worker dies with this thread's process even if it is SIGKILLed;
         // if the parent is already gone, the signal would never come.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -200,10 +203,15 @@ void killProcessGroup(qint64 pid)
 
 int bytesInKernel(qintptr descriptor)
 {
+#ifdef QPP_HAVE_RAW_SOCKETS
     int waiting = 0;
     if (descriptor < 0 || ::ioctl(int(descriptor), FIONREAD, &waiting) != 0)
-        return 0;
+        return -1;
     return std::max(waiting, 0);
+#else
+    Q_UNUSED(descriptor);
+    return -1;
+#endif
 }
 
 void closeDescriptor(int fd)

@@ -10,6 +10,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
 #include <QtCore/QPointer>
+#include <QtCore/QSet>
 #include <QtCore/QTimer>
 
 #include <algorithm>
@@ -22,6 +23,18 @@
 namespace QtProcessPool {
 
 namespace {
+/// A setting that cannot act on this system says so, once per process.
+void warnOnce(const QString &message)
+{
+    static QMutex mutex;
+    static QSet<QString> warned;
+    QMutexLocker lock(&mutex);
+    if (!warned.contains(message)) {
+        warned.insert(message);
+        qCWarning(lcPool).noquote() << message;
+    }
+}
+
 qint64 toMs(std::chrono::milliseconds value)
 {
     return std::max<qint64>(0, value.count());
@@ -540,6 +553,10 @@ qint64 ProcessPool::workerMemoryLimit() const
 }
 void ProcessPool::setWorkerMemoryLimit(qint64 bytes)
 {
+    if (bytes > 0 && !platform::hasChildSetup) {
+        warnOnce(QStringLiteral("setWorkerMemoryLimit(): workers' memory cannot be limited on "
+                                "this system; the limit has no effect"));
+    }
     const qint64 value = std::max<qint64>(0, bytes);
     if (store(d_func()->shared.workerMemoryLimit, value))
         Q_EMIT workerMemoryLimitChanged(value);
@@ -550,6 +567,12 @@ qint64 ProcessPool::maxWorkerRss() const
 }
 void ProcessPool::setMaxWorkerRss(qint64 bytes)
 {
+    if (bytes > 0 && !platform::hasResidentMemory) {
+        // The setting is kept (maxWorkerRss() reads it back) but never acts.
+        warnOnce(QStringLiteral("setMaxWorkerRss(): a worker's resident memory cannot be read on "
+                                "this system (or in the portable build); workers are not "
+                                "recycled for their memory"));
+    }
     const qint64 value = std::max<qint64>(0, bytes);
     if (store(d_func()->shared.maxWorkerRss, value))
         Q_EMIT maxWorkerRssChanged(value);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "protocol/sharedbody.h"
 
+#include "platformfeatures_p.h"
+
 #include <QtProcessPool/detail/serialization.h>
 
 #include <QtCore/QtEndian>
@@ -8,7 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -3,9 +3,13 @@
 // it reads, and the hand-over of reading between the I/O thread and the main
 // thread (see poolconnection.h for who reads when). The I/O thread connects
 // and reads during long tasks; the main thread reads while idle and runs tasks.
+// Where the socket is not a POSIX descriptor (QPP_HAVE_RAW_SOCKETS off: other
+// systems, the portable build), it is a QLocalSocket of the I/O thread, which
+// alone reads and writes it.
 #include "worker/poolconnection.h"
 
 #include "logging_p.h"
+#include "platformfeatures_p.h"
 #include "protocol/socketio.h"
 
 #include <QtCore/QCoreApplication>
@@ -18,14 +22,20 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
+#ifdef QPP_HAVE_RAW_SOCKETS
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#ifdef Q_OS_LINUX
+#else
+#include <QtNetwork/QLocalSocket>
+#endif
+#ifdef QPP_HAVE_LINUX_FEATURES
 #include <sys/timerfd.h>
 #endif
 
@@ -40,6 +50,7 @@ constexpr int TasksPerTurn = 64; // tasks run back to back before the main threa
 constexpr int LongTaskMs = 2;    // a task running this long hands reading to the I/O thread
 constexpr qsizetype ReadChunk = 64 * 1024;
 
+#ifdef QPP_HAVE_RAW_SOCKETS
 /// The pool's server, as QLocalServer names it (a path, or a name in the
 /// temporary directory): a connected, non-blocking socket, or -1.
 int connectToPool(const QString &serverName)
@@ -53,9 +64,16 @@ int connectToPool(const QString &serverName)
     if (encoded.isEmpty() || size_t(encoded.size()) >= sizeof address.sun_path)
         return -1;
     std::memcpy(address.sun_path, encoded.constData(), size_t(encoded.size()));
+#ifdef SOCK_CLOEXEC
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+#else
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd >= 0)
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC); // not for processes the tasks start
+#endif
     if (fd < 0)
         return -1;
+    noSigpipe(fd);
     int result;
     do {
         result = ::connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address);
@@ -66,6 +84,9 @@ int connectToPool(const QString &serverName)
     }
     return fd;
 }
+#else
+constexpr int ConnectTimeoutMs = 30000;
+#endif
 
 /// Decodes the frame's body as Message and acts on it: false if it does not decode.
 template <typename Message, typename Act>
@@ -98,10 +119,12 @@ PoolConnection::PoolConnection(QString serverName, quint32 slotId, QByteArray se
 PoolConnection::~PoolConnection()
 {
     delete m_mainNotifier;
+#ifdef QPP_HAVE_RAW_SOCKETS
     if (m_timerFd >= 0)
         ::close(m_timerFd);
     if (m_socketFd >= 0)
         ::close(m_socketFd);
+#endif
 }
 
 void PoolConnection::start()
@@ -117,6 +140,7 @@ void PoolConnection::start()
     // Stopped in its thread, which ends before we are deleted.
     connect(QThread::currentThread(), &QThread::finished, m_pollTimer, &QTimer::stop,
             Qt::DirectConnection);
+#ifdef QPP_HAVE_RAW_SOCKETS
     m_socketFd = connectToPool(m_serverName);
     if (m_socketFd < 0) {
         onGone();
@@ -124,7 +148,21 @@ void PoolConnection::start()
     }
     m_ioNotifier = new QSocketNotifier(m_socketFd, QSocketNotifier::Read, this);
     connect(m_ioNotifier, &QSocketNotifier::activated, this, [this] { readAvailable(Reader::Io); });
-#ifdef Q_OS_LINUX
+#else
+    m_socket = new QLocalSocket(this);
+    // Deleted in its own thread, as it ends.
+    connect(
+        QThread::currentThread(), &QThread::finished, this,
+        [this] { delete std::exchange(m_socket, nullptr); }, Qt::DirectConnection);
+    m_socket->connectToServer(m_serverName);
+    if (!m_socket->waitForConnected(ConnectTimeoutMs)) {
+        onGone();
+        return;
+    }
+    connect(m_socket, &QLocalSocket::readyRead, this, &PoolConnection::onSocketReadable);
+    connect(m_socket, &QLocalSocket::disconnected, this, &PoolConnection::onSocketReadable);
+#endif
+#ifdef QPP_HAVE_LINUX_FEATURES
     m_timerFd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (m_timerFd >= 0) {
         auto *timer = new QSocketNotifier(m_timerFd, QSocketNotifier::Read, this);
@@ -135,15 +173,25 @@ void PoolConnection::start()
 
 bool PoolConnection::send(const QByteArray &frames)
 {
+#ifdef QPP_HAVE_RAW_SOCKETS
     QMutexLocker lock(&m_writeMutex);
     return sendWire(m_bodies.divert(frames));
+#else
+    return sendThroughIoThread(frames);
+#endif
 }
 
 bool PoolConnection::send(const OutgoingFrames &frames)
 {
+#ifdef QPP_HAVE_RAW_SOCKETS
     QMutexLocker lock(&m_writeMutex);
     return sendWire(m_bodies.wire(frames));
+#else
+    return sendThroughIoThread(frames.toByteArray());
+#endif
 }
+
+#ifdef QPP_HAVE_RAW_SOCKETS
 
 // m_writeMutex held. Large bodies have gone through shared memory by now;
 // the side channel is written under the same lock, so its order is that
@@ -170,6 +218,75 @@ bool PoolConnection::sendWire(const QByteArray &wire)
     return left == 0;
 }
 
+#else
+
+// Any thread. The socket is the I/O thread's: another thread's frames are
+// written there while it waits (a task's TaskStarted is out before the task
+// runs). Holds no lock meanwhile, so the I/O thread's own sends -- which may
+// hold the runner's lock -- never wait for it. No side channel here: the
+// pool makes none without QPP_HAVE_LINUX_FEATURES.
+bool PoolConnection::sendThroughIoThread(const QByteArray &wire)
+{
+    if (QThread::currentThread() == thread())
+        return writeToSocket(wire);
+    bool written = false;
+    QMetaObject::invokeMethod(
+        this, [this, &wire, &written] { written = writeToSocket(wire); },
+        Qt::BlockingQueuedConnection);
+    return written;
+}
+
+// I/O thread: whole frames into the socket, handed to the system before this
+// returns. While Qt waits for the socket to take them it may read, and tell
+// of it: that is handled after the write (onSocketReadable()), never in the
+// middle of one.
+bool PoolConnection::writeToSocket(const QByteArray &wire)
+{
+    if (wire.isEmpty())
+        return true;
+    if (!m_writeOpen || !m_socket || m_socket->state() != QLocalSocket::ConnectedState)
+        return false;
+    ++m_writing;
+    m_socket->write(wire);
+    m_socket->flush();
+    while (m_socket->bytesToWrite() > 0 && m_socket->waitForBytesWritten(-1)) {
+    }
+    --m_writing;
+    const bool written =
+        m_socket->bytesToWrite() == 0 && m_socket->state() == QLocalSocket::ConnectedState;
+    if (m_writing == 0 && (std::exchange(m_readDeferred, false) || m_socket->bytesAvailable() > 0))
+        scheduleRead();
+    return written;
+}
+
+// I/O thread: the socket has bytes for us, or closed.
+void PoolConnection::onSocketReadable()
+{
+    if (!m_socket)
+        return; // being deleted as the thread ends
+    if (m_writing > 0) {
+        m_readDeferred = true; // inside a write: read once it is done
+        return;
+    }
+    readAvailable(Reader::Io);
+}
+
+// I/O thread: reads what a write left in the socket's buffer, from the event loop.
+void PoolConnection::scheduleRead()
+{
+    if (std::exchange(m_readQueued, true))
+        return;
+    QMetaObject::invokeMethod(
+        this,
+        [this] {
+            m_readQueued = false;
+            onSocketReadable();
+        },
+        Qt::QueuedConnection);
+}
+
+#endif // QPP_HAVE_RAW_SOCKETS
+
 bool PoolConnection::holdsReading(Reader who)
 {
     QMutexLocker lock(&m_stateMutex);
@@ -178,6 +295,10 @@ bool PoolConnection::holdsReading(Reader who)
 
 bool PoolConnection::readSocket()
 {
+#ifndef QPP_HAVE_RAW_SOCKETS
+    m_inBytes += m_socket->readAll();
+    return m_socket->state() != QLocalSocket::ConnectedState;
+#else
     for (;;) {
         const qsizetype had = m_inBytes.size();
         m_inBytes.resize(had + ReadChunk);
@@ -191,6 +312,7 @@ bool PoolConnection::readSocket()
             continue;
         return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
     }
+#endif
 }
 
 // The thread holding the reading role: reads what the socket has and
@@ -242,6 +364,7 @@ void PoolConnection::handOverToMain()
             return;
         m_readerRole = Reader::Main;
     }
+    Q_ASSERT(m_ioNotifier); // only with the LongTaskMs timer: raw sockets
     m_ioNotifier->setEnabled(false);
     QMetaObject::invokeMethod(
         QCoreApplication::instance(), [this] { mainRead(); }, Qt::QueuedConnection);
@@ -305,7 +428,7 @@ void PoolConnection::giveBack()
 // read the socket from now on (cancel, suspend, a pool that is gone).
 void PoolConnection::onLongTurn()
 {
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
     quint64 expirations = 0;
     if (::read(m_timerFd, &expirations, sizeof expirations) != sizeof expirations)
         return; // disarmed meanwhile
@@ -325,7 +448,7 @@ void PoolConnection::onLongTurn()
 // reading role. Fires every LongTaskMs until a task is running then.
 void PoolConnection::armLongTurnTimer()
 {
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
     if (m_timerArmed || m_timerFd < 0)
         return;
     m_timerArmed = true;
@@ -339,7 +462,7 @@ void PoolConnection::armLongTurnTimer()
 // m_stateMutex held: the main thread is idle, or the I/O thread reads.
 void PoolConnection::disarmLongTurnTimer()
 {
-#ifdef Q_OS_LINUX
+#ifdef QPP_HAVE_LINUX_FEATURES
     if (!m_timerArmed)
         return;
     m_timerArmed = false;
@@ -384,11 +507,16 @@ bool PoolConnection::answerChallenge(const Frame &frame)
     // Ready means warm: the pool may send a task the moment it has this.
     m_warm.acquire();
     m_warm.release();
+#ifdef QPP_HAVE_RAW_SOCKETS
     {
         QMutexLocker lock(&m_writeMutex);
         m_fd = m_socketFd;
         sendWire(m_bodies.divert(encodeMessage(hello)));
     }
+#else
+    m_writeOpen = true;
+    writeToSocket(encodeMessage(hello));
+#endif
     m_authenticated = true;
     m_handOverToMain = m_timerFd >= 0;
     return true;
@@ -514,11 +642,14 @@ void PoolConnection::onGone()
         busy = m_busy;
     }
     if (busy)
-        ::_exit(m_authenticated ? 0 : 2);
+        std::_Exit(m_authenticated ? 0 : 2);
     {
         QMutexLocker lock(&m_writeMutex);
         m_fd = -1;
     }
+#ifndef QPP_HAVE_RAW_SOCKETS
+    m_writeOpen = false; // I/O thread, the only one that writes here
+#endif
     const int code = m_authenticated ? 0 : 2;
     QMetaObject::invokeMethod(
         QCoreApplication::instance(), [code] { QCoreApplication::exit(code); },

@@ -14,11 +14,15 @@
 // timerfd it watches), until the main thread is idle again. The reading
 // role moves under m_stateMutex: to the I/O thread only while the main thread
 // runs a task, back only while it is idle. Where timerfd is missing (not
-// Linux), the I/O thread reads all the time and hands tasks over by event.
+// Linux, or the portable build), the I/O thread reads all the time and hands
+// tasks over by event.
 //
 // Both threads write whole frames straight to the socket under one mutex: the
 // main thread reports a task's end and the next task's start itself, so tasks
-// sent ahead run back to back with no thread hop in between.
+// sent ahead run back to back with no thread hop in between. Where the socket
+// is not a POSIX descriptor (QPP_HAVE_RAW_SOCKETS off), it is a QLocalSocket
+// only the I/O thread touches: the main thread's frames are written there
+// while it waits (sendThroughIoThread()).
 //
 // Lock order: m_stateMutex before the runner's lock before m_writeMutex.
 
@@ -33,6 +37,7 @@
 
 #include <deque>
 
+class QLocalSocket;
 class QSocketNotifier;
 class QTimer;
 
@@ -63,7 +68,12 @@ private:
     // returns. False when the pool is gone.
     bool send(const QByteArray &frames);
     bool send(const protocol::OutgoingFrames &frames);
-    bool sendWire(const QByteArray &wire);
+    bool sendWire(const QByteArray &wire); // raw sockets, m_writeMutex held
+    // Without raw sockets (portable path): I/O thread but for the first.
+    bool sendThroughIoThread(const QByteArray &wire);
+    bool writeToSocket(const QByteArray &wire);
+    void onSocketReadable();
+    void scheduleRead();
 
     bool holdsReading(Reader who);
     void readAvailable(Reader who);
@@ -93,7 +103,7 @@ private:
     const QString m_serverName;
     const quint32 m_slotId;
     const QByteArray m_secret;
-    int m_socketFd = -1; // set by start(), before any other use
+    int m_socketFd = -1; // raw sockets: set by start(), before any other use
     // The reading role's: used only by the thread that holds it.
     QByteArray m_inBytes; // read, not yet a whole frame
     protocol::FrameReader m_reader{protocol::AbsoluteMaxMessageSize};
@@ -105,6 +115,12 @@ private:
     QTimer *m_pollTimer = nullptr; // flushes the running QPromise task's updates
     QSocketNotifier *m_ioNotifier = nullptr;
     int m_timerFd = -1; // LongTaskMs timer (Linux), or -1: the I/O thread always reads
+    // Without raw sockets: the connection, and the state of writing to it.
+    QLocalSocket *m_socket = nullptr;
+    bool m_writeOpen = false;    // after our hello, until the pool is gone
+    int m_writing = 0;           // writeToSocket() calls under way
+    bool m_readDeferred = false; // the socket became readable during a write
+    bool m_readQueued = false;   // scheduleRead() has posted a read
     // Main thread only.
     QSocketNotifier *m_mainNotifier = nullptr;
 

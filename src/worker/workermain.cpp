@@ -3,6 +3,7 @@
 // Reads the pool's socket name (argv) and credentials (stdin), sets the
 // process up, then runs the main thread's event loop -- tasks run there --
 // while a PoolConnection on an I/O thread talks to the pool. Main thread.
+#include "platformfeatures_p.h"
 #include "protocol/messages.h"
 #include "worker/poolconnection.h"
 #include "worker/taskrunner.h"
@@ -17,12 +18,14 @@
 #include <memory>
 #include <string>
 
+#ifdef Q_OS_UNIX
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#endif
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <unistd.h>
 
 namespace QtProcessPool {
 
@@ -47,13 +50,26 @@ void keepLargeBuffersWarm()
 #endif
 }
 
+/// One byte of stdin, unbuffered where POSIX allows; false at its end.
+bool readStdinByte(char *c)
+{
+#ifdef Q_OS_UNIX
+    return ::read(STDIN_FILENO, c, 1) == 1;
+#else
+    const int got = std::fgetc(stdin);
+    *c = char(got);
+    return got != EOF;
+#endif
+}
+
 /// Reads "<slot> <secret in hex>[ <side channel fd>]\n" from stdin, written
-/// there by the pool. *bodiesFd is -1 without a usable side channel.
+/// there by the pool. *bodiesFd is -1 without a usable side channel (always
+/// without QPP_HAVE_LINUX_FEATURES: the pool makes none).
 bool readCredentials(quint32 *slotId, QByteArray *secret, int *bodiesFd)
 {
     std::string line;
     char c;
-    while (line.size() < 1024 && ::read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
+    while (line.size() < 1024 && readStdinByte(&c) && c != '\n')
         line.push_back(c);
     const QList<QByteArray> parts = QByteArray::fromStdString(line).split(' ');
     if (parts.size() != 2 && parts.size() != 3)
@@ -62,6 +78,7 @@ bool readCredentials(quint32 *slotId, QByteArray *secret, int *bodiesFd)
     *slotId = parts[0].toUInt(&ok);
     *secret = QByteArray::fromHex(parts[1]);
     *bodiesFd = -1;
+#ifdef QPP_HAVE_LINUX_FEATURES
     if (parts.size() == 3) {
         bool fdOk = false;
         const int fd = parts[2].toInt(&fdOk);
@@ -73,6 +90,7 @@ bool readCredentials(quint32 *slotId, QByteArray *secret, int *bodiesFd)
             *bodiesFd = fd;
         }
     }
+#endif
     return ok && !secret->isEmpty();
 }
 
