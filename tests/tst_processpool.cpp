@@ -624,8 +624,8 @@ void TestProcessPool::largePayloadsGoThroughSharedMemory()
     // byte for byte.
     const QByteArray big = patternBytes(3 * 1024 * 1024 + 7, 1);
     QCOMPARE(pool.run(reversed, big).result(), reversed(big));
-    qint64 expected = 0;
-#ifdef Q_OS_LINUX
+    qint64 expected = 0; // inline where there is no side channel (the portable build)
+#if defined(Q_OS_LINUX) && !defined(QPP_PORTABLE)
     expected = 2;
 #endif
     QCOMPARE(pool.statistics().sharedMemoryTransfers, expected);
@@ -642,8 +642,10 @@ void TestProcessPool::largePayloadsGoThroughSharedMemory()
     QCOMPARE(chunks.size(), 5);
     for (int i = 0; i < chunks.size(); ++i)
         QVERIFY(chunks[i] == patternBytes(1024 * 1024, i));
-#ifdef Q_OS_LINUX
+#if defined(Q_OS_LINUX) && !defined(QPP_PORTABLE)
     QVERIFY(pool.statistics().sharedMemoryTransfers >= expected + 4);
+#else
+    QCOMPARE(pool.statistics().sharedMemoryTransfers, 0);
 #endif
     QCOMPARE(pool.run(square, 5).result(), 25); // and on it goes
 }

@@ -81,7 +81,14 @@ class TestLending : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
-    void initTestCase() { QVERIFY(SocketPair().ours >= 0); }
+    void initTestCase()
+    {
+#ifdef QPP_PORTABLE
+        QSKIP("socket lending needs send() on a POSIX descriptor: the portable build never "
+              "lends (QPP_PORTABLE)");
+#endif
+        QVERIFY(SocketPair().ours >= 0);
+    }
 
     void takenBackUnused()
     {
