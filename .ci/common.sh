@@ -1,5 +1,5 @@
-# Shared by .ci/test and .ci/demo: installs what a fresh Debian machine lacks,
-# then configures and builds. Sourced, not run.
+# Shared by .ci/test, .ci/demo and .ci/test-qt68: installs what a fresh Debian
+# machine lacks, then configures and builds. Sourced, not run.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +17,12 @@ packages=(
     qml6-module-qtquick-templates qml6-module-qtquick-layouts qml6-module-qtquick-window
     qml6-module-qtqml-workerscript
 )
+# What the test suite needs on top (.ci/test; .ci/test-qt68 puts it into its
+# tree too): clang and its sanitizer runtimes build the protocol fuzz harnesses
+# (libclang-rt-dev follows the default clang, so the name holds on Debian 12
+# and 13); python3 runs the Python peers of the benchmark smoke test; doxygen
+# the API reference check (docs_api).
+test_packages=(clang libclang-rt-dev python3 doxygen)
 
 ensure_packages() {
     local missing=()
@@ -36,5 +42,6 @@ configure_and_build() {
     local dir=$1
     shift
     cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
-    cmake --build "$dir" --parallel
+    # --parallel without a number ignores CMAKE_BUILD_PARALLEL_LEVEL: pass it on.
+    cmake --build "$dir" --parallel ${CMAKE_BUILD_PARALLEL_LEVEL:-}
 }
