@@ -67,7 +67,7 @@ void Engine::readPausedWorkers()
         slots.push_back(entry.first);
     for (int slotId : slots) {
         WorkerConnection *w = worker(slotId);
-        if (w && w->link.isAttached() && w->link.socket()->bytesAvailable() > 0)
+        if (w && w->link.isAttached() && w->link.hasUnread())
             onWorkerReadyRead(slotId);
     }
 }

@@ -48,10 +48,32 @@ void FrameLink::flush()
 void FrameLink::attach(std::unique_ptr<QLocalSocket> socket)
 {
     m_socket = std::move(socket);
+    if (m_socket) {
+        // Direct: it must run before Qt's abort() that follows the signal.
+        QObject::connect(
+            m_socket.get(), &QLocalSocket::errorOccurred, m_socket.get(), [this] { salvage(); },
+            Qt::DirectConnection);
+    }
 #ifdef QPP_HAVE_RAW_SOCKETS
     if (m_socket)
         protocol::noSigpipe(int(m_socket->socketDescriptor())); // flush() writes to it
 #endif
+}
+
+void FrameLink::salvage()
+{
+    // Qt's socket engine has closed the descriptor by now: what is still in
+    // the kernel is gone, what Qt already read is not, until abort().
+    if (m_pulling || m_socket->state() != QLocalSocket::ConnectedState)
+        return;
+    m_salvaged.remove(0, m_salvagedOffset);
+    m_salvagedOffset = 0;
+    m_salvaged += m_socket->readAll();
+}
+
+bool FrameLink::hasUnread() const
+{
+    return m_salvagedOffset < m_salvaged.size() || (m_socket && m_socket->bytesAvailable() > 0);
 }
 
 FrameLink::Status FrameLink::read(protocol::Frame *frame, QString *why, bool *viaSharedMemory)
@@ -59,7 +81,21 @@ FrameLink::Status FrameLink::read(protocol::Frame *frame, QString *why, bool *vi
     *viaSharedMemory = false;
     if (!m_socket)
         return Status::NeedMore;
-    const protocol::FrameReader::Status status = m_reader.read(*m_socket, frame);
+    protocol::FrameReader::Status status;
+    if (m_salvagedOffset < m_salvaged.size()) {
+        status = m_reader.read(m_salvaged, &m_salvagedOffset, frame);
+        if (m_salvagedOffset == m_salvaged.size()) {
+            m_salvaged.clear(); // all of it read: the socket is next
+            m_salvagedOffset = 0;
+        }
+        // Half a frame saved: the rest, if any, is still in the socket.
+        if (status == protocol::FrameReader::Status::NeedMore && m_socket->bytesAvailable() > 0) {
+            m_salvaged += m_socket->readAll();
+            return read(frame, why, viaSharedMemory);
+        }
+    } else {
+        status = m_reader.read(*m_socket, frame);
+    }
     if (status == protocol::FrameReader::Status::NeedMore)
         return Status::NeedMore;
     if (status == protocol::FrameReader::Status::Error) {

@@ -51,13 +51,26 @@ public:
     /// The socket's readyRead() meanwhile is this read (isPulling()).
     bool pull();
     bool isPulling() const { return m_pulling; }
+    /// Frames wait to be read: in the socket, or saved from it (salvage()).
+    bool hasUnread() const;
 
 private:
+    /// The socket reports an error, and Qt is about to abort it: on a
+    /// failed write (the worker died), Qt drops what it had read but not yet
+    /// handed over. What the worker sent before it died decides its tasks'
+    /// fates, so that is taken now and read() goes on from it. (What Qt had
+    /// not read from the kernel yet is lost with the descriptor, which Qt
+    /// closes first; only writes through Qt risk it, which the full build
+    /// makes only for the part of a large frame the kernel did not take.)
+    void salvage();
+
     std::unique_ptr<QLocalSocket> m_socket;
     QByteArray m_outgoing; // written during the engine's current batch
     protocol::FrameReader m_reader;
     protocol::SharedBodyChannel m_bodies;
     bool m_pulling = false;
+    QByteArray m_salvaged; // salvage(): read before the socket (its bytes came first)
+    qsizetype m_salvagedOffset = 0;
 };
 
 } // namespace QtProcessPool

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <utility>
+
 using namespace QtProcessPool;
 using namespace QtProcessPool::protocol;
 
@@ -167,6 +169,34 @@ private Q_SLOTS:
         bool shared = true;
         QCOMPARE(f.link.read(&frame, &why, &shared), FrameLink::Status::Frame);
         QVERIFY(!shared);
+    }
+
+    void framesSurviveAFailedWrite()
+    {
+        // The worker wrote its last frames and died; Qt's write to it fails
+        // and Qt aborts the socket, dropping what it had read and not handed
+        // over.
+        // Those frames decide its tasks' fates: they must still be read.
+        Fixture f;
+        const QByteArray finished = encodeMessage(TaskFinished{4, 0, {}});
+        const QByteArray started = encodeMessage(TaskStarted{5});
+        f.workerWrites(finished + started);
+        // Qt has read them (not handed them over yet) when the worker dies.
+        QTRY_COMPARE(f.link.socket()->bytesAvailable(), qint64(finished.size() + started.size()));
+        ::close(std::exchange(f.worker, -1));
+        f.link.socket()->write(QByteArray(1 << 20, 'r')); // through Qt, as without raw sockets
+        f.link.socket()->flush();                         // fails: the peer is gone
+        QCOMPARE(f.link.socket()->state(), QLocalSocket::UnconnectedState);
+        QVERIFY(f.link.hasUnread());
+        Frame frame;
+        QString why;
+        bool shared = false;
+        QCOMPARE(f.link.read(&frame, &why, &shared), FrameLink::Status::Frame);
+        QCOMPARE(frame.type, quint16(MessageType::TaskFinished));
+        QCOMPARE(f.link.read(&frame, &why, &shared), FrameLink::Status::Frame);
+        QCOMPARE(frame.type, quint16(MessageType::TaskStarted));
+        QCOMPARE(f.link.read(&frame, &why, &shared), FrameLink::Status::NeedMore);
+        QVERIFY(!f.link.hasUnread());
     }
 
     void largeBodyComesThroughSharedMemory()
