@@ -397,7 +397,11 @@ void TestLifecycle::statisticsAfterMixedRun()
     QVERIFY(stats.workersStarted >= 1);
     QCOMPARE(stats.queueWait.samples, qint64(15)); // every task that started
     QCOMPARE(stats.runTime.samples, qint64(15));
-    QVERIFY(stats.runTime.max >= 300 && stats.runTime.max < 60000);
+    // The pool times a task from reading its TaskStarted to reading its end:
+    // on a loaded machine the first read can come late, so the 300 ms task
+    // may measure less (seen: under 300 ms with two CI builds running).
+    QVERIFY2(stats.runTime.max >= 150 && stats.runTime.max < 60000,
+             qPrintable(QString::number(stats.runTime.max)));
     QVERIFY(stats.runTime.p50 <= stats.runTime.p95 && stats.runTime.p95 <= stats.runTime.max);
     QCOMPARE(stats.queuedTasks, 0);
     QCOMPARE(stats.runningTasks, 0);
