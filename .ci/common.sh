@@ -21,8 +21,9 @@ packages=(
 # tree too): clang and its sanitizer runtimes build the protocol fuzz harnesses
 # (libclang-rt-dev follows the default clang, so the name holds on Debian 12
 # and 13); python3 runs the Python peers of the benchmark smoke test; doxygen
-# the API reference check (docs_api).
-test_packages=(clang libclang-rt-dev python3 doxygen)
+# the API reference check (docs_api); file and dpkg-dev (dpkg-shlibdeps) let
+# CPack make the .deb with its library dependencies (package_deb).
+test_packages=(clang libclang-rt-dev python3 doxygen file dpkg-dev)
 
 ensure_packages() {
     local missing=()
