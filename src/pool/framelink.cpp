@@ -64,10 +64,9 @@ void FrameLink::salvage()
 {
     // Qt's socket engine has closed the descriptor by now: what is still in
     // the kernel is gone, what Qt already read is not, until abort().
+    // Once only: the socket holds nothing after the abort that follows.
     if (m_pulling || m_socket->state() != QLocalSocket::ConnectedState)
         return;
-    m_salvaged.remove(0, m_salvagedOffset);
-    m_salvagedOffset = 0;
     m_salvaged += m_socket->readAll();
 }
 
@@ -81,21 +80,10 @@ FrameLink::Status FrameLink::read(protocol::Frame *frame, QString *why, bool *vi
     *viaSharedMemory = false;
     if (!m_socket)
         return Status::NeedMore;
-    protocol::FrameReader::Status status;
-    if (m_salvagedOffset < m_salvaged.size()) {
-        status = m_reader.read(m_salvaged, &m_salvagedOffset, frame);
-        if (m_salvagedOffset == m_salvaged.size()) {
-            m_salvaged.clear(); // all of it read: the socket is next
-            m_salvagedOffset = 0;
-        }
-        // Half a frame saved: the rest, if any, is still in the socket.
-        if (status == protocol::FrameReader::Status::NeedMore && m_socket->bytesAvailable() > 0) {
-            m_salvaged += m_socket->readAll();
-            return read(frame, why, viaSharedMemory);
-        }
-    } else {
-        status = m_reader.read(*m_socket, frame);
-    }
+    // Saved bytes came before anything the (aborted) socket could still hold.
+    const protocol::FrameReader::Status status =
+        m_salvagedOffset < m_salvaged.size() ? m_reader.read(m_salvaged, &m_salvagedOffset, frame)
+                                             : m_reader.read(*m_socket, frame);
     if (status == protocol::FrameReader::Status::NeedMore)
         return Status::NeedMore;
     if (status == protocol::FrameReader::Status::Error) {
