@@ -853,8 +853,8 @@ void TestProcessPool::settingsAndProperties()
     QCOMPARE(pool.property("maxWorkers").toInt(), QThread::idealThreadCount());
     QVERIFY(pool.setProperty("maxWorkers", 3));
     QCOMPARE(pool.maxWorkers(), 3);
-    pool.setMaxWorkers(0);
-    QCOMPARE(pool.maxWorkers(), 1);
+    pool.setMaxWorkers(-1);
+    QCOMPARE(pool.maxWorkers(), 0); // no local workers (remote ones only)
     QCOMPARE(pool.minWorkers(), 0);
     QCOMPARE(pool.maxQueuedTasks(), 0);
     QCOMPARE(pool.cancelGracePeriod(), 1000ms);

@@ -178,14 +178,14 @@ void TestProperties::writingNotifiesOnce()
 void TestProperties::clampedToSameValueIsSilent()
 {
     ProcessPool pool;
-    pool.setMaxWorkers(1);
+    pool.setMaxWorkers(0);
     pool.setWorkerStartTimeout(1ms);
     QSignalSpy maxWorkers(&pool, &ProcessPool::maxWorkersChanged);
     QSignalSpy minWorkers(&pool, &ProcessPool::minWorkersChanged);
     QSignalSpy startTimeout(&pool, &ProcessPool::workerStartTimeoutChanged);
     QSignalSpy idleTimeout(&pool, &ProcessPool::idleTimeoutChanged);
     QSignalSpy messageSize(&pool, &ProcessPool::maxMessageSizeChanged);
-    pool.setMaxWorkers(0);           // clamped to 1
+    pool.setMaxWorkers(-1);          // clamped to 0
     pool.setMinWorkers(-3);          // clamped to 0, the default
     pool.setWorkerStartTimeout(0ms); // clamped to 1 ms
     pool.setProperty("workerStartTimeoutMs", -5);
@@ -328,6 +328,7 @@ void TestProperties::kindIsMetaEnum()
         {Kind::ProtocolError, "ProtocolError"},
         {Kind::WorkerStartFailed, "WorkerStartFailed"},
         {Kind::QueueFull, "QueueFull"},
+        {Kind::WorkerLost, "WorkerLost"},
     };
     const QMetaEnum meta = QMetaEnum::fromType<Kind>();
     QVERIFY(meta.isValid());

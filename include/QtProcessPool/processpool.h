@@ -12,12 +12,14 @@
 #include <QtProcessPool/taskerror.h>
 #include <QtProcessPool/taskoptions.h>
 #include <QtProcessPool/worker.h>
+#include <QtProcessPool/workerlauncher.h>
 
 #include <QtCore/QFuture>
 #include <QtCore/QObject>
 #include <QtCore/QProcess>
 #include <QtCore/QProcessEnvironment>
 #include <QtCore/QStringList>
+#include <QtNetwork/QHostAddress>
 
 #include <chrono>
 #include <cstddef>
@@ -149,8 +151,10 @@ public:
     template <typename F, typename Sequence>
     [[nodiscard]] auto mapped(F f, const Sequence &items, int chunkSize = 0);
 
-    /// Upper bound of worker processes, started lazily as tasks arrive.
-    /// Default QThread::idealThreadCount(); at least 1.
+    /// Upper bound of local worker processes, started lazily as tasks
+    /// arrive. Default QThread::idealThreadCount(). 0: no local workers,
+    /// every task waits for a remote one (addWorkers()); without any, tasks
+    /// fail with TaskError::WorkerStartFailed.
     int maxWorkers() const;
     /// Sets maxWorkers().
     void setMaxWorkers(int count);
@@ -255,6 +259,30 @@ public:
     /// pass (-1: no limit). Returns true if the pool became idle. Call it on the
     /// pool's thread. Futures that failed at once (see run()) do not count.
     bool waitForDone(int msecs = -1);
+
+    // Workers on other machines. They connect back over TCP with TLS to a
+    // certificate made for this pool, which they pin, and prove a secret
+    // inside it (see WorkerLauncher); they take tasks from the same queue.
+
+    /// Where remote workers connect back: an address of this machine they
+    /// can reach, and a port (0: a free one). Default: every address, a
+    /// free port. Takes effect at the next addWorkers() that starts listening.
+    void setRemoteListenAddress(const QHostAddress &address, quint16 port = 0);
+    /// Starts launcher.workers() workers now, and keeps that many running
+    /// (one that ends is replaced, with the start back-off of local
+    /// workers). Returns the group's id (> 0) for removeWorkers(). They do
+    /// not count against maxWorkers(), which bounds the local workers only
+    /// (0: every task runs remotely). A
+    /// launcher that fails (ssh refused, no SLURM, a worker that never
+    /// connects) fails the waiting tasks with TaskError::WorkerStartFailed,
+    /// carrying what the launcher printed on stderr.
+    int addWorkers(const WorkerLauncher &launcher);
+    /// The group's workers finish their running tasks, give back what they
+    /// have not started, and go; their launchers end (ssh sessions closed,
+    /// SLURM steps canceled). Unknown ids are ignored.
+    void removeWorkers(int groupId);
+    /// The TCP port remote workers connect to; 0 until the first addWorkers().
+    quint16 remotePort() const;
 
     /// Live counts (any thread; a snapshot): worker processes from their
     /// start to their reaping (starting and retiring ones included).

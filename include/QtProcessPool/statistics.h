@@ -65,9 +65,13 @@ struct Statistics
             Busy,     ///< running a task (or has tasks sent ahead)
             Retiring, ///< on its way out: recycled, idle-retired, canceled, crashed or killed
         };
-        qint64 pid = 0;                ///< the worker's process id
+        qint64 pid = 0;                ///< the worker's process id (on its host)
         State state = State::Starting; ///< now
         qint64 tasksDone = 0;          ///< tasks it ended, whatever their outcome
+        /// Where it runs: empty for a local worker; for a remote one, the
+        /// host name it gave (its launcher's destination until it connected).
+        QString host;
+        int group = 0; ///< ProcessPool::addWorkers()' id; 0 for a local worker
     };
     /// Every worker process of the pool, oldest first.
     QList<WorkerInfo> workerInfo;

@@ -33,7 +33,10 @@ public:
         BadArguments,  ///< arguments do not match the registered signature, or do not decode
         ProtocolError, ///< the worker broke the protocol
         WorkerStartFailed, ///< no worker could be started or connected
-        QueueFull          ///< maxQueuedTasks reached
+        QueueFull,         ///< maxQueuedTasks reached
+        /// A remote worker's connection broke, or it went silent, while it
+        /// ran the task (ProcessPool::addWorkers()): it may still have run.
+        WorkerLost
     };
     Q_ENUM(Kind)
 

@@ -31,10 +31,7 @@ Engine::Engine(SharedState *shared)
                          ? &w->secret
                          : nullptr;
           },
-          [this](int slotId, std::unique_ptr<QLocalSocket> socket) {
-              onWorkerConnected(slotId, std::move(socket));
-          },
-          this)
+          [this](Handshake::Proven &&proven) { onWorkerConnected(std::move(proven)); }, this)
     , m_workers(shared, *this, this)
     , m_scheduler(*this, m_workers.all())
     , m_lending(shared)
@@ -43,6 +40,8 @@ Engine::Engine(SharedState *shared)
     , m_ledger(shared, m_delivery, *this)
     , m_futurePoll(this)
 {
+    m_handshake.setRefused(
+        [this](int slotId, const QString &why) { onWorkerRefused(slotId, why); });
     connect(&m_delivery, &Delivery::stateChanged, this, &Engine::stateChanged);
     connect(&m_delivery, &Delivery::deliveryMarker, this, &Engine::deliveryMarker);
     m_futurePoll.setInterval(FuturePollMs);
@@ -211,9 +210,9 @@ void Engine::lendIdleWorker()
     if (!w || !w->link.isWriteIdle() || !w->retireReason.isEmpty()) {
         return;
     }
-    const int fd = int(w->link.socket()->socketDescriptor());
+    const int fd = w->link.localSocket() ? int(w->link.localSocket()->socketDescriptor()) : -1;
     if (fd < 0)
-        return;
+        return; // a remote worker's is TLS: only the engine writes there
     m_lending.lend(w->slotId, fd);
 }
 
@@ -224,7 +223,7 @@ void Engine::settleInboxWatch()
     // way), and no more may start; the first to report back brings dispatch().
     const bool willLook = m_batchDepth == 0 && !m_shuttingDown && m_handshake.isListening() &&
                           !m_scheduler.queue().isEmpty() && !idleWorker() &&
-                          m_workers.liveCount() >= std::max(1, m_shared->maxWorkers.load());
+                          m_workers.liveCount() >= m_shared->maxWorkers.load();
     QMutexLocker lock(&m_shared->inboxMutex);
     m_shared->engineWillLook = willLook;
     if (!willLook && !m_shared->wakePosted &&
@@ -246,7 +245,7 @@ void Engine::prestart(int count)
     const Entry entry(this);
     if (!m_handshake.isListening())
         listen();
-    const int target = std::min(count, std::max(1, m_shared->maxWorkers.load()));
+    const int target = std::min(count, m_shared->maxWorkers.load());
     for (int live = m_workers.liveCount(); live < target && m_handshake.isListening(); ++live)
         spawnWorker();
     notifyCounts();
@@ -276,6 +275,12 @@ void Engine::dispatch()
     m_workers.retireSurplus();
     const size_t suspended = m_scheduler.assignToIdle();
     spawnAsNeeded();
+    replenishGroups();
+    if (m_shared->maxWorkers == 0 && m_groups.empty() && !m_scheduler.queue().isEmpty()) {
+        failQueued(TaskError::Kind::WorkerStartFailed,
+                   QStringLiteral("no worker can run it: maxWorkers() is 0 and no remote "
+                                  "workers were added"));
+    }
     m_scheduler.sendAhead(suspended, m_delivery.recentRunNs());
     m_scheduler.stealBack();
     m_workers.armIdleTimers();
@@ -307,8 +312,14 @@ void Engine::spawnWorker()
     wire(worker);
     worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
     qCDebug(lcPool) << "starting worker" << slotId << process->program();
-    LocalLauncher::start(process, {slotId, worker->secret, theirBodies});
+    LocalLauncher::start(process, {slotId, worker->secret, theirBodies, {}});
     m_workers.started(worker);
+    attachOutput(worker);
+}
+
+void Engine::attachOutput(WorkerConnection *worker)
+{
+    QProcess *process = worker->process.get();
     worker->output.attach(process, process->processId(),
                           [this](qint64 pid, QProcess::ProcessChannel channel,
                                  const QString &lines) {
@@ -425,7 +436,7 @@ void Engine::shutdown()
         if (w->link.isAttached())
             w->link.socket()->disconnect(this);
         if (w->isIdle() && !w->processEnded) {
-            w->link.socket()->disconnectFromServer();
+            w->link.disconnectFromPeer();
             graceful.push_back(w);
         } else if (w->process->state() != QProcess::NotRunning) {
             WorkerSet::endProcessGroup(w); // with its helpers

@@ -12,6 +12,9 @@
 #include "pool/workerconnection.h"
 #include "pool/workerset.h"
 #include "protocol/messages.h"
+#include "remote/tlsidentity.h"
+
+#include <QtProcessPool/workerlauncher.h>
 
 #include <QtCore/QObject>
 #include <QtCore/QTimer>
@@ -41,6 +44,10 @@ public:
     /// Takes newly submitted tasks from the inbox and dispatches.
     void wake();
     void prestart(int count);
+    /// Starts a group of remote workers and keeps launcher.workers() of them.
+    void addGroup(int groupId, const WorkerLauncher &launcher);
+    /// Its workers finish their running tasks and go (see ProcessPool::removeWorkers()).
+    void removeGroup(int groupId);
     /// Cancels every task and stops every worker; blocks up to about a second.
     void shutdown();
 
@@ -112,6 +119,25 @@ private:
     void spawnAsNeeded();
     bool dropped(WorkerConnection *worker, quint64 taskId, quint32 resultCount);
     void spawnWorker();
+    /// Forwards the worker's stdout and stderr (workerOutput()).
+    void attachOutput(WorkerConnection *worker);
+
+    // Remote workers (engine_remote.cpp).
+    struct RemoteGroup
+    {
+        WorkerLauncher launcher;
+        int failures = 0;                // start failures in a row
+        std::unique_ptr<QTimer> backoff; // no new worker of the group while it runs
+    };
+    /// Starts the missing workers of every group (not during its back-off).
+    void replenishGroups();
+    bool spawnRemoteWorker(int groupId, RemoteGroup &group);
+    /// Makes the pool's TLS identity and listens for remote workers, once.
+    bool listenRemote(QString *error);
+    /// What a remote worker is told on its command line: where to connect.
+    QStringList remoteWorkerArguments() const;
+    void onGroupStartFailed(int groupId, const QString &message);
+    void onGroupWorkerReady(WorkerConnection *worker);
     /// Connects a new worker's process and timers to the engine.
     void wire(WorkerConnection *worker);
     /// What spawnWorker() starts, from the pool's settings.
@@ -124,7 +150,12 @@ private:
 
     /// The worker of slotId proved itself (Handshake): it runs the pool's
     /// initializer, or is ready.
-    void onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> socket);
+    void onWorkerConnected(Handshake::Proven &&proven);
+    /// A worker proved its secret but cannot serve (another build): it is
+    /// killed, and its start fails with why.
+    void onWorkerRefused(int slotId, const QString &why);
+    /// The message a worker's start failure gives (a remote one's launcher's stderr).
+    QString startFailure(const WorkerConnection &worker, const WorkerEnd &end) const;
 
     /// drain: read everything, even while deliveries are paused (the
     /// worker is gone and its last frames must count).
@@ -193,6 +224,8 @@ private:
     int m_batchDepth = 0;
     bool m_dispatchDeferred = false;
     bool m_shuttingDown = false;
+    std::map<int, RemoteGroup> m_groups; // by id (ProcessPool::addWorkers())
+    TlsIdentity m_identity;              // made when the first group starts
 };
 
 } // namespace QtProcessPool

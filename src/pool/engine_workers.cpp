@@ -18,15 +18,22 @@ constexpr quint64 InitializerTaskId = 0; // task ids start at 1
 
 // --- handshake --------------------------------------------------------------
 
-void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
+void Engine::onWorkerConnected(Handshake::Proven &&proven)
 {
     const Entry entry(this);
+    const int slotId = proven.slotId;
     WorkerConnection *accepted = worker(slotId);
-    QLocalSocket *socket = proven.get();
-    accepted->link.attach(std::move(proven));
-    connect(socket, &QLocalSocket::readyRead, this, [this, slotId] { onWorkerReadyRead(slotId); });
-    connect(socket, &QLocalSocket::disconnected, this, [this, slotId] { onSocketClosed(slotId); });
+    QIODevice *socket = proven.socket.get();
+    accepted->link.attach(std::move(proven.socket));
+    connect(socket, &QIODevice::readyRead, this, [this, slotId] { onWorkerReadyRead(slotId); });
+    if (QLocalSocket *local = accepted->link.localSocket())
+        connect(local, &QLocalSocket::disconnected, this,
+                [this, slotId] { onSocketClosed(slotId); });
+    else
+        connect(static_cast<QAbstractSocket *>(socket), &QAbstractSocket::disconnected, this,
+                [this, slotId] { onSocketClosed(slotId); });
     accepted->pid = accepted->process->processId();
+    m_workers.identify(accepted, proven.host, proven.pid);
     RunTask initializer;
     {
         QMutexLocker lock(&m_shared->mutex);
@@ -51,6 +58,8 @@ void Engine::onWorkerConnected(int slotId, std::unique_ptr<QLocalSocket> proven)
 void Engine::becomeReady(WorkerConnection *w)
 {
     m_workers.becomeReady(w);
+    if (w->isRemote())
+        onGroupWorkerReady(w);
     Q_EMIT workerStarted(w->pid);
     if (!w->retireReason.isEmpty())
         m_workers.retire(w); // surplus since it was started (maxWorkers() lowered)
@@ -324,7 +333,8 @@ void Engine::onSocketClosed(int slotId)
         scheduleReap(w);
         return;
     }
-    // Workers close their connection only when exiting; give it a moment.
+    // Workers close their connection only when exiting; give it a moment
+    // (a remote one's launcher ends once the worker has ended).
     m_workers.setState(w, WorkerConnection::State::Lost);
     if (w->state != WorkerConnection::State::Killing)
         w->timer.start(SocketGraceMs);
@@ -364,7 +374,11 @@ void Engine::onWorkerTimer(int slotId)
         m_workers.kill(w, QStringLiteral("did not finish its initializer within %1 ms")
                               .arg(m_shared->workerStartTimeoutMs));
     } else if (!w->processEnded && w->state != WorkerConnection::State::Killing) {
-        m_workers.kill(w, QStringLiteral("closed its connection but did not exit"));
+        // A remote worker's launcher still runs: the connection broke, and
+        // nothing says the worker ended (WorkerLost).
+        w->connectionLost = w->isRemote();
+        m_workers.kill(w, w->isRemote() ? QStringLiteral("lost its connection to the pool")
+                                        : QStringLiteral("closed its connection but did not exit"));
     } else {
         scheduleReap(w); // ended, but the socket or the kill never reported back
     }
@@ -401,8 +415,10 @@ void Engine::reap(int slotId)
     m_workers.recordEnd(*w, end.kind);
     switch (end.kind) {
     case WorkerEnd::Kind::StartFailed:
-        onStartFailed(QStringLiteral("worker program %1 %2").arg(w->process->program(), end.how),
-                      ++m_workers.startFailures());
+        if (w->isRemote())
+            onGroupStartFailed(w->groupId, startFailure(*w, end));
+        else
+            onStartFailed(startFailure(*w, end), ++m_workers.startFailures());
         break;
     case WorkerEnd::Kind::Retired:
         qCDebug(lcPool) << "worker" << w->pid << "retired:" << w->retireReason;
@@ -416,6 +432,25 @@ void Engine::reap(int slotId)
         break;
     }
     dispatch();
+}
+
+QString Engine::startFailure(const WorkerConnection &w, const WorkerEnd &end) const
+{
+    if (!w.isRemote())
+        return QStringLiteral("worker program %1 %2").arg(w.process->program(), end.how);
+    // What the launcher said is the explanation: ssh's "Connection refused",
+    // srun's "Unable to allocate resources", the other build's hello.
+    const QString said = w.output.stderrTail().trimmed();
+    return QStringLiteral("remote worker launcher '%1' %2%3")
+        .arg(w.process->program(), end.how,
+             said.isEmpty() ? QString() : QStringLiteral("; it said: %1").arg(said));
+}
+
+void Engine::onWorkerRefused(int slotId, const QString &why)
+{
+    const Entry entry(this);
+    if (WorkerConnection *w = worker(slotId))
+        m_workers.kill(w, QStringLiteral("was refused at its handshake: %1").arg(why));
 }
 
 void Engine::settleLost(WorkerConnection &w, const WorkerEnd &end)
@@ -432,7 +467,10 @@ void Engine::settleLost(WorkerConnection &w, const WorkerEnd &end)
     // a start failure: back-off, and after MaxStartAttempts in a row the
     // waiting tasks fail rather than loop (they never ran: not Crashed; a
     // program that answers with garbage fails them with ProtocolError).
-    if (end.diedBeforeStart) {
+    if (end.diedBeforeStart && w.isRemote()) {
+        onGroupStartFailed(w.groupId,
+                           startFailure(w, end) + QStringLiteral(" before it started a task"));
+    } else if (end.diedBeforeStart) {
         onStartFailed(QStringLiteral("worker program %1 %2 before it started a task")
                           .arg(w.process->program(), end.how),
                       ++m_workers.deathsBeforeStart(),
@@ -451,8 +489,9 @@ void Engine::settleTasksOfLost(WorkerConnection *w, const QString &reason)
         if (task->settled) {
             m_ledger.release(task);
         } else if (task->state == Task::State::Running) {
-            const auto kind =
-                w->protocolError ? TaskError::Kind::ProtocolError : TaskError::Kind::Crashed;
+            const auto kind = w->protocolError    ? TaskError::Kind::ProtocolError
+                              : w->connectionLost ? TaskError::Kind::WorkerLost
+                                                  : TaskError::Kind::Crashed;
             m_ledger.fail(task, TaskError(kind,
                                           QStringLiteral("%1 while running task '%2'")
                                               .arg(reason, task->request.name),

@@ -19,6 +19,19 @@ bool FrameLink::isWriteIdle() const
     return m_outgoing.isEmpty() && (!m_socket || m_socket->bytesToWrite() == 0);
 }
 
+qintptr FrameLink::descriptor() const
+{
+    return m_local ? m_local->socketDescriptor() : m_tcp ? m_tcp->socketDescriptor() : -1;
+}
+
+void FrameLink::disconnectFromPeer()
+{
+    if (m_local)
+        m_local->disconnectFromServer();
+    else if (m_tcp)
+        m_tcp->disconnectFromHost();
+}
+
 void FrameLink::flush()
 {
     if (m_outgoing.isEmpty() || !m_socket)
@@ -29,7 +42,7 @@ void FrameLink::flush()
     // Straight to the kernel while Qt holds nothing back for this socket: no
     // write notifier to arm and disarm (each a wake-up of this thread).
     // Without raw sockets (platform::hasDirectSocketWrites) all goes through Qt.
-    const int fd = int(m_socket->socketDescriptor());
+    const int fd = m_local ? int(m_local->socketDescriptor()) : -1; // not under TLS
     if (fd >= 0 && m_socket->bytesToWrite() == 0) {
         const qsizetype sent = protocol::sendAvailable(fd, data, left);
         if (sent < 0) {
@@ -45,18 +58,24 @@ void FrameLink::flush()
     m_outgoing.resize(0);            // keeps its capacity for the next batch
 }
 
-void FrameLink::attach(std::unique_ptr<QLocalSocket> socket)
+void FrameLink::attach(std::unique_ptr<QIODevice> socket)
 {
     m_socket = std::move(socket);
-    if (m_socket) {
-        // Direct: it must run before Qt's abort() that follows the signal.
+    m_local = qobject_cast<QLocalSocket *>(m_socket.get());
+    m_tcp = m_local ? nullptr : qobject_cast<QAbstractSocket *>(m_socket.get());
+    // Direct: it must run before Qt's abort() that follows the signal.
+    if (m_local) {
         QObject::connect(
-            m_socket.get(), &QLocalSocket::errorOccurred, m_socket.get(), [this] { salvage(); },
+            m_local, &QLocalSocket::errorOccurred, m_local, [this] { salvage(); },
+            Qt::DirectConnection);
+    } else if (m_tcp) {
+        QObject::connect(
+            m_tcp, &QAbstractSocket::errorOccurred, m_tcp, [this] { salvage(); },
             Qt::DirectConnection);
     }
 #ifdef QPP_HAVE_RAW_SOCKETS
-    if (m_socket)
-        protocol::noSigpipe(int(m_socket->socketDescriptor())); // flush() writes to it
+    if (m_local)
+        protocol::noSigpipe(int(m_local->socketDescriptor())); // flush() writes to it
 #endif
 }
 
@@ -65,7 +84,7 @@ void FrameLink::salvage()
     // Qt's socket engine has closed the descriptor by now: what is still in
     // the kernel is gone, what Qt already read is not, until abort().
     // Once only: the socket holds nothing after the abort that follows.
-    if (m_pulling || m_socket->state() != QLocalSocket::ConnectedState)
+    if (m_pulling || !isConnected())
         return;
     m_salvaged += m_socket->readAll();
 }
@@ -104,7 +123,9 @@ bool FrameLink::pull()
     // notifier fires; what a worker wrote before it died or timed out may
     // still be in the kernel. waitForReadyRead(0) pulls it in now. Where the
     // kernel's count is unknown (-1), it is tried anyway: it returns at once.
-    if (!isConnected() || platform::bytesInKernel(m_socket->socketDescriptor()) == 0)
+    // Under TLS the kernel holds records: a whole frame may need several,
+    // and a partial one waits; this reads what is there.
+    if (!isConnected() || platform::bytesInKernel(descriptor()) == 0)
         return false;
     m_pulling = true;
     const bool pulled = m_socket->waitForReadyRead(0);

@@ -5,13 +5,16 @@
 #include "protocol/frame.h"
 #include "protocol/sharedbody.h"
 
+#include <QtNetwork/QAbstractSocket>
 #include <QtNetwork/QLocalSocket>
 
 #include <memory>
 
 namespace QtProcessPool {
 
-/// A worker's authenticated socket as frames, both ways: writes gathered
+/// A worker's authenticated socket as frames, both ways -- a QLocalSocket,
+/// or for a remote worker an encrypted QSslSocket (one frame codec, two
+/// transports; the kernel tricks below are the local socket's only): writes gathered
 /// during the engine's batch and sent in one go, straight to the kernel when
 /// Qt holds nothing back; frames read with their large bodies brought in
 /// from the shared-memory side channel; and on demand, what the worker wrote
@@ -23,13 +26,19 @@ public:
     enum class Status { Frame, NeedMore, Error };
 
     /// The socket, once the worker proved its secret (Handshake).
-    void attach(std::unique_ptr<QLocalSocket> socket);
-    QLocalSocket *socket() const { return m_socket.get(); }
+    void attach(std::unique_ptr<QIODevice> socket);
+    QIODevice *socket() const { return m_socket.get(); }
+    /// The socket when it is a local one (direct writes, lending), else null.
+    QLocalSocket *localSocket() const { return m_local; }
+    bool isRemote() const { return m_tcp != nullptr; }
     bool isAttached() const { return m_socket != nullptr; }
     bool isConnected() const
     {
-        return m_socket && m_socket->state() == QLocalSocket::ConnectedState;
+        return m_local ? m_local->state() == QLocalSocket::ConnectedState
+                       : m_tcp && m_tcp->state() == QAbstractSocket::ConnectedState;
     }
+    /// Closes the connection once what is queued is written.
+    void disconnectFromPeer();
 
     /// The side channel for large bodies (closed where unsupported).
     protocol::SharedBodyChannel &bodies() { return m_bodies; }
@@ -64,8 +73,12 @@ private:
     /// makes only for the part of a large frame the kernel did not take.)
     void salvage();
 
-    std::unique_ptr<QLocalSocket> m_socket;
-    QByteArray m_outgoing; // written during the engine's current batch
+    qintptr descriptor() const;
+
+    std::unique_ptr<QIODevice> m_socket;
+    QLocalSocket *m_local = nullptr;  // m_socket, when local
+    QAbstractSocket *m_tcp = nullptr; // m_socket, when remote (a QSslSocket)
+    QByteArray m_outgoing;            // written during the engine's current batch
     protocol::FrameReader m_reader;
     protocol::SharedBodyChannel m_bodies;
     bool m_pulling = false;

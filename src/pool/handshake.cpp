@@ -6,9 +6,13 @@
 
 #include "logging_p.h"
 #include "protocol/messages.h"
+#include "remote/tlsidentity.h"
 
 #include <QtCore/QMessageAuthenticationCode>
 #include <QtCore/QRandomGenerator>
+#include <QtNetwork/QSslServer>
+#include <QtNetwork/QSslSocket>
+#include <type_traits>
 
 #include <climits>
 
@@ -19,8 +23,9 @@ using namespace protocol;
 namespace {
 
 constexpr int SecretSize = 32;
-constexpr int MaxHelloSize = 4096;   // an unauthenticated peer gets no more
-constexpr int HelloTimeoutMs = 5000; // for connections that never say hello
+constexpr int MaxHelloSize = 4096;          // an unauthenticated peer gets no more
+constexpr int HelloTimeoutMs = 5000;        // for connections that never say hello
+constexpr int TlsHandshakeTimeoutMs = 5000; // for TCP peers that never finish TLS
 
 QByteArray randomBytes(int size)
 {
@@ -43,7 +48,8 @@ bool equalConstantTime(const QByteArray &a, const QByteArray &b)
 
 struct Handshake::Peer
 {
-    std::unique_ptr<QLocalSocket> socket;
+    std::unique_ptr<QIODevice> socket;
+    bool remote = false;
     QByteArray nonce;
     FrameReader reader{MaxHelloSize};
     QTimer timer;
@@ -64,6 +70,42 @@ Handshake::~Handshake()
 QByteArray Handshake::newSecret()
 {
     return randomBytes(SecretSize);
+}
+
+QString Handshake::buildId()
+{
+    return protocol::buildId();
+}
+
+bool Handshake::listenRemote(const QHostAddress &address, quint16 port, const TlsIdentity &identity)
+{
+    m_error.clear();
+    auto server = std::make_unique<QSslServer>();
+    server->setSslConfiguration(identity.serverConfiguration());
+    server->setHandshakeTimeout(TlsHandshakeTimeoutMs);
+    // Only encrypted connections are pending: plaintext or a failed TLS
+    // handshake never reaches the challenge.
+    connect(server.get(), &QTcpServer::pendingConnectionAvailable, this,
+            &Handshake::onNewRemoteConnection);
+    connect(server.get(), &QSslServer::errorOccurred, this,
+            [](QSslSocket *, QAbstractSocket::SocketError error) {
+                qCWarning(lcProtocol) << "dropping a TCP connection before TLS:" << error;
+            });
+    if (!server->listen(address, port)) {
+        m_error = QStringLiteral("could not listen for remote workers at %1:%2: %3")
+                      .arg(address.toString())
+                      .arg(port)
+                      .arg(server->errorString());
+        qCWarning(lcPool) << m_error;
+        return false;
+    }
+    m_tlsServer = std::move(server);
+    return true;
+}
+
+quint16 Handshake::remotePort() const
+{
+    return m_tlsServer ? m_tlsServer->serverPort() : 0;
 }
 
 bool Handshake::listen()
@@ -97,31 +139,49 @@ void Handshake::close()
     for (auto &entry : m_peers)
         entry.first->disconnect(this); // deleting it emits disconnected()
     m_peers.clear();
+    m_tlsServer.reset();
     m_server.reset();
     m_directory.reset();
 }
 
-void Handshake::onNewConnection()
+template <typename Server>
+void Handshake::adoptPending(Server *server, bool remote)
 {
-    while (QLocalSocket *socket = m_server->nextPendingConnection()) {
-        auto peer = std::make_unique<Peer>();
+    while (auto *socket = server->nextPendingConnection()) {
         socket->setParent(nullptr);
-        peer->socket.reset(socket);
-        peer->nonce = randomBytes(NonceSize);
-        connect(socket, &QLocalSocket::readyRead, this,
-                [this, socket] { onPeerReadyRead(socket); });
-        connect(socket, &QLocalSocket::disconnected, this,
+        connect(socket, &std::remove_pointer_t<decltype(socket)>::disconnected, this,
                 [this, socket] { dropPeer(socket, QStringLiteral("disconnected before hello")); });
-        peer->timer.setSingleShot(true);
-        connect(&peer->timer, &QTimer::timeout, this,
-                [this, socket] { dropPeer(socket, QStringLiteral("no hello in time")); });
-        peer->timer.start(HelloTimeoutMs);
-        socket->write(encodeMessage(Challenge{peer->nonce}));
-        m_peers.emplace(socket, std::move(peer));
+        adopt(std::unique_ptr<QIODevice>(socket), remote);
     }
 }
 
-void Handshake::dropPeer(QLocalSocket *socket, const QString &why)
+void Handshake::onNewConnection()
+{
+    adoptPending(m_server.get(), false);
+}
+
+void Handshake::onNewRemoteConnection()
+{
+    adoptPending(m_tlsServer.get(), true);
+}
+
+void Handshake::adopt(std::unique_ptr<QIODevice> socket, bool remote)
+{
+    auto peer = std::make_unique<Peer>();
+    QIODevice *device = socket.get();
+    peer->socket = std::move(socket);
+    peer->remote = remote;
+    peer->nonce = randomBytes(NonceSize);
+    connect(device, &QIODevice::readyRead, this, [this, device] { onPeerReadyRead(device); });
+    peer->timer.setSingleShot(true);
+    connect(&peer->timer, &QTimer::timeout, this,
+            [this, device] { dropPeer(device, QStringLiteral("no hello in time")); });
+    peer->timer.start(HelloTimeoutMs);
+    device->write(encodeMessage(Challenge{peer->nonce}));
+    m_peers.emplace(device, std::move(peer));
+}
+
+void Handshake::dropPeer(QIODevice *socket, const QString &why)
 {
     const auto it = m_peers.find(socket);
     if (it == m_peers.end())
@@ -130,11 +190,14 @@ void Handshake::dropPeer(QLocalSocket *socket, const QString &why)
     std::unique_ptr<Peer> peer = std::move(it->second);
     m_peers.erase(it);
     socket->disconnect(this);
-    socket->abort();
+    if (auto *local = qobject_cast<QLocalSocket *>(socket))
+        local->abort();
+    else if (auto *tcp = qobject_cast<QAbstractSocket *>(socket))
+        tcp->abort();
     peer->socket.release()->deleteLater(); // we may be inside one of its signals
 }
 
-bool Handshake::authenticate(Peer &peer, const Frame &frame, int *slotId, QString *why) const
+bool Handshake::authenticate(Peer &peer, const Frame &frame, Proven *proven, QString *why) const
 {
     Hello hello;
     if (!decodeMessage(frame, &hello)) {
@@ -158,23 +221,36 @@ bool Handshake::authenticate(Peer &peer, const Frame &frame, int *slotId, QStrin
         *why = QStringLiteral("wrong secret");
         return false;
     }
-    // Without platform::hasPeerCredentials the kernel vouches for nothing:
-    // peerIsSameUser() says yes and peerPid stays 0, so the secret alone
-    // decides and the pid in the hello is taken as given.
-    qint64 peerPid = 0;
-    if (!platform::peerIsSameUser(*peer.socket, &peerPid)) {
-        *why = QStringLiteral("peer runs as another user");
+    if (!peer.remote) {
+        // Without platform::hasPeerCredentials the kernel vouches for
+        // nothing: peerIsSameUser() says yes and peerPid stays 0, so the
+        // secret alone decides and the pid in the hello is taken as given.
+        qint64 peerPid = 0;
+        if (!platform::peerIsSameUser(*static_cast<QLocalSocket *>(peer.socket.get()), &peerPid)) {
+            *why = QStringLiteral("peer runs as another user");
+            return false;
+        }
+        if (peerPid != 0 && peerPid != hello.pid) {
+            *why = QStringLiteral("peer pid %1 claims to be %2").arg(peerPid).arg(hello.pid);
+            return false;
+        }
+    }
+    proven->slotId = int(hello.slotId);
+    proven->remote = peer.remote;
+    proven->pid = hello.pid;
+    proven->host = hello.host.left(255);
+    if (hello.build != buildId()) {
+        // Proven, so the slot is its: its start fails with both names.
+        *why = QStringLiteral("the worker is another build: it runs %1, this pool %2")
+                   .arg(hello.build.isEmpty() ? QStringLiteral("an unnamed build")
+                                              : hello.build.left(200),
+                        buildId());
         return false;
     }
-    if (peerPid != 0 && peerPid != hello.pid) {
-        *why = QStringLiteral("peer pid %1 claims to be %2").arg(peerPid).arg(hello.pid);
-        return false;
-    }
-    *slotId = int(hello.slotId);
     return true;
 }
 
-void Handshake::onPeerReadyRead(QLocalSocket *socket)
+void Handshake::onPeerReadyRead(QIODevice *socket)
 {
     const auto it = m_peers.find(socket);
     if (it == m_peers.end())
@@ -185,15 +261,17 @@ void Handshake::onPeerReadyRead(QLocalSocket *socket)
     if (status == FrameReader::Status::NeedMore)
         return;
     QString why = peer.reader.errorString();
-    int slotId = 0;
-    if (status == FrameReader::Status::Error || !authenticate(peer, frame, &slotId, &why)) {
+    Proven proven;
+    if (status == FrameReader::Status::Error || !authenticate(peer, frame, &proven, &why)) {
         dropPeer(socket, why);
+        if (proven.slotId != 0 && m_refused)
+            m_refused(proven.slotId, why);
         return;
     }
     socket->disconnect(this);
-    std::unique_ptr<QLocalSocket> proven = std::move(peer.socket);
+    proven.socket = std::move(peer.socket);
     m_peers.erase(it);
-    m_accepted(slotId, std::move(proven));
+    m_accepted(std::move(proven));
 }
 
 } // namespace QtProcessPool

@@ -23,6 +23,14 @@ void LocalLauncher::prepare(QProcess *process, const LaunchSpec &spec, int bodie
     platform::prepareChild(process, {spec.memoryLimit, bodiesFd});
 }
 
+void LocalLauncher::prepareCommand(QProcess *process, const QStringList &commandLine)
+{
+    process->setProgram(commandLine.value(0));
+    process->setArguments(commandLine.mid(1));
+    process->setProcessChannelMode(QProcess::SeparateChannels);
+    platform::prepareChild(process, {0, -1});
+}
+
 void LocalLauncher::start(QProcess *process, const Credentials &credentials)
 {
     process->start(QIODevice::ReadWrite);
@@ -30,7 +38,9 @@ void LocalLauncher::start(QProcess *process, const Credentials &credentials)
     if (process->state() == QProcess::NotRunning)
         return;
     QByteArray line = QByteArray::number(credentials.slotId) + ' ' + credentials.secret.toHex();
-    if (credentials.bodiesFd >= 0)
+    if (!credentials.fingerprint.isEmpty())
+        line += ' ' + credentials.fingerprint.toHex();
+    else if (credentials.bodiesFd >= 0)
         line += ' ' + QByteArray::number(credentials.bodiesFd);
     process->write(line + '\n');
     process->closeWriteChannel();

@@ -26,6 +26,8 @@ struct Credentials
     int slotId = 0;
     QByteArray secret;
     int bodiesFd = -1; // -1: no side channel
+    /// A remote worker's: the SHA-256 of the pool's certificate, which it pins.
+    QByteArray fingerprint;
 };
 
 /// Starts worker processes on this machine: the program in worker mode, set
@@ -38,6 +40,10 @@ class LocalLauncher
 public:
     /// Sets process up to run spec; connect its signals, then start().
     static void prepare(QProcess *process, const LaunchSpec &spec, int bodiesFd);
+    /// Sets process up to run a remote worker's launcher (ssh, srun...):
+    /// commandLine[0] is the program; the same child set-up, no memory limit
+    /// and no side channel.
+    static void prepareCommand(QProcess *process, const QStringList &commandLine);
     /// Starts it and, if it runs, writes the credentials to its stdin and
     /// closes that. The side channel's worker end is closed here either way.
     static void start(QProcess *process, const Credentials &credentials);

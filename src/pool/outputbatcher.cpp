@@ -81,9 +81,10 @@ OutputBatcher::Batch OutputBatcher::take(bool flush)
     return batch;
 }
 
-QByteArray prefixLines(qint64 pid, const QByteArray &text)
+QByteArray prefixLines(qint64 pid, const QByteArray &text, const QString &host)
 {
-    const QByteArray prefix = "[worker " + QByteArray::number(pid) + "] ";
+    const QByteArray prefix = "[worker " + (host.isEmpty() ? QByteArray() : host.toUtf8() + ':') +
+                              QByteArray::number(pid) + "] ";
     QByteArray out;
     out.reserve(text.size() + prefix.size() * (text.count('\n') + 1));
     for (qsizetype begin = 0; begin < text.size();) {

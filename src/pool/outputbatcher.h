@@ -3,6 +3,7 @@
 #define QTPROCESSPOOL_OUTPUTBATCHER_H
 
 #include <QtCore/QByteArray>
+#include <QtCore/QString>
 
 namespace QtProcessPool {
 
@@ -42,7 +43,7 @@ private:
 };
 
 /// "[worker <pid>] line" for each line of text: what goes to our stderr.
-QByteArray prefixLines(qint64 pid, const QByteArray &text);
+QByteArray prefixLines(qint64 pid, const QByteArray &text, const QString &host = {});
 
 } // namespace QtProcessPool
 

@@ -416,7 +416,7 @@ Statistics ProcessPool::statistics() const
             const WorkerRecord &record = *entry.second;
             result.workerInfo.append({record.pid,
                                       Statistics::WorkerInfo::State(record.state.load()),
-                                      record.tasksDone.load()});
+                                      record.tasksDone.load(), record.host, record.group});
         }
     }
     result.queuedTasks = d->shared.queued;
@@ -425,6 +425,43 @@ Statistics ProcessPool::statistics() const
     result.workers = d->shared.workers;
     result.sharedMemoryTransfers = d->shared.sharedMemoryTransfers;
     return result;
+}
+
+void ProcessPool::setRemoteListenAddress(const QHostAddress &address, quint16 port)
+{
+    Q_D(ProcessPool);
+    QMutexLocker lock(&d->shared.mutex);
+    d->shared.remoteAddress = address;
+    d->shared.remoteListenPort = port;
+}
+
+int ProcessPool::addWorkers(const WorkerLauncher &launcher)
+{
+    Q_D(ProcessPool);
+    const int groupId = d->shared.nextGroupId++;
+    if (d->engine && !d->stopped) {
+        QMetaObject::invokeMethod(
+            d->engine,
+            [engine = d->engine, groupId, launcher] { engine->addGroup(groupId, launcher); },
+            Qt::QueuedConnection);
+    }
+    return groupId;
+}
+
+void ProcessPool::removeWorkers(int groupId)
+{
+    Q_D(ProcessPool);
+    if (d->engine && !d->stopped) {
+        QMetaObject::invokeMethod(
+            d->engine, [engine = d->engine, groupId] { engine->removeGroup(groupId); },
+            Qt::QueuedConnection);
+    }
+}
+
+quint16 ProcessPool::remotePort() const
+{
+    Q_D(const ProcessPool);
+    return d->shared.remotePort;
 }
 
 void ProcessPool::prestart()

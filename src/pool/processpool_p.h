@@ -92,7 +92,11 @@ private:
 /// without locking; SharedState::mutex guards the set of records.
 struct WorkerRecord
 {
+    // pid and host: guarded by SharedState::mutex (a remote worker's change
+    // once its hello names them).
     qint64 pid = 0;
+    QString host;
+    int group = 0;
     std::atomic<int> state{int(Statistics::WorkerInfo::State::Starting)};
     std::atomic<qint64> tasksDone{0};
 };
@@ -120,6 +124,8 @@ struct SharedState
     std::atomic<qint64> cancelGracePeriodMs{1000};
     std::atomic<qint64> workerStartTimeoutMs{10000};
     std::atomic<qint64> maxMessageSize{protocol::DefaultMaxMessageSize};
+    std::atomic<int> nextGroupId{1};    // addWorkers()
+    std::atomic<quint16> remotePort{0}; // where remote workers connect, once listening
 
     // Counts. queued: submitted but not started (inbox, queue, sent ahead);
     // running: started; outstanding: submitted and not yet finished.
@@ -149,6 +155,8 @@ struct SharedState
     QProcessEnvironment environment;
     bool environmentSet = false;
     QString workingDirectory;
+    QHostAddress remoteAddress{QHostAddress::Any}; // setRemoteListenAddress()
+    quint16 remoteListenPort = 0;
     QList<qint64> pids;
     std::map<int, std::shared_ptr<WorkerRecord>> workerRecords; // by slot, so oldest first
     detail::TaskRequest initializer;                            // name empty: none (sink unused)

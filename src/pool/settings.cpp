@@ -55,7 +55,7 @@ int ProcessPool::maxWorkers() const
 void ProcessPool::setMaxWorkers(int count)
 {
     Q_D(ProcessPool);
-    const int value = std::max(1, count);
+    const int value = std::max(0, count);
     if (!store(d->shared.maxWorkers, value))
         return;
     // Fewer: the engine retires the surplus now; more: it may start workers.

@@ -35,7 +35,10 @@ struct WorkerConnection
 
     int slotId = 0;
     State state = State::Starting;
-    qint64 pid = 0;
+    qint64 pid = 0;       // on its host (a remote worker's, once its hello gave it)
+    qint64 leaderPid = 0; // its process on this machine: the worker, or its launcher
+    int groupId = 0;      // ProcessPool::addWorkers()' group; 0: a local worker
+    QString host;         // a remote worker's host; empty for a local one
     QByteArray secret;
     std::unique_ptr<QProcess> process;
     /// Its stdout and stderr. Declared after the process, so it is destroyed
@@ -52,7 +55,8 @@ struct WorkerConnection
     bool processEnded = false;
     bool socketClosed = false;
     bool reapScheduled = false;
-    bool protocolError = false; // its running task fails with ProtocolError, not Crashed
+    bool protocolError = false;  // its running task fails with ProtocolError, not Crashed
+    bool connectionLost = false; // remote: broke or went silent, launcher alive (WorkerLost)
     /// The pool decided to kill it for the running task killForTask (timeout,
     /// cancel grace) and first asked back the tasks sent behind that one
     /// (RevokeTask): the kill goes out once none of them can still start
@@ -81,6 +85,7 @@ struct WorkerConnection
     bool isEnding() const { return state >= State::Retiring; }
     /// Counts against maxWorkers: neither ending nor on its way out.
     bool isLive() const { return !isEnding() && !endDecided(); }
+    bool isRemote() const { return groupId != 0; }
 };
 
 } // namespace QtProcessPool

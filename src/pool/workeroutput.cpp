@@ -25,12 +25,28 @@ void WorkerOutput::attach(QProcess *process, qint64 pid, Sink sink, std::FILE *e
     });
 }
 
+void WorkerOutput::setOrigin(const QString &host, qint64 pid)
+{
+    m_host = host;
+    m_pid = pid;
+}
+
+void WorkerOutput::keepTail(const QByteArray &bytes)
+{
+    m_stderrTail += bytes;
+    if (m_stderrTail.size() > TailBytes)
+        m_stderrTail.remove(0, m_stderrTail.size() - TailBytes);
+}
+
 void WorkerOutput::read(QProcess::ProcessChannel channel)
 {
-    if (channel == QProcess::StandardOutput)
+    if (channel == QProcess::StandardOutput) {
         m_stdout.append(m_process->readAllStandardOutput());
-    else
-        m_stderr.append(m_process->readAllStandardError());
+    } else {
+        const QByteArray bytes = m_process->readAllStandardError();
+        keepTail(bytes);
+        m_stderr.append(bytes);
+    }
     if (!m_timer.isActive()) {
         pass(false);
         m_timer.start(IntervalMs);
@@ -42,7 +58,9 @@ void WorkerOutput::flush()
     if (!m_process)
         return;
     m_stdout.append(m_process->readAllStandardOutput());
-    m_stderr.append(m_process->readAllStandardError());
+    const QByteArray bytes = m_process->readAllStandardError();
+    keepTail(bytes);
+    m_stderr.append(bytes);
     pass(true);
     m_timer.stop();
 }
@@ -60,7 +78,7 @@ bool WorkerOutput::pass(bool flush)
             batch.text += "[qtprocesspool: " + QByteArray::number(batch.dropped) +
                           " lines of worker output dropped]\n";
         }
-        const QByteArray echo = prefixLines(m_pid, batch.text);
+        const QByteArray echo = prefixLines(m_pid, batch.text, m_host);
         std::fwrite(echo.constData(), 1, size_t(echo.size()), m_echo);
         if (m_sink)
             m_sink(m_pid, channel,

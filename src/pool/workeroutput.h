@@ -23,6 +23,7 @@ class WorkerOutput
 public:
     using Sink = std::function<void(qint64 pid, QProcess::ProcessChannel, const QString &lines)>;
     static constexpr int IntervalMs = 20;
+    static constexpr int TailBytes = 2048;
 
     WorkerOutput() = default;
     /// Stops reading: the process may outlive it and still signal.
@@ -36,14 +37,23 @@ public:
     void attach(QProcess *process, qint64 pid, Sink sink, std::FILE *echo = stderr);
     /// Everything left, the last line even without its newline (it ended).
     void flush();
+    /// A remote worker's lines: named "[worker host:pid]" from now on (its
+    /// pid on its host, as its hello gave it).
+    void setOrigin(const QString &host, qint64 pid);
+    /// The last few lines it wrote on stderr: what a launcher said when it
+    /// failed (ssh's "Connection refused", srun's errors).
+    QString stderrTail() const { return QString::fromLocal8Bit(m_stderrTail); }
 
 private:
     void read(QProcess::ProcessChannel channel);
+    void keepTail(const QByteArray &bytes);
     /// Passes on what was gathered since the last batch; false if nothing.
     bool pass(bool flush);
 
     QProcess *m_process = nullptr;
     qint64 m_pid = 0;
+    QString m_host;
+    QByteArray m_stderrTail; // at most TailBytes
     Sink m_sink;
     std::FILE *m_echo = stderr;
     OutputBatcher m_stdout;

@@ -56,7 +56,7 @@ int WorkerSet::liveCount() const
 {
     int live = 0;
     for (const auto &entry : m_workers)
-        live += entry.second->isLive();
+        live += entry.second->isLive() && !entry.second->isRemote();
     return live;
 }
 
@@ -77,21 +77,23 @@ int WorkerSet::toStart(int queued) const
     int starting = 0;
     for (const auto &entry : m_workers) {
         const WorkerConnection &w = *entry.second;
-        live += w.isLive();
-        starting += w.state == WorkerConnection::State::Starting ||
-                    w.state == WorkerConnection::State::Initializing;
+        live += w.isLive() && !w.isRemote(); // maxWorkers bounds the local ones
+        starting += !w.isRemote() && (w.state == WorkerConnection::State::Starting ||
+                                      w.state == WorkerConnection::State::Initializing);
     }
-    const int max = std::max(1, m_shared->maxWorkers.load());
+    const int max = m_shared->maxWorkers.load();
     const int minimum = std::min(max, m_shared->minWorkers.load());
     const int forQueue = std::max(0, queued - starting);
     return std::max(0, std::min(max - live, std::max(forQueue, minimum - live)));
 }
 
-WorkerConnection *WorkerSet::add()
+WorkerConnection *WorkerSet::add(int groupId, const QString &host)
 {
     auto owned = std::make_unique<WorkerConnection>();
     WorkerConnection *worker = owned.get();
     worker->slotId = m_nextSlotId++;
+    worker->groupId = groupId;
+    worker->host = host;
     worker->secret = Handshake::newSecret();
     worker->link.setMaxBodySize(m_shared->maxMessageSize);
     worker->process = std::make_unique<QProcess>();
@@ -106,8 +108,11 @@ WorkerConnection *WorkerSet::add()
 
 void WorkerSet::started(WorkerConnection *worker)
 {
+    worker->leaderPid = worker->process->processId();
     worker->record = std::make_shared<WorkerRecord>();
-    worker->record->pid = worker->process->processId();
+    worker->record->pid = worker->leaderPid;
+    worker->record->host = worker->host;
+    worker->record->group = worker->groupId;
     QMutexLocker lock(&m_shared->mutex);
     m_shared->workerRecords.emplace(worker->slotId, worker->record);
 }
@@ -123,6 +128,18 @@ std::unique_ptr<WorkerConnection> WorkerSet::take(int slotId)
     QMutexLocker lock(&m_shared->mutex);
     m_shared->workerRecords.erase(slotId);
     return w;
+}
+
+void WorkerSet::identify(WorkerConnection *w, const QString &host, qint64 pid)
+{
+    if (!w->isRemote())
+        return; // the kernel's pid and this host
+    w->host = host.isEmpty() ? w->host : host;
+    w->pid = pid;
+    w->output.setOrigin(w->host, pid);
+    QMutexLocker lock(&m_shared->mutex);
+    w->record->pid = pid;
+    w->record->host = w->host;
 }
 
 void WorkerSet::setState(WorkerConnection *w, WorkerConnection::State next)
@@ -173,6 +190,10 @@ void WorkerSet::kill(WorkerConnection *w, const QString &reason)
         setState(w, WorkerConnection::State::Killing);
         w->process->kill();
         endProcessGroup(w);
+        // A remote worker cannot be signalled from here: its connection's
+        // end makes it exit, even in the middle of a task.
+        if (w->isRemote() && w->link.isAttached())
+            w->link.disconnectFromPeer();
     }
     w->timer.start(KillWaitMs);
 }
@@ -181,7 +202,7 @@ void WorkerSet::retire(WorkerConnection *w)
 {
     w->idleTimer.stop();
     setState(w, WorkerConnection::State::Retiring);
-    w->link.socket()->disconnectFromServer();
+    w->link.disconnectFromPeer();
 }
 
 void WorkerSet::noteSent(WorkerConnection *w)
@@ -200,7 +221,8 @@ void WorkerSet::afterTask(WorkerConnection *w)
     w->record->tasksDone.fetch_add(1, std::memory_order_relaxed);
     // Leak guard: a worker grown past maxWorkerRss leaves after its tasks.
     const qint64 maxRss = m_shared->maxWorkerRss;
-    if (maxRss > 0 && w->retireReason.isEmpty() && w->state == WorkerConnection::State::Ready) {
+    if (maxRss > 0 && !w->isRemote() && w->retireReason.isEmpty() &&
+        w->state == WorkerConnection::State::Ready) {
         const qint64 rss = platform::residentMemory(w->pid);
         if (rss > maxRss) {
             w->retireReason = QStringLiteral("resident memory %1 MiB exceeds maxWorkerRss %2 MiB")
@@ -218,10 +240,10 @@ void WorkerSet::afterTask(WorkerConnection *w)
 
 void WorkerSet::retireSurplus()
 {
-    const int max = std::max(1, m_shared->maxWorkers.load());
+    const int max = m_shared->maxWorkers.load();
     std::vector<WorkerConnection *> live;
     for (const auto &entry : m_workers) {
-        if (entry.second->isLive())
+        if (entry.second->isLive() && !entry.second->isRemote())
             live.push_back(entry.second.get());
     }
     if (int(live.size()) <= max)
@@ -253,7 +275,7 @@ void WorkerSet::armIdleTimers()
     const qint64 timeout = m_shared->idleTimeoutMs;
     for (const auto &entry : m_workers) {
         WorkerConnection *w = entry.second.get();
-        if (timeout > 0 && w->isIdle() && !w->idleTimer.isActive())
+        if (timeout > 0 && w->isIdle() && !w->isRemote() && !w->idleTimer.isActive())
             w->idleTimer.start(int(std::min<qint64>(timeout, INT_MAX)));
     }
 }
@@ -271,8 +293,7 @@ void WorkerSet::endProcessGroup(WorkerConnection *w)
 {
     // Called while the leader lives or right after its end is reported, so
     // its pid has had no time to become another group's.
-    if (w->record)
-        platform::killProcessGroup(w->record->pid);
+    platform::killProcessGroup(w->leaderPid);
 }
 
 void WorkerSet::recordEnd(const WorkerConnection &w, WorkerEnd::Kind kind)

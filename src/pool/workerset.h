@@ -61,7 +61,7 @@ public:
     Map &all() { return m_workers; }
     const Map &all() const { return m_workers; }
     WorkerConnection *find(int slotId) const;
-    /// Counted against maxWorkers (WorkerConnection::isLive()).
+    /// Local workers counted against maxWorkers (WorkerConnection::isLive()).
     int liveCount() const;
     /// Ready and with a task in hand.
     int busyCount() const;
@@ -72,12 +72,15 @@ public:
     int toStart(int queued) const;
     /// A new worker record, not yet started: slot, secret, its QProcess, the
     /// frame reader's limit. The engine wires it, then calls started().
-    WorkerConnection *add();
+    WorkerConnection *add(int groupId = 0, const QString &host = {});
     /// Its process was launched: its record appears in statistics().
     void started(WorkerConnection *worker);
     /// Takes the worker out of the set and of statistics().
     std::unique_ptr<WorkerConnection> take(int slotId);
 
+    /// A remote worker's hello named its host and pid: statistics() and
+    /// its output's prefix show them from now on (a local one's stay).
+    void identify(WorkerConnection *worker, const QString &host, qint64 pid);
     /// Forward only (see WorkerConnection::State).
     void setState(WorkerConnection *worker, WorkerConnection::State next);
     /// Brings the worker's record in statistics() up to date with its state.

@@ -191,14 +191,25 @@ bool decodeBody(const QByteArray &body, Challenge *m)
     return r.finish() && m->nonce.size() == NonceSize;
 }
 
+#ifndef QPP_VERSION_STRING
+#define QPP_VERSION_STRING "(unversioned)" // built outside the library (fuzz harnesses)
+#endif
+
+QString buildId()
+{
+    return QStringLiteral("QtProcessPool " QPP_VERSION_STRING " (protocol %1)")
+        .arg(ProtocolVersion);
+}
+
 QByteArray encodeBody(const Hello &m)
 {
-    return (Writer() << m.protocolVersion << m.slotId << m.pid << m.proof).take();
+    return (Writer() << m.protocolVersion << m.slotId << m.pid << m.proof << m.host << m.build)
+        .take();
 }
 bool decodeBody(const QByteArray &body, Hello *m)
 {
     Reader r(body);
-    r >> m->protocolVersion >> m->slotId >> m->pid >> m->proof;
+    r >> m->protocolVersion >> m->slotId >> m->pid >> m->proof >> m->host >> m->build;
     return r.finish();
 }
 

@@ -9,7 +9,7 @@
 //
 // Conversation:
 //   pool -> worker  Challenge{nonce}                  on connection
-//   worker -> pool  Hello{version, slot, pid, HMAC-SHA256(secret, nonce)}
+//   worker -> pool  Hello{version, slot, pid, HMAC-SHA256(secret, nonce), host, build}
 //   pool -> worker  RunTask{...}, CancelTask{id}, RevokeTask{id}, SuspendTask{id, on/off}
 //   worker -> pool  TaskStarted, any number of TaskResults / TaskProgress
 //                   (QPromise tasks), then TaskFinished or TaskFailed.
@@ -24,11 +24,15 @@
 
 namespace QtProcessPool::protocol {
 
-inline constexpr quint32 ProtocolVersion = 1;
+/// 2: Hello names the worker's host and build (remote workers).
+inline constexpr quint32 ProtocolVersion = 2;
 /// The argument that puts the application's executable in worker mode; the
 /// pool's socket name follows it (isWorkerProcess(), Engine::spawnWorker()).
 inline constexpr char WorkerFlag[] = "--qtprocesspool-worker";
 inline constexpr int NonceSize = 32;
+/// What a worker of this build says in its hello (Hello::build): the
+/// library's version and the protocol's; a pool refuses other builds.
+QString buildId();
 
 enum class MessageType : quint16 {
     // pool -> worker
@@ -60,6 +64,8 @@ struct Hello
     quint32 slotId = 0;
     qint64 pid = 0;
     QByteArray proof; // HMAC-SHA256(secret, nonce)
+    QString host;     // the worker's host name (QSysInfo::machineHostName())
+    QString build;    // Handshake::buildId() of the worker's library
 };
 
 struct RunTask

@@ -5,7 +5,8 @@
 // and reads during long tasks; the main thread reads while idle and runs tasks.
 // Where the socket is not a POSIX descriptor (QPP_HAVE_RAW_SOCKETS off: other
 // systems, the portable build), it is a QLocalSocket of the I/O thread, which
-// alone reads and writes it.
+// alone reads and writes it; a remote worker's is a QSslSocket, handled the
+// same way (the "device" path; m_raw false).
 #include "worker/poolconnection.h"
 
 #include "logging_p.h"
@@ -17,8 +18,13 @@
 #include <QtCore/QFile>
 #include <QtCore/QMessageAuthenticationCode>
 #include <QtCore/QSocketNotifier>
+#include <QtCore/QSysInfo>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
+#include <QtNetwork/QLocalSocket>
+#include <QtNetwork/QSslSocket>
+
+#include "remote/tlsidentity.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -32,8 +38,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#else
-#include <QtNetwork/QLocalSocket>
 #endif
 #ifdef QPP_HAVE_LINUX_FEATURES
 #include <sys/timerfd.h>
@@ -84,9 +88,24 @@ int connectToPool(const QString &serverName)
     }
     return fd;
 }
-#else
-constexpr int ConnectTimeoutMs = 30000;
 #endif
+constexpr int ConnectTimeoutMs = 30000;
+
+/// "tls:HOST:PORT": a remote worker's pool (the last colon ends the host,
+/// which may be an IPv6 address, bracketed or not).
+bool parseTlsAddress(const QString &serverName, QString *host, quint16 *port)
+{
+    if (!serverName.startsWith(QLatin1String("tls:")))
+        return false;
+    const QString rest = serverName.mid(4);
+    const qsizetype colon = rest.lastIndexOf(QLatin1Char(':'));
+    bool ok = false;
+    *port = colon > 0 ? rest.mid(colon + 1).toUShort(&ok) : 0;
+    *host = rest.left(colon);
+    if (host->startsWith(QLatin1Char('[')) && host->endsWith(QLatin1Char(']')))
+        *host = host->mid(1, host->size() - 2);
+    return ok && *port != 0 && !host->isEmpty();
+}
 
 /// Decodes the frame's body as Message and acts on it: false if it does not decode.
 template <typename Message, typename Act>
@@ -101,10 +120,12 @@ bool decodeThen(const Frame &frame, Act act)
 
 } // namespace
 
-PoolConnection::PoolConnection(QString serverName, quint32 slotId, QByteArray secret, int bodiesFd)
+PoolConnection::PoolConnection(QString serverName, quint32 slotId, QByteArray secret, int bodiesFd,
+                               QByteArray fingerprint)
     : m_serverName(std::move(serverName))
     , m_slotId(slotId)
     , m_secret(std::move(secret))
+    , m_fingerprint(std::move(fingerprint))
     , m_runner([this](const OutgoingFrames &frames) { return send(frames); },
                // The runner's thread is the main one; the timer lives here.
                [this] {
@@ -113,6 +134,9 @@ PoolConnection::PoolConnection(QString serverName, quint32 slotId, QByteArray se
                })
 {
     m_bodies.reset(bodiesFd);
+#ifdef QPP_HAVE_RAW_SOCKETS
+    m_raw = m_fingerprint.isEmpty();
+#endif
 }
 
 // Main thread, once the I/O thread has finished.
@@ -140,6 +164,10 @@ void PoolConnection::start()
     // Stopped in its thread, which ends before we are deleted.
     connect(QThread::currentThread(), &QThread::finished, m_pollTimer, &QTimer::stop,
             Qt::DirectConnection);
+    if (!m_fingerprint.isEmpty()) {
+        startTls();
+        return;
+    }
 #ifdef QPP_HAVE_RAW_SOCKETS
     m_socketFd = connectToPool(m_serverName);
     if (m_socketFd < 0) {
@@ -149,18 +177,14 @@ void PoolConnection::start()
     m_ioNotifier = new QSocketNotifier(m_socketFd, QSocketNotifier::Read, this);
     connect(m_ioNotifier, &QSocketNotifier::activated, this, [this] { readAvailable(Reader::Io); });
 #else
-    m_socket = new QLocalSocket(this);
-    // Deleted in its own thread, as it ends.
-    connect(
-        QThread::currentThread(), &QThread::finished, this,
-        [this] { delete std::exchange(m_socket, nullptr); }, Qt::DirectConnection);
-    m_socket->connectToServer(m_serverName);
-    if (!m_socket->waitForConnected(ConnectTimeoutMs)) {
+    auto *socket = new QLocalSocket(this);
+    adoptDevice(socket);
+    socket->connectToServer(m_serverName);
+    if (!socket->waitForConnected(ConnectTimeoutMs)) {
         onGone();
         return;
     }
-    connect(m_socket, &QLocalSocket::readyRead, this, &PoolConnection::onSocketReadable);
-    connect(m_socket, &QLocalSocket::disconnected, this, &PoolConnection::onSocketReadable);
+    connect(socket, &QLocalSocket::disconnected, this, &PoolConnection::onSocketReadable);
 #endif
 #ifdef QPP_HAVE_LINUX_FEATURES
     m_timerFd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -171,24 +195,91 @@ void PoolConnection::start()
 #endif
 }
 
+// I/O thread: a remote worker's connection, TLS to the certificate whose
+// fingerprint came on stdin, and nothing else (no CA, no plaintext).
+void PoolConnection::startTls()
+{
+    QString host;
+    quint16 port = 0;
+    if (!parseTlsAddress(m_serverName, &host, &port)) {
+        qCWarning(lcWorker) << "not a pool address:" << m_serverName;
+        onGone();
+        return;
+    }
+    auto *socket = new QSslSocket(this);
+    adoptDevice(socket);
+    socket->setSslConfiguration(TlsIdentity::clientConfiguration());
+    connect(socket, &QAbstractSocket::disconnected, this, &PoolConnection::onSocketReadable);
+    connect(socket, &QAbstractSocket::errorOccurred, this, [this, socket] {
+        if (!m_encrypted) {
+            qCWarning(lcWorker) << "could not reach the pool at" << m_serverName << ":"
+                                << socket->errorString();
+            onGone();
+        }
+    });
+    connect(socket, &QSslSocket::encrypted, this, [this, socket] {
+        // The pin is the check: anything else ends here, before a byte is read.
+        if (!TlsIdentity::isPinned(socket->peerCertificate(), m_fingerprint)) {
+            qCWarning(lcWorker) << "the server at" << m_serverName
+                                << "is not the pool: its certificate is another";
+            socket->abort();
+            onGone();
+            return;
+        }
+        m_encrypted = true;
+        onSocketReadable(); // the challenge may be there already
+    });
+    m_connectTimer = new QTimer(this);
+    m_connectTimer->setSingleShot(true);
+    connect(m_connectTimer, &QTimer::timeout, this, [this] {
+        if (!m_encrypted) {
+            qCWarning(lcWorker) << "no TLS connection to the pool at" << m_serverName << "in"
+                                << ConnectTimeoutMs << "ms";
+            onGone();
+        }
+    });
+    m_connectTimer->start(ConnectTimeoutMs);
+    socket->connectToHostEncrypted(host, port);
+}
+
+// I/O thread: the device path's socket, deleted in its own thread as it ends.
+void PoolConnection::adoptDevice(QIODevice *socket)
+{
+    m_socket = socket;
+    connect(
+        QThread::currentThread(), &QThread::finished, this,
+        [this] { delete std::exchange(m_socket, nullptr); }, Qt::DirectConnection);
+    connect(socket, &QIODevice::readyRead, this, &PoolConnection::onSocketReadable);
+}
+
+bool PoolConnection::deviceConnected() const
+{
+    if (const auto *local = qobject_cast<const QLocalSocket *>(m_socket))
+        return local->state() == QLocalSocket::ConnectedState;
+    const auto *tcp = qobject_cast<const QAbstractSocket *>(m_socket);
+    return tcp && tcp->state() == QAbstractSocket::ConnectedState;
+}
+
 bool PoolConnection::send(const QByteArray &frames)
 {
 #ifdef QPP_HAVE_RAW_SOCKETS
-    QMutexLocker lock(&m_writeMutex);
-    return sendWire(m_bodies.divert(frames));
-#else
-    return sendThroughIoThread(frames);
+    if (m_raw) {
+        QMutexLocker lock(&m_writeMutex);
+        return sendWire(m_bodies.divert(frames));
+    }
 #endif
+    return sendThroughIoThread(frames);
 }
 
 bool PoolConnection::send(const OutgoingFrames &frames)
 {
 #ifdef QPP_HAVE_RAW_SOCKETS
-    QMutexLocker lock(&m_writeMutex);
-    return sendWire(m_bodies.wire(frames));
-#else
-    return sendThroughIoThread(frames.toByteArray());
+    if (m_raw) {
+        QMutexLocker lock(&m_writeMutex);
+        return sendWire(m_bodies.wire(frames));
+    }
 #endif
+    return sendThroughIoThread(frames.toByteArray());
 }
 
 #ifdef QPP_HAVE_RAW_SOCKETS
@@ -218,7 +309,7 @@ bool PoolConnection::sendWire(const QByteArray &wire)
     return left == 0;
 }
 
-#else
+#endif // QPP_HAVE_RAW_SOCKETS
 
 // Any thread. The socket is the I/O thread's: another thread's frames are
 // written there while it waits (a task's TaskStarted is out before the task
@@ -244,16 +335,18 @@ bool PoolConnection::writeToSocket(const QByteArray &wire)
 {
     if (wire.isEmpty())
         return true;
-    if (!m_writeOpen || !m_socket || m_socket->state() != QLocalSocket::ConnectedState)
+    if (!m_writeOpen || !m_socket || !deviceConnected())
         return false;
     ++m_writing;
     m_socket->write(wire);
-    m_socket->flush();
+    if (auto *local = qobject_cast<QLocalSocket *>(m_socket))
+        local->flush();
+    else
+        static_cast<QAbstractSocket *>(m_socket)->flush();
     while (m_socket->bytesToWrite() > 0 && m_socket->waitForBytesWritten(-1)) {
     }
     --m_writing;
-    const bool written =
-        m_socket->bytesToWrite() == 0 && m_socket->state() == QLocalSocket::ConnectedState;
+    const bool written = m_socket->bytesToWrite() == 0 && deviceConnected();
     if (m_writing == 0 && (std::exchange(m_readDeferred, false) || m_socket->bytesAvailable() > 0))
         scheduleRead();
     return written;
@@ -264,6 +357,8 @@ void PoolConnection::onSocketReadable()
 {
     if (!m_socket)
         return; // being deleted as the thread ends
+    if (!m_fingerprint.isEmpty() && !m_encrypted)
+        return; // nothing is read before the pool's certificate is checked
     if (m_writing > 0) {
         m_readDeferred = true; // inside a write: read once it is done
         return;
@@ -285,8 +380,6 @@ void PoolConnection::scheduleRead()
         Qt::QueuedConnection);
 }
 
-#endif // QPP_HAVE_RAW_SOCKETS
-
 bool PoolConnection::holdsReading(Reader who)
 {
     QMutexLocker lock(&m_stateMutex);
@@ -295,10 +388,11 @@ bool PoolConnection::holdsReading(Reader who)
 
 bool PoolConnection::readSocket()
 {
-#ifndef QPP_HAVE_RAW_SOCKETS
-    m_inBytes += m_socket->readAll();
-    return m_socket->state() != QLocalSocket::ConnectedState;
-#else
+    if (!m_raw) {
+        m_inBytes += m_socket->readAll();
+        return !deviceConnected();
+    }
+#ifdef QPP_HAVE_RAW_SOCKETS
     for (;;) {
         const qsizetype had = m_inBytes.size();
         m_inBytes.resize(had + ReadChunk);
@@ -312,6 +406,8 @@ bool PoolConnection::readSocket()
             continue;
         return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
     }
+#else
+    return true;
 #endif
 }
 
@@ -504,19 +600,22 @@ bool PoolConnection::answerChallenge(const Frame &frame)
     hello.pid = QCoreApplication::applicationPid();
     hello.proof =
         QMessageAuthenticationCode::hash(challenge.nonce, m_secret, QCryptographicHash::Sha256);
+    hello.host = QSysInfo::machineHostName();
+    hello.build = buildId();
     // Ready means warm: the pool may send a task the moment it has this.
     m_warm.acquire();
     m_warm.release();
 #ifdef QPP_HAVE_RAW_SOCKETS
-    {
+    if (m_raw) {
         QMutexLocker lock(&m_writeMutex);
         m_fd = m_socketFd;
         sendWire(m_bodies.divert(encodeMessage(hello)));
     }
-#else
-    m_writeOpen = true;
-    writeToSocket(encodeMessage(hello));
 #endif
+    if (!m_raw) {
+        m_writeOpen = true;
+        writeToSocket(encodeMessage(hello));
+    }
     m_authenticated = true;
     m_handOverToMain = m_timerFd >= 0;
     return true;
@@ -647,9 +746,7 @@ void PoolConnection::onGone()
         QMutexLocker lock(&m_writeMutex);
         m_fd = -1;
     }
-#ifndef QPP_HAVE_RAW_SOCKETS
-    m_writeOpen = false; // I/O thread, the only one that writes here
-#endif
+    m_writeOpen = false; // device path: I/O thread, the only one that writes there
     const int code = m_authenticated ? 0 : 2;
     QMetaObject::invokeMethod(
         QCoreApplication::instance(), [code] { QCoreApplication::exit(code); },

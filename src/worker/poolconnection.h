@@ -49,7 +49,10 @@ namespace QtProcessPool {
 class PoolConnection : public QObject
 {
 public:
-    PoolConnection(QString serverName, quint32 slotId, QByteArray secret, int bodiesFd);
+    /// fingerprint: a remote worker's (serverName "tls:HOST:PORT"): the
+    /// SHA-256 of the certificate it accepts; empty for a local worker.
+    PoolConnection(QString serverName, quint32 slotId, QByteArray secret, int bodiesFd,
+                   QByteArray fingerprint = {});
     ~PoolConnection() override;
 
     /// I/O thread: connects to the pool. If it cannot, or once the pool has
@@ -69,8 +72,12 @@ private:
     bool send(const QByteArray &frames);
     bool send(const protocol::OutgoingFrames &frames);
     bool sendWire(const QByteArray &wire); // raw sockets, m_writeMutex held
-    // Without raw sockets (portable path): I/O thread but for the first.
+    // The device path (a QLocalSocket without raw sockets, or a remote
+    // worker's QSslSocket): I/O thread but for the first.
     bool sendThroughIoThread(const QByteArray &wire);
+    void startTls();
+    void adoptDevice(QIODevice *socket);
+    bool deviceConnected() const;
     bool writeToSocket(const QByteArray &wire);
     void onSocketReadable();
     void scheduleRead();
@@ -103,6 +110,8 @@ private:
     const QString m_serverName;
     const quint32 m_slotId;
     const QByteArray m_secret;
+    const QByteArray m_fingerprint; // a remote worker's pin; empty for a local one
+    bool m_raw = false;  // the socket is a POSIX descriptor (local, QPP_HAVE_RAW_SOCKETS)
     int m_socketFd = -1; // raw sockets: set by start(), before any other use
     // The reading role's: used only by the thread that holds it.
     QByteArray m_inBytes; // read, not yet a whole frame
@@ -115,12 +124,14 @@ private:
     QTimer *m_pollTimer = nullptr; // flushes the running QPromise task's updates
     QSocketNotifier *m_ioNotifier = nullptr;
     int m_timerFd = -1; // LongTaskMs timer (Linux), or -1: the I/O thread always reads
-    // Without raw sockets: the connection, and the state of writing to it.
-    QLocalSocket *m_socket = nullptr;
-    bool m_writeOpen = false;    // after our hello, until the pool is gone
-    int m_writing = 0;           // writeToSocket() calls under way
-    bool m_readDeferred = false; // the socket became readable during a write
-    bool m_readQueued = false;   // scheduleRead() has posted a read
+    // The device path: the connection, and the state of writing to it.
+    QIODevice *m_socket = nullptr;
+    bool m_encrypted = false;         // TLS: the pool's certificate matched the pin
+    QTimer *m_connectTimer = nullptr; // TLS: gives up on a pool that never answers
+    bool m_writeOpen = false;         // after our hello, until the pool is gone
+    int m_writing = 0;                // writeToSocket() calls under way
+    bool m_readDeferred = false;      // the socket became readable during a write
+    bool m_readQueued = false;        // scheduleRead() has posted a read
     // Main thread only.
     QSocketNotifier *m_mainNotifier = nullptr;
 

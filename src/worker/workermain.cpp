@@ -63,9 +63,12 @@ bool readStdinByte(char *c)
 }
 
 /// Reads "<slot> <secret in hex>[ <side channel fd>]\n" from stdin, written
-/// there by the pool. *bodiesFd is -1 without a usable side channel (always
-/// without QPP_HAVE_LINUX_FEATURES: the pool makes none).
-bool readCredentials(quint32 *slotId, QByteArray *secret, int *bodiesFd)
+/// there by the pool; a remote worker's (remote: its pool is "tls:...") ends
+/// with the pool's certificate fingerprint in hex instead. *bodiesFd is -1
+/// without a usable side channel (always without QPP_HAVE_LINUX_FEATURES:
+/// the pool makes none).
+bool readCredentials(bool remote, quint32 *slotId, QByteArray *secret, int *bodiesFd,
+                     QByteArray *fingerprint)
 {
     std::string line;
     char c;
@@ -78,6 +81,10 @@ bool readCredentials(quint32 *slotId, QByteArray *secret, int *bodiesFd)
     *slotId = parts[0].toUInt(&ok);
     *secret = QByteArray::fromHex(parts[1]);
     *bodiesFd = -1;
+    if (remote) {
+        *fingerprint = parts.size() == 3 ? QByteArray::fromHex(parts[2]) : QByteArray();
+        return ok && !secret->isEmpty() && fingerprint->size() == 32;
+    }
 #ifdef QPP_HAVE_LINUX_FEATURES
     if (parts.size() == 3) {
         bool fdOk = false;
@@ -115,7 +122,10 @@ int execWorker(int argc, char **argv)
     quint32 slotId = 0;
     QByteArray secret;
     int bodiesFd = -1;
-    if (serverName.isEmpty() || !readCredentials(&slotId, &secret, &bodiesFd)) {
+    QByteArray fingerprint;
+    const bool remote = serverName.startsWith(QLatin1String("tls:"));
+    if (serverName.isEmpty() ||
+        !readCredentials(remote, &slotId, &secret, &bodiesFd, &fingerprint)) {
         std::fprintf(stderr, "QtProcessPool: this program was started as a worker without a "
                              "pool to serve; exiting\n");
         return 2;
@@ -128,7 +138,7 @@ int execWorker(int argc, char **argv)
 
     QThread ioThread;
     ioThread.setObjectName(QStringLiteral("QtProcessPool worker I/O"));
-    auto *connection = new PoolConnection(serverName, slotId, secret, bodiesFd);
+    auto *connection = new PoolConnection(serverName, slotId, secret, bodiesFd, fingerprint);
     connection->moveToThread(&ioThread);
     ioThread.start();
     QMetaObject::invokeMethod(

@@ -17,6 +17,8 @@
 //                    prints "qpp_bad_peer got RunTask id=<id>" and answers it
 //                    with a bad frame (see sendBadAnswer()); then waits to be
 //                    killed.
+//   otherbuild       authenticates correctly, but names another build of the
+//                    library in its Hello; then waits for the pool to close.
 #include "tasks.h"
 #include "wire.h"
 
@@ -80,11 +82,11 @@ int becomeRealWorker(int argc, char **argv)
     return execWorker(argc, argv);
 }
 
-QByteArray helloFor(const QByteArray &nonce)
+QByteArray helloFor(const QByteArray &nonce, const QString &build = Wire::buildId())
 {
     return Wire::frame(Wire::Hello,
                        Wire::helloBody(Wire::ProtocolVersion, g_slot, qint64(::getpid()),
-                                       Wire::proof(nonce, g_secret)));
+                                       Wire::proof(nonce, g_secret), build));
 }
 
 /// Sends hello on a fresh connection and reports whether the pool closed it
@@ -241,6 +243,19 @@ int hostile(const QByteArray &how, quint32 length)
     return 0;
 }
 
+int otherBuild()
+{
+    Wire::RawPeer peer;
+    if (!peer.connectTo(g_server))
+        return 11;
+    const QByteArray nonce = peer.readChallenge(WaitMs);
+    if (nonce.isEmpty() ||
+        !peer.sendAll(helloFor(nonce, QStringLiteral("QtProcessPool 0.0.1 (protocol 2)"))))
+        return 11;
+    peer.waitForEof(WaitMs);
+    return 0;
+}
+
 } // namespace
 
 QPP_REGISTER_TASK_AS("replayReport", replayReport)
@@ -248,7 +263,7 @@ QPP_REGISTER_TASK_AS("replayReport", replayReport)
 int main(int argc, char **argv)
 {
     if (!isWorkerProcess(argc, argv) || argc < 4) {
-        std::fprintf(stderr, "usage: qpp_bad_peer stall|replay|hostile <how> [length] "
+        std::fprintf(stderr, "usage: qpp_bad_peer stall|replay|otherbuild|hostile <how> [length] "
                              "--qtprocesspool-worker <server> (started by a pool)\n");
         return 2;
     }
@@ -265,6 +280,8 @@ int main(int argc, char **argv)
         return stall(argc, argv);
     if (mode == "replay")
         return replay(argc, argv);
+    if (mode == "otherbuild")
+        return otherBuild();
     if (mode == "hostile") {
         const quint32 length = argc > 5 && std::strcmp(argv[3], WorkerFlag) != 0
                                    ? quint32(std::strtoul(argv[3], nullptr, 10))

@@ -158,6 +158,7 @@ private Q_SLOTS:
     void wrongSecret_data();
     void wrongSecret();
     void replayedHandshake();
+    void otherBuild();
     void silentConnection();
     void hundredIdleConnections();
     void hostileWorker_data();
@@ -388,7 +389,7 @@ void TestBadPeers::badHelloBody_data()
     QTest::newRow("proof length beyond the body") << Wire::frame(
         Wire::Hello, Wire::body(Wire::ProtocolVersion, slot, pid, quint32(0x7fffffff), qint64(0)));
     QTest::newRow("trailing byte") << Wire::frame(Wire::Hello, valid + 'x');
-    for (quint32 version : {0u, 2u, 0xffffffffu}) {
+    for (quint32 version : {0u, 1u, 3u, 0xffffffffu}) {
         QTest::addRow("protocol version %u", version)
             << Wire::frame(Wire::Hello, Wire::helloBody(version, slot, pid, proof));
     }
@@ -568,6 +569,29 @@ void TestBadPeers::replayedHandshake()
     const qint64 growth = rssKiB() - rss;
     QVERIFY2(growth < MaxRssGrowthKiB,
              qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(growth)));
+}
+
+// --- version skew ----------------------------------------------------------------
+
+void TestBadPeers::otherBuild()
+{
+    // A worker of another build proves its secret but is refused at the
+    // handshake; its start fails (with the usual back-off) naming both builds.
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    pool.setWorkerProgram(QStringLiteral(QPP_BAD_PEER), {QStringLiteral("otherbuild")});
+    QSignalSpy started(&pool, &ProcessPool::workerStarted);
+    QFuture<int> task = pool.run(square, 5);
+    QVERIFY(finishes(task));
+    const auto e = errorOf(task);
+    QVERIFY(e);
+    QCOMPARE(e->kind(), TaskError::Kind::WorkerStartFailed);
+    QVERIFY2(e->message().contains(QLatin1String("it runs QtProcessPool 0.0.1 (protocol 2)")) &&
+                 e->message().contains(Wire::buildId()),
+             qPrintable(e->message()));
+    QCOMPARE(started.size(), 0);
+    pool.setWorkerProgram(QString());
+    runsTasks(pool);
 }
 
 // --- silence ---------------------------------------------------------------------

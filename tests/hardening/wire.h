@@ -38,7 +38,7 @@ enum Type : quint16 {
     TaskResults = 20,
 };
 constexpr int HeaderSize = 8;
-constexpr quint32 ProtocolVersion = 1;
+constexpr quint32 ProtocolVersion = 2;
 constexpr int NonceSize = 32;
 constexpr int ChallengeFrameSize = HeaderSize + 4 + NonceSize;
 
@@ -67,9 +67,18 @@ QByteArray body(const Fields &...fields)
     return bytes;
 }
 
-inline QByteArray helloBody(quint32 version, quint32 slot, qint64 pid, const QByteArray &proof)
+/// The build a worker names in its Hello: the pool refuses any other
+/// (QPP_VERSION_STRING is the project's version, set by tests/hardening's CMake).
+inline QString buildId()
 {
-    return body(version, slot, pid, proof);
+    return QStringLiteral("QtProcessPool " QPP_VERSION_STRING " (protocol %1)")
+        .arg(ProtocolVersion);
+}
+
+inline QByteArray helloBody(quint32 version, quint32 slot, qint64 pid, const QByteArray &proof,
+                            const QString &build = buildId())
+{
+    return body(version, slot, pid, proof, QStringLiteral("wire-peer"), build);
 }
 
 inline QByteArray proof(const QByteArray &nonce, const QByteArray &secret)

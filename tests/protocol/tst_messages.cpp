@@ -177,13 +177,15 @@ const std::vector<Sample> &samples()
         v.push_back(makeSample("Challenge/pattern", Challenge{pattern(NonceSize, 2)}));
         v.push_back(makeSample("Challenge/zeros", Challenge{QByteArray(NonceSize, '\0')}));
 
-        v.push_back(makeSample("Hello/typical", Hello{ProtocolVersion, 3, 4242, pattern(32, 3)}));
+        v.push_back(makeSample("Hello/typical", Hello{ProtocolVersion, 3, 4242, pattern(32, 3),
+                                                      QStringLiteral("node-7"), buildId()}));
         v.push_back(makeSample("Hello/extremes",
                                Hello{0xffffffffu, 0xffffffffu, std::numeric_limits<qint64>::min(),
-                                     pattern(32, 4)}));
-        v.push_back(makeSample("Hello/max pid",
-                               Hello{0, 0, std::numeric_limits<qint64>::max(), QByteArray()}));
-        v.push_back(makeSample("Hello/empty proof", Hello{1, 1, -1, QByteArray("")}));
+                                     pattern(32, 4), QString(QChar(0xffff)), QString()}));
+        v.push_back(makeSample("Hello/max pid", Hello{0, 0, std::numeric_limits<qint64>::max(),
+                                                      QByteArray(), QString(), QString()}));
+        v.push_back(makeSample("Hello/empty proof", Hello{1, 1, -1, QByteArray(""),
+                                                          QStringLiteral(""), QStringLiteral("")}));
 
         v.push_back(makeSample("RunTask/default", RunTask{}));
         v.push_back(
@@ -528,9 +530,11 @@ void TestMessages::wireFormat_data()
                                  << QByteArray("00000009 0005 0000 fffffffffffffffe 01");
     QTest::newRow("RevokeTask") << encodeMessage(RevokeTask{3})
                                 << QByteArray("00000008 0006 0000 0000000000000003");
-    QTest::newRow("Hello") << encodeMessage(Hello{1, 2, -1, QByteArray("\xab\xcd")})
-                           << QByteArray("00000016 0010 0000 00000001 00000002"
-                                         "ffffffffffffffff 00000002 abcd");
+    QTest::newRow("Hello") << encodeMessage(Hello{1, 2, -1, QByteArray("\xab\xcd"),
+                                                  QStringLiteral("h"), QStringLiteral("b")})
+                           << QByteArray("00000022 0010 0000 00000001 00000002"
+                                         "ffffffffffffffff 00000002 abcd 00000002 0068"
+                                         "00000002 0062");
     QTest::newRow("TaskStarted") << encodeMessage(TaskStarted{42})
                                  << QByteArray("00000008 0011 0000 000000000000002a");
     QTest::newRow("TaskFinished") << encodeMessage(TaskFinished{42, 0, QByteArray("")})
@@ -843,7 +847,7 @@ void TestMessages::helloProofKeptAsSent_data()
 void TestMessages::helloProofKeptAsSent()
 {
     QFETCH(QByteArray, proof);
-    const Hello hello{ProtocolVersion, 1, 99, proof};
+    const Hello hello{ProtocolVersion, 1, 99, proof, QStringLiteral("host"), buildId()};
     Hello m;
     QVERIFY(decodeBody(encodeBody(hello), &m));
     QCOMPARE(m, hello);

@@ -184,9 +184,9 @@ private Q_SLOTS:
         // Qt has read them (not handed them over yet) when the worker dies.
         QTRY_COMPARE(f.link.socket()->bytesAvailable(), qint64(finished.size() + started.size()));
         ::close(std::exchange(f.worker, -1));
-        f.link.socket()->write(QByteArray(1 << 20, 'r')); // through Qt, as without raw sockets
-        f.link.socket()->flush();                         // fails: the peer is gone
-        QCOMPARE(f.link.socket()->state(), QLocalSocket::UnconnectedState);
+        f.link.localSocket()->write(QByteArray(1 << 20, 'r')); // through Qt, as without raw sockets
+        f.link.localSocket()->flush();                         // fails: the peer is gone
+        QCOMPARE(f.link.localSocket()->state(), QLocalSocket::UnconnectedState);
         QVERIFY(f.link.hasUnread());
         Frame frame;
         QString why;

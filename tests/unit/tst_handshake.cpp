@@ -30,9 +30,9 @@ struct Fixture
     Handshake handshake{[this](quint32 slotId) {
                             return slotId == Slot && !accepted ? &secret : nullptr;
                         },
-                        [this](int slotId, std::unique_ptr<QLocalSocket> socket) {
-                            acceptedSlot = slotId;
-                            accepted = std::move(socket);
+                        [this](Handshake::Proven &&proven) {
+                            acceptedSlot = proven.slotId;
+                            accepted.reset(static_cast<QLocalSocket *>(proven.socket.release()));
                         },
                         &parent};
     QLocalSocket peer;
@@ -64,6 +64,7 @@ struct Fixture
         hello.slotId = Slot;
         hello.pid = ::getpid();
         hello.proof = QMessageAuthenticationCode::hash(nonce, key, QCryptographicHash::Sha256);
+        hello.build = buildId();
         return hello;
     }
     void send(const QByteArray &bytes) { send(peer, bytes); }
@@ -141,7 +142,11 @@ private Q_SLOTS:
         QTest::newRow("another slot") << "slot"
                                       << "no worker is waiting for slot 4";
         QTest::newRow("old protocol") << "version"
-                                      << "protocol version 0, expected 1";
+                                      << "protocol version 0, expected 2";
+        QTest::newRow("another build")
+            << "build"
+            << "the worker is another build: it runs QtProcessPool 0\\.0\\.1 \\(protocol 2\\), "
+               "this pool QtProcessPool .+ \\(protocol 2\\)";
         QTest::newRow("another pid") << "pid"
                                      << "peer pid \\d+ claims to be 1";
         QTest::newRow("not a hello") << "message"
@@ -173,6 +178,8 @@ private Q_SLOTS:
             hello.protocolVersion = 0;
         else if (change == QLatin1String("pid"))
             hello.pid = 1;
+        else if (change == QLatin1String("build"))
+            hello.build = QStringLiteral("QtProcessPool 0.0.1 (protocol 2)");
         else if (change == QLatin1String("nonce"))
             hello = f.helloFor(Handshake::newSecret(), f.secret); // proof for another challenge
         if (change == QLatin1String("message"))

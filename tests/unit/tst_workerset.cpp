@@ -89,7 +89,7 @@ private Q_SLOTS:
         QTest::newRow("minWorkers counts the live") << 4 << 3 << 2 << 0 << 0 << 1;
         QTest::newRow("minWorkers within maxWorkers") << 2 << 5 << 0 << 0 << 0 << 2;
         QTest::newRow("above maxWorkers: none") << 1 << 0 << 2 << 0 << 5 << 0;
-        QTest::newRow("maxWorkers 0 means 1") << 0 << 0 << 0 << 0 << 5 << 1;
+        QTest::newRow("maxWorkers 0: no local worker") << 0 << 0 << 0 << 0 << 5 << 0;
     }
     void toStart()
     {
