@@ -22,8 +22,11 @@ packages=(
 # (libclang-rt-dev follows the default clang, so the name holds on Debian 12
 # and 13); python3 runs the Python peers of the benchmark smoke test; doxygen
 # the API reference check (docs_api); file and dpkg-dev (dpkg-shlibdeps) let
-# CPack make the .deb with its library dependencies (package_deb).
-test_packages=(clang libclang-rt-dev python3 doxygen file dpkg-dev)
+# CPack make the .deb with its library dependencies (package_deb);
+# openssh-server and -client, slurm-wlm and munge, iproute2 the remote-worker
+# fixtures' own sshd, SLURM cluster and network namespaces (remote_fixtures).
+test_packages=(clang libclang-rt-dev python3 doxygen file dpkg-dev
+    openssh-server openssh-client slurm-wlm munge iproute2)
 
 ensure_packages() {
     local missing=()
