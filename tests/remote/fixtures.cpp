@@ -603,7 +603,20 @@ bool SlurmCluster::start(QString *error)
         *error = QStringLiteral("SlurmCluster needs root (slurmd, SlurmUser=root)");
         return false;
     }
-    QDeadlineTimer deadline(30000);
+    const QDeadlineTimer deadline(30000);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        bool portTaken = false;
+        if (startOnce(deadline, error, &portTaken))
+            return true;
+        if (!portTaken || deadline.hasExpired())
+            return false;
+    }
+    return false;
+}
+
+bool SlurmCluster::startOnce(const QDeadlineTimer &deadline, QString *error, bool *portTaken)
+{
+    *portTaken = false;
     m_dir = std::make_unique<QTemporaryDir>(QDir::tempPath() + QStringLiteral("/qpp-slurm-XXXXXX"));
     if (!m_dir->isValid()) {
         *error = QStringLiteral("cannot make a temporary directory: ") + m_dir->errorString();
@@ -670,6 +683,8 @@ bool SlurmCluster::start(QString *error)
                              .arg((*daemon)->program())
                              .arg((*daemon)->exitCode())
                              .arg(log());
+                // Another process took a port freePort() chose: try new ones.
+                *portTaken = error->contains(QLatin1String("Address already in use"));
                 stop();
                 return false;
             }

@@ -9,6 +9,7 @@
 #ifndef QTPROCESSPOOL_TESTS_REMOTE_FIXTURES_H
 #define QTPROCESSPOOL_TESTS_REMOTE_FIXTURES_H
 
+#include <QtCore/QDeadlineTimer>
 #include <QtCore/QList>
 #include <QtCore/QProcessEnvironment>
 #include <QtCore/QString>
@@ -114,7 +115,7 @@ public:
 
     /// Starts munged, slurmctld, slurmd and waits until sinfo reports the node
     /// idle. False within about 30 s with the cause (and the daemons' log
-    /// tails) in *error.
+    /// tails) in *error. Retries with other ports if a chosen one was taken.
     bool start(QString *error);
 
     QString confPath() const;
@@ -144,6 +145,7 @@ private:
     bool startDaemon(std::unique_ptr<QProcess> &process, const QString &program,
                      const QStringList &arguments, const QString &outputFile, QString *error);
     bool writeConfig(QString *error);
+    bool startOnce(const QDeadlineTimer &deadline, QString *error, bool *portTaken);
 
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<QProcess> m_munged;
