@@ -5,17 +5,16 @@
 #include <QtCore/QDir>
 #include <QtCore/QFile>
 #include <QtCore/QFileInfo>
+#include <QtCore/QMultiHash>
 #include <QtCore/QProcess>
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QRegularExpression>
-#include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 #include <QtCore/QThread>
 #include <QtNetwork/QHostAddress>
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 
-#include <cerrno>
 #include <csignal>
 #include <sys/types.h>
 #include <unistd.h>
@@ -102,6 +101,18 @@ QList<qint64> descendantsOf(qint64 pid)
         todo += direct;
     }
     return result;
+}
+
+/// Pids of the processes whose environment holds entry ("NAME=value").
+QList<qint64> processesWithEnvironment(const QByteArray &entry)
+{
+    QList<qint64> found;
+    for (qint64 pid : allPids()) {
+        QFile file(QStringLiteral("/proc/%1/environ").arg(pid));
+        if (file.open(QIODevice::ReadOnly) && file.readAll().split('\0').contains(entry))
+            found.append(pid);
+    }
+    return found;
 }
 
 /// SIGTERM to each, SIGKILL after the grace time to those left; waits until
@@ -212,6 +223,13 @@ quint16 freePort()
 // ---------------------------------------------------------------------------
 // SshServer
 
+namespace {
+
+/// Set by sshd (SetEnv) in every session, so stop() finds their processes.
+constexpr char SshMarker[] = "QPP_SSHD_FIXTURE";
+
+} // namespace
+
 SshServer::SshServer() = default;
 
 SshServer::~SshServer()
@@ -321,10 +339,12 @@ bool SshServer::startOnce(QString *error, bool *portTaken)
                                           "KbdInteractiveAuthentication no\n"
                                           "MaxStartups 100\n"
                                           "MaxSessions 100\n"
-                                          "LogLevel INFO\n")
+                                          "LogLevel INFO\n"
+                                          "SetEnv %5=%6\n")
                                .arg(m_port)
                                .arg(m_address, m_dir->filePath(QStringLiteral("host_key")),
-                                    m_dir->filePath(QStringLiteral("authorized_keys")));
+                                    m_dir->filePath(QStringLiteral("authorized_keys")),
+                                    QLatin1String(SshMarker), m_dir->path());
     if (!writeText(configPath(), config, error))
         return false;
     // The host key pinned for clients: "[address]:port key".
@@ -415,6 +435,15 @@ bool SshServer::start(QString *error)
 void SshServer::stop()
 {
     stopDaemon(m_sshd);
+    // A session's command outlives its sshd when the client went away first
+    // (no pty, so no SIGHUP): find such orphans by the SetEnv marker.
+    if (m_dir) {
+        QList<qint64> orphans;
+        for (qint64 pid : processesWithEnvironment(QByteArray(SshMarker) + '=' +
+                                                   QFile::encodeName(m_dir->path())))
+            orphans += QList<qint64>{pid} + descendantsOf(pid);
+        killPids(orphans);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -425,17 +454,6 @@ namespace {
 /// Set in the daemons' environment; slurmstepd inherits it from slurmd, so
 /// stop() can find a step daemon left over (its argv is "slurmstepd: [1.0]").
 constexpr char ClusterMarker[] = "QPP_SLURM_FIXTURE";
-
-QList<qint64> processesWithEnvironment(const QByteArray &entry)
-{
-    QList<qint64> found;
-    for (qint64 pid : allPids()) {
-        QFile file(QStringLiteral("/proc/%1/environ").arg(pid));
-        if (file.open(QIODevice::ReadOnly) && file.readAll().split('\0').contains(entry))
-            found.append(pid);
-    }
-    return found;
-}
 
 int nodeCpus()
 {

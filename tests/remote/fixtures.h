@@ -41,6 +41,11 @@ quint16 freePort();
 /// sshd_config in a temporary directory; public key login as root only.
 /// `sshd -D` stays in the foreground as a child process (through nsenter when
 /// a network namespace is set, which then execs sshd under the same pid).
+///
+/// Without a pty, a session's command outlives a client that goes away (no
+/// SIGHUP; tst_fixtures checks it): it keeps running, reparented, once its
+/// sshd ends. sshd marks every session's environment (SetEnv
+/// QPP_SSHD_FIXTURE=<temp dir>), so stop() finds and ends such orphans too.
 class SshServer
 {
 public:
@@ -74,8 +79,9 @@ public:
     /// sshd's log (-E) so far.
     QString log() const;
 
-    /// Kills sshd and every process it started (sessions, their commands)
-    /// by pid: SIGTERM, then SIGKILL after 5 s; waits for them. Idempotent.
+    /// Kills sshd and every process it started (sessions, their commands,
+    /// orphans with its environment marker) by pid: SIGTERM, then SIGKILL
+    /// after 5 s; waits for them. Idempotent.
     void stop();
 
     /// As RemoteFixtures::processesWithArgument().
@@ -105,6 +111,9 @@ private:
 /// - With --ntasks=2 and no --input, every task gets a copy of the stdin.
 /// - `scancel JOBID` ends the task (SIGTERM, then SIGKILL), its step and the
 ///   srun, which exits non-zero.
+/// - srun may print "job N queued and waiting for resources" and "has been
+///   allocated resources" on stderr when the job before still completes (for
+///   some ms, on 2 CPUs): read only stdout, or pass --quiet.
 class SlurmCluster
 {
 public:

@@ -42,6 +42,25 @@ QList<qint64> sleeping(const QString &argument)
     return found;
 }
 
+qint64 parentOf(qint64 pid)
+{
+    QFile file(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!file.open(QIODevice::ReadOnly))
+        return -1;
+    const QByteArray stat = file.readAll();
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    return stat.mid(stat.lastIndexOf(')') + 2).split(' ').value(1).toLongLong();
+}
+
+bool isDescendantOf(qint64 pid, qint64 ancestor)
+{
+    for (qint64 p = parentOf(pid); p > 1; p = parentOf(p)) {
+        if (p == ancestor)
+            return true;
+    }
+    return false;
+}
+
 bool canConnect(const QString &address, quint16 port, int ms)
 {
     QTcpSocket socket;
@@ -101,11 +120,13 @@ class TestFixtures : public QObject
         return true;
     }
 
+    /// srun's output; --quiet, since srun says on stderr "job N queued and
+    /// waiting for resources" when the job before still completes.
     QString srun(const QStringList &arguments, const QByteArray &input, bool *ok)
     {
         QString output;
-        *ok = runCommand(QStringLiteral("srun"), arguments, &output, Generous,
-                         m_slurm->environment(), input);
+        *ok = runCommand(QStringLiteral("srun"), QStringList{QStringLiteral("--quiet")} + arguments,
+                         &output, Generous, m_slurm->environment(), input);
         return output;
     }
 
@@ -163,6 +184,29 @@ private Q_SLOTS:
         QCOMPARE(sleeping(sleep), QList<qint64>());
         QVERIFY(finishes(&client)); // its connection closed
         QVERIFY(client.exitCode() != 0);
+    }
+
+    void sshClientGoneLeavesTheCommandRunning()
+    {
+        // No pty, no SIGHUP: a launcher must end its remote command itself.
+        SshServer server;
+        QString error;
+        QVERIFY2(server.start(&error), qPrintable(error));
+        const QString sleep = uniqueSleep();
+        QProcess client;
+        client.start(QStringLiteral("ssh"), sshArguments(server, QStringLiteral("sleep ") + sleep +
+                                                                     QStringLiteral("; :")));
+        QVERIFY(client.waitForStarted());
+        QTRY_VERIFY_WITH_TIMEOUT(sleeping(sleep).size() == 1, Generous);
+        const qint64 remote = sleeping(sleep).first();
+        QVERIFY(isDescendantOf(remote, server.pid()));
+        client.kill();
+        QVERIFY(finishes(&client));
+        // Its session's sshd ends; the command is left, reparented.
+        QTRY_VERIFY_WITH_TIMEOUT(!isDescendantOf(remote, server.pid()), Generous);
+        QCOMPARE(sleeping(sleep), QList<qint64>{remote});
+        server.stop(); // finds it by the environment marker
+        QCOMPARE(sleeping(sleep), QList<qint64>());
     }
 
     void sshStartFailsClearly()
@@ -330,6 +374,42 @@ private Q_SLOTS:
         QVERIFY(finishes(&srun));
         QVERIFY(!QFileInfo::exists(conf));
         m_slurm.reset();
+    }
+
+    void destructorsStopEverything()
+    {
+        // What a failed check leaves to the destructors: running daemons, a
+        // running session and a running step.
+        QString sshConfig;
+        QString slurmConf;
+        QString viaSsh = uniqueSleep();
+        QString viaSrun = uniqueSleep();
+        {
+            SshServer server;
+            SlurmCluster cluster;
+            QString error;
+            QVERIFY2(server.start(&error), qPrintable(error));
+            QVERIFY2(cluster.start(&error), qPrintable(error));
+            sshConfig = server.configPath();
+            slurmConf = cluster.confPath();
+            QProcess ssh;
+            ssh.start(QStringLiteral("ssh"),
+                      sshArguments(server,
+                                   QStringLiteral("sleep ") + viaSsh + QStringLiteral("; :")));
+            QProcess srun;
+            srun.setProcessEnvironment(cluster.environment());
+            srun.setStandardInputFile(QProcess::nullDevice());
+            srun.start(QStringLiteral("srun"), {QStringLiteral("sleep"), viaSrun});
+            QTRY_VERIFY_WITH_TIMEOUT(!sleeping(viaSsh).isEmpty(), Generous);
+            QTRY_VERIFY_WITH_TIMEOUT(!sleeping(viaSrun).isEmpty(), Generous);
+            QCOMPARE(processesWithArgument(sshConfig).size(), 1);
+            QCOMPARE(processesWithArgument(slurmConf).size(), 2);
+            // The clients go first (declared last), the daemons after them.
+        }
+        QCOMPARE(processesWithArgument(sshConfig), QList<qint64>());
+        QCOMPARE(processesWithArgument(slurmConf), QList<qint64>());
+        QCOMPARE(sleeping(viaSsh), QList<qint64>());
+        QCOMPARE(sleeping(viaSrun), QList<qint64>());
     }
 
     // --- NetworkNamespace
