@@ -70,8 +70,15 @@ public:
 
     /// The command line that starts one worker: element 0 is the program to
     /// run on this machine. workerArguments are the worker mode's arguments
-    /// (they name where to connect back).
-    QStringList commandLine(const QString &program, const QStringList &workerArguments) const;
+    /// (they name where to connect back); tag, a name unique to this worker,
+    /// names its SLURM job (`--job-name`) for stopCommandLine().
+    QStringList commandLine(const QString &program, const QStringList &workerArguments,
+                            const QString &tag = QString()) const;
+    /// The command that ends the worker tagged tag where it runs, when ending
+    /// its launcher here is not enough: `scancel --name=<tag>` for SLURM
+    /// (a killed srun leaves its job allocated); empty for ssh and commands,
+    /// whose workers end with their connection to the pool.
+    QStringList stopCommandLine(const QString &tag) const;
     /// The host the workers run on, as far as the launcher says: the ssh
     /// destination's host; empty for SLURM and commands (the workers' hellos tell).
     QString host() const;

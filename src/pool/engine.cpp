@@ -276,7 +276,8 @@ void Engine::dispatch()
     const size_t suspended = m_scheduler.assignToIdle();
     spawnAsNeeded();
     replenishGroups();
-    if (m_shared->maxWorkers == 0 && m_groups.empty() && !m_scheduler.queue().isEmpty()) {
+    if (m_shared->maxWorkers == 0 && m_shared->remoteGroups == 0 &&
+        !m_scheduler.queue().isEmpty()) {
         failQueued(TaskError::Kind::WorkerStartFailed,
                    QStringLiteral("no worker can run it: maxWorkers() is 0 and no remote "
                                   "workers were added"));

@@ -9,6 +9,7 @@
 #include "logging_p.h"
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QRandomGenerator>
 #include <QtNetwork/QHostInfo>
 
 namespace QtProcessPool {
@@ -41,6 +42,7 @@ void Engine::removeGroup(int groupId)
     const Entry entry(this);
     if (m_groups.erase(groupId) == 0)
         return;
+    --m_shared->remoteGroups;
     for (const auto &slot : m_workers.all()) {
         WorkerConnection *w = slot.second.get();
         if (w->groupId != groupId || w->isEnding())
@@ -127,8 +129,13 @@ bool Engine::spawnRemoteWorker(int groupId, RemoteGroup &group)
     const QString program = group.launcher.program().isEmpty()
                                 ? QCoreApplication::applicationFilePath()
                                 : group.launcher.program();
-    LocalLauncher::prepareCommand(process,
-                                  group.launcher.commandLine(program, remoteWorkerArguments()));
+    const QString tag = QStringLiteral("qtprocesspool-%1-%2-%3")
+                            .arg(QCoreApplication::applicationPid())
+                            .arg(worker->slotId)
+                            .arg(QRandomGenerator::global()->generate(), 8, 16, QLatin1Char('0'));
+    worker->stopCommand = group.launcher.stopCommandLine(tag);
+    LocalLauncher::prepareCommand(
+        process, group.launcher.commandLine(program, remoteWorkerArguments(), tag));
     wire(worker);
     worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
     qCDebug(lcPool) << "starting remote worker" << worker->slotId << process->program()

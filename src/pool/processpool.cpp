@@ -440,6 +440,7 @@ int ProcessPool::addWorkers(const WorkerLauncher &launcher)
     Q_D(ProcessPool);
     const int groupId = d->shared.nextGroupId++;
     if (d->engine && !d->stopped) {
+        ++d->shared.remoteGroups;
         QMetaObject::invokeMethod(
             d->engine,
             [engine = d->engine, groupId, launcher] { engine->addGroup(groupId, launcher); },

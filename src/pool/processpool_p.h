@@ -124,7 +124,10 @@ struct SharedState
     std::atomic<qint64> cancelGracePeriodMs{1000};
     std::atomic<qint64> workerStartTimeoutMs{10000};
     std::atomic<qint64> maxMessageSize{protocol::DefaultMaxMessageSize};
-    std::atomic<int> nextGroupId{1};    // addWorkers()
+    std::atomic<int> nextGroupId{1}; // addWorkers()
+    // Groups added and not removed, counted by the caller's thread at once,
+    // so a task run() right after addWorkers() waits for the group.
+    std::atomic<int> remoteGroups{0};
     std::atomic<quint16> remotePort{0}; // where remote workers connect, once listening
 
     // Counts. queued: submitted but not started (inbox, queue, sent ahead);

@@ -35,10 +35,11 @@ struct WorkerConnection
 
     int slotId = 0;
     State state = State::Starting;
-    qint64 pid = 0;       // on its host (a remote worker's, once its hello gave it)
-    qint64 leaderPid = 0; // its process on this machine: the worker, or its launcher
-    int groupId = 0;      // ProcessPool::addWorkers()' group; 0: a local worker
-    QString host;         // a remote worker's host; empty for a local one
+    qint64 pid = 0;          // on its host (a remote worker's, once its hello gave it)
+    qint64 leaderPid = 0;    // its process on this machine: the worker, or its launcher
+    int groupId = 0;         // ProcessPool::addWorkers()' group; 0: a local worker
+    QString host;            // a remote worker's host; empty for a local one
+    QStringList stopCommand; // WorkerLauncher::stopCommandLine(): run once it must end
     QByteArray secret;
     std::unique_ptr<QProcess> process;
     /// Its stdout and stderr. Declared after the process, so it is destroyed

@@ -6,7 +6,10 @@
 
 #include "logging_p.h"
 
+#include <QtCore/QProcess>
+
 #include <algorithm>
+#include <utility>
 
 namespace QtProcessPool {
 
@@ -294,6 +297,18 @@ void WorkerSet::endProcessGroup(WorkerConnection *w)
     // Called while the leader lives or right after its end is reported, so
     // its pid has had no time to become another group's.
     platform::killProcessGroup(w->leaderPid);
+    // A remote worker's engine may hold on to it (SLURM): told once, here.
+    if (!w->stopCommand.isEmpty()) {
+        QProcess stop;
+        const QStringList line = std::exchange(w->stopCommand, {});
+        stop.setProgram(line.first());
+        stop.setArguments(line.mid(1));
+        stop.setProcessEnvironment(w->process->processEnvironment());
+        stop.setStandardOutputFile(QProcess::nullDevice());
+        stop.setStandardErrorFile(QProcess::nullDevice());
+        if (!stop.startDetached())
+            qCWarning(lcPool) << "could not run" << line << "to end worker" << w->pid;
+    }
 }
 
 void WorkerSet::recordEnd(const WorkerConnection &w, WorkerEnd::Kind kind)

@@ -84,6 +84,15 @@ QString WorkerLauncher::program() const
     return d->program;
 }
 
+QStringList WorkerLauncher::stopCommandLine(const QString &tag) const
+{
+    // Killing srun does not end its job: the allocation stays until the
+    // controller is told (and a killed srun cannot tell it).
+    if (d->kind != Kind::Slurm || tag.isEmpty())
+        return {};
+    return {QStringLiteral("scancel"), QStringLiteral("--quiet"), QStringLiteral("--name=") + tag};
+}
+
 QString WorkerLauncher::host() const
 {
     if (d->kind != Kind::Ssh)
@@ -92,8 +101,8 @@ QString WorkerLauncher::host() const
     return at < 0 ? d->destination : d->destination.mid(at + 1);
 }
 
-QStringList WorkerLauncher::commandLine(const QString &program,
-                                        const QStringList &workerArguments) const
+QStringList WorkerLauncher::commandLine(const QString &program, const QStringList &workerArguments,
+                                        const QString &tag) const
 {
     const QStringList worker = QStringList{program} + workerArguments;
     switch (d->kind) {
@@ -104,7 +113,9 @@ QStringList WorkerLauncher::commandLine(const QString &program,
                QStringList{QStringLiteral("-T"), QStringLiteral("--"), d->destination,
                            remote::shellJoin(worker)};
     case Kind::Slurm:
+        // After the user's options, so that the tag (stopCommandLine()) wins.
         return QStringList{QStringLiteral("srun")} + d->options +
+               (tag.isEmpty() ? QStringList() : QStringList{QStringLiteral("--job-name=") + tag}) +
                QStringList{QStringLiteral("--ntasks=1"), QStringLiteral("--nodes=1")} + worker;
     case Kind::Command:
         break;

@@ -227,7 +227,8 @@ void PoolConnection::startTls()
             return;
         }
         m_encrypted = true;
-        onSocketReadable(); // the challenge may be there already
+        m_connectTimer->stop(); // stopped in its thread (we are deleted in another)
+        onSocketReadable();     // the challenge may be there already
     });
     m_connectTimer = new QTimer(this);
     m_connectTimer->setSingleShot(true);
@@ -238,6 +239,8 @@ void PoolConnection::startTls()
             onGone();
         }
     });
+    connect(QThread::currentThread(), &QThread::finished, m_connectTimer, &QTimer::stop,
+            Qt::DirectConnection);
     m_connectTimer->start(ConnectTimeoutMs);
     socket->connectToHostEncrypted(host, port);
 }

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+// Workers on other machines, end to end with real engines started by the test:
+// a command launcher on this machine (the TLS transport alone), OpenSSH (an
+// sshd of the test's own on 127.0.0.1) and SLURM (a single-node cluster of the
+// test's own). Every future's own outcome is checked and every task's
+// executions are counted (an O_APPEND log), and no process may be left on any
+// "host" after removeWorkers() or the pool's end.
+#include "faulttasks.h"
+#include "fixtures.h"
+#include "tasks.h"
+#include "testmain.h"
+#include "testutil.h"
+
+#include <QtProcessPool/ProcessPool>
+#include <QtProcessPool/WorkerLauncher>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QSysInfo>
+#include <QtCore/QTemporaryDir>
+#include <QtNetwork/QSslSocket>
+#include <QtNetwork/QTcpSocket>
+#include <QtTest/QSignalSpy>
+#include <QtTest/QTest>
+
+#include <memory>
+#include <unistd.h>
+
+using namespace QtProcessPool;
+using namespace TestTasks;
+using namespace TestUtil;
+using FaultTasks::Fault;
+
+namespace {
+
+constexpr int HeartbeatTimeoutMs =
+    6000; // src/pool/engine_remote.cpp, src/worker/poolconnection.cpp
+
+/// The worker's own command line, unchanged: a "remote" worker on this
+/// machine, connecting back over TCP and TLS.
+const QStringList Direct = {QStringLiteral("{program}"), QStringLiteral("{arguments}")};
+
+/// A command template that edits the worker's stdin line ("slot secret
+/// fingerprint") with sed before the worker reads it.
+QStringList editingStdin(const QString &sedExpression)
+{
+    return {QStringLiteral("/bin/sh"), QStringLiteral("-c"),
+            QStringLiteral("sed -u -e '%1' | {program} {arguments}").arg(sedExpression)};
+}
+
+QString describe(const std::optional<TaskError> &e)
+{
+    return e ? QStringLiteral("kind %1: %2").arg(int(e->kind())).arg(e->message())
+             : QStringLiteral("no error");
+}
+
+/// Processes of this test's program in worker mode that dial this pool's port.
+QList<qint64> workersOf(quint16 port)
+{
+    return RemoteFixtures::processesWithArgument(QStringLiteral("tls:127.0.0.1:%1").arg(port));
+}
+
+} // namespace
+
+class TestRemote : public QObject
+{
+    Q_OBJECT
+
+    std::unique_ptr<ProcessPool> makePool();
+    void servesLikeLocalWorkers(const WorkerLauncher &launcher, const QString &host);
+    void checkFaults(ProcessPool &pool);
+    void checkRemoval(ProcessPool &pool, int group, quint16 port);
+
+private Q_SLOTS:
+    void initTestCase();
+    void commandLauncher();
+    void poolDestroyedLeavesNothing();
+    void launcherFailureFailsTasks();
+    void wrongFingerprintIsRefused();
+    void wrongSecretIsRefused();
+    void hostileBytesOnTheTlsPort();
+    void ssh();
+    void slurm();
+    void partitionedHost();
+};
+
+void TestRemote::initTestCase()
+{
+    if (::geteuid() != 0)
+        QSKIP("the remote-worker tests start sshd and slurmd: they need root");
+}
+
+std::unique_ptr<ProcessPool> TestRemote::makePool()
+{
+    auto pool = std::make_unique<ProcessPool>();
+    pool->setMaxWorkers(0); // remote workers only
+    pool->setRemoteListenAddress(QHostAddress::LocalHost);
+    pool->setWorkerStartTimeout(std::chrono::milliseconds(Generous));
+    return pool;
+}
+
+void TestRemote::servesLikeLocalWorkers(const WorkerLauncher &launcher, const QString &host)
+{
+    std::unique_ptr<ProcessPool> pool = makePool();
+    QSignalSpy started(pool.get(), &ProcessPool::workerStarted);
+    const int group = pool->addWorkers(launcher);
+    QVERIFY(group > 0);
+
+    // Plain tasks, and their results, in order.
+    QList<QFuture<int>> squares;
+    for (int i = 0; i < 20; ++i)
+        squares.append(pool->run(square, i));
+    for (int i = 0; i < 20; ++i) {
+        QVERIFY2(finishes(squares[i]), qPrintable(QString::number(i)));
+        QVERIFY2(!errorOf(squares[i]), qPrintable(describe(errorOf(squares[i]))));
+        QCOMPARE(squares[i].result(), i * i);
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(started.size(), launcher.workers(), Generous);
+    const quint16 port = pool->remotePort();
+    QVERIFY(port != 0);
+
+    // Where they run: workerInfo names the host and the group.
+    const Statistics stats = pool->statistics();
+    QCOMPARE(stats.workerInfo.size(), launcher.workers());
+    for (const Statistics::WorkerInfo &info : stats.workerInfo) {
+        QCOMPARE(info.host, host);
+        QCOMPARE(info.group, group);
+    }
+
+    // mapped(), streamed results and progress.
+    QList<int> items;
+    for (int i = 0; i < 100; ++i)
+        items.append(i);
+    QFuture<int> mapped = pool->mapped(square, items, 7);
+    QVERIFY(finishes(mapped));
+    QCOMPARE(mapped.results().size(), 100);
+    for (int i = 0; i < 100; ++i)
+        QCOMPARE(mapped.resultAt(i), i * i);
+    QFuture<int> streamed = pool->run(streamNumbers, 50);
+    QFutureWatcher<int> watcher;
+    QSignalSpy progress(&watcher, &QFutureWatcher<int>::progressValueChanged);
+    watcher.setFuture(streamed);
+    QVERIFY(finishes(streamed));
+    QCOMPARE(streamed.results().size(), 50);
+    QCOMPARE(streamed.resultAt(49), 50);
+    QTRY_VERIFY_WITH_TIMEOUT(!progress.isEmpty(), Generous);
+    QCOMPARE(progress.last().first().toInt(), 50);
+
+    // A large payload goes inline over TLS.
+    const QByteArray big = patternBytes(8 << 20, 7);
+    QFuture<QByteArray> echoed = pool->run(reversed, big);
+    QVERIFY(finishes(echoed));
+    QVERIFY2(!errorOf(echoed), qPrintable(describe(errorOf(echoed))));
+    QByteArray expected = big;
+    std::reverse(expected.begin(), expected.end());
+    QVERIFY(echoed.result() == expected);
+
+    checkFaults(*pool);
+    checkRemoval(*pool, group, port);
+}
+
+void TestRemote::checkFaults(ProcessPool &pool)
+{
+    QTemporaryDir dir;
+    const QString log = dir.filePath(QStringLiteral("runs.log"));
+    // One of each: success, crash, exception, a hang timed out, a hang canceled.
+    struct Case
+    {
+        Fault fault;
+        int timeoutMs;
+        TaskError::Kind kind;
+    };
+    const QList<Case> cases = {
+        {Fault::None, 0, TaskError::Kind::Exception}, // kind unused: it succeeds
+        {Fault::Segv, 0, TaskError::Kind::Crashed},
+        {Fault::Throw, 0, TaskError::Kind::Exception},
+        {Fault::Hang, 1500, TaskError::Kind::TimedOut},
+        {Fault::Hang, 0, TaskError::Kind::Exception}, // canceled below
+        {Fault::None, 0, TaskError::Kind::Exception},
+    };
+    QList<QFuture<int>> futures;
+    for (int i = 0; i < cases.size(); ++i) {
+        TaskOptions options;
+        options.timeout = std::chrono::milliseconds(cases[i].timeoutMs);
+        futures.append(pool.run(options, FaultTasks::faulty, log, i, int(cases[i].fault), 0));
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(FaultTasks::runCounts(log, cases.size())[4] == 1, Generous);
+    futures[4].cancel();
+    for (int i = 0; i < cases.size(); ++i) {
+        QVERIFY2(finishes(futures[i]), qPrintable(QString::number(i)));
+        const auto e = errorOf(futures[i]);
+        if (i == 4) {
+            QVERIFY2(futures[i].isCanceled(), qPrintable(describe(e)));
+        } else if (cases[i].fault == Fault::None) {
+            QVERIFY2(!e, qPrintable(describe(e)));
+            QCOMPARE(futures[i].result(), i * 2);
+        } else {
+            QVERIFY2(e && e->kind() == cases[i].kind,
+                     qPrintable(QStringLiteral("task %1: %2").arg(i).arg(describe(e))));
+        }
+    }
+    QCOMPARE(FaultTasks::runCounts(log, cases.size()), QList<int>(cases.size(), 1));
+    // The group replaced the workers it lost: tasks still run.
+    QFuture<int> after = pool.run(square, 12);
+    QVERIFY(finishes(after));
+    QVERIFY2(!errorOf(after), qPrintable(describe(errorOf(after))));
+    QCOMPARE(after.result(), 144);
+}
+
+void TestRemote::checkRemoval(ProcessPool &pool, int group, quint16 port)
+{
+    QSignalSpy exited(&pool, &ProcessPool::workerExited);
+    QTRY_VERIFY_WITH_TIMEOUT(!workersOf(port).isEmpty(), Generous);
+    // A running task finishes, then its worker goes; none is replaced.
+    QFuture<int> running = pool.run(sleepThenSquare, 500, 6);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.runningTaskCount(), 1, Generous);
+    pool.removeWorkers(group);
+    QVERIFY(finishes(running));
+    QVERIFY2(!errorOf(running), qPrintable(describe(errorOf(running))));
+    QCOMPARE(running.result(), 36);
+    QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 0, Generous);
+    QTRY_VERIFY_WITH_TIMEOUT(workersOf(port).isEmpty(), Generous);
+    // With no local worker and no group, a task fails at once, clearly.
+    QFuture<int> orphan = pool.run(square, 2);
+    QVERIFY(finishes(orphan));
+    const auto e = errorOf(orphan);
+    QVERIFY2(e && e->kind() == TaskError::Kind::WorkerStartFailed, qPrintable(describe(e)));
+}
+
+void TestRemote::commandLauncher()
+{
+    servesLikeLocalWorkers(WorkerLauncher::command(Direct, 2), QSysInfo::machineHostName());
+}
+
+void TestRemote::poolDestroyedLeavesNothing()
+{
+    std::unique_ptr<ProcessPool> pool = makePool();
+    pool->addWorkers(WorkerLauncher::command(Direct, 2));
+    QFuture<int> hang = pool->run(sleepForever);
+    QTRY_COMPARE_WITH_TIMEOUT(pool->runningTaskCount(), 1, Generous);
+    const quint16 port = pool->remotePort();
+    QTRY_COMPARE_WITH_TIMEOUT(workersOf(port).size(), 2, Generous);
+    pool.reset();
+    QVERIFY(hang.isFinished());
+    QTRY_VERIFY_WITH_TIMEOUT(workersOf(port).isEmpty(), Generous);
+}
+
+void TestRemote::launcherFailureFailsTasks()
+{
+    std::unique_ptr<ProcessPool> pool = makePool();
+    pool->addWorkers(WorkerLauncher::command(
+        {QStringLiteral("/bin/sh"), QStringLiteral("-c"),
+         QStringLiteral("echo 'ssh: connect to host nowhere port 22: No route to host' >&2; "
+                        "exit 255")},
+        1));
+    QFuture<int> task = pool->run(square, 3);
+    QVERIFY(finishes(task));
+    const auto e = errorOf(task);
+    QVERIFY2(e && e->kind() == TaskError::Kind::WorkerStartFailed, qPrintable(describe(e)));
+    QVERIFY2(e->message().contains(QLatin1String("No route to host")) &&
+                 e->message().contains(QLatin1String("exit")),
+             qPrintable(e->message()));
+}
+
+void TestRemote::wrongFingerprintIsRefused()
+{
+    // The worker is told another certificate's fingerprint: it refuses the
+    // pool's server before sending anything, and says so.
+    std::unique_ptr<ProcessPool> pool = makePool();
+    pool->addWorkers(WorkerLauncher::command(
+        editingStdin(QStringLiteral("s/ [0-9a-f]*$/ %1/").arg(QString(64, QLatin1Char('0')))), 1));
+    QSignalSpy started(pool.get(), &ProcessPool::workerStarted);
+    QFuture<int> task = pool->run(square, 3);
+    QVERIFY(finishes(task));
+    const auto e = errorOf(task);
+    QVERIFY2(e && e->kind() == TaskError::Kind::WorkerStartFailed, qPrintable(describe(e)));
+    QVERIFY2(e->message().contains(QLatin1String("certificate")), qPrintable(e->message()));
+    QCOMPARE(started.size(), 0);
+}
+
+void TestRemote::wrongSecretIsRefused()
+{
+    // Right certificate, wrong HMAC proof: the pool drops the connection.
+    std::unique_ptr<ProcessPool> pool = makePool();
+    pool->addWorkers(WorkerLauncher::command(
+        editingStdin(QStringLiteral("s/ [0-9a-f]* / %1 /").arg(QString(64, QLatin1Char('a')))), 1));
+    QSignalSpy started(pool.get(), &ProcessPool::workerStarted);
+    QFuture<int> task = pool->run(square, 3);
+    QVERIFY(finishes(task));
+    const auto e = errorOf(task);
+    QVERIFY2(e && e->kind() == TaskError::Kind::WorkerStartFailed, qPrintable(describe(e)));
+    QCOMPARE(started.size(), 0);
+}
+
+void TestRemote::hostileBytesOnTheTlsPort()
+{
+    std::unique_ptr<ProcessPool> pool = makePool();
+    const int group = pool->addWorkers(WorkerLauncher::command(Direct, 1));
+    QFuture<int> first = pool->run(square, 4);
+    QVERIFY(finishes(first));
+    QCOMPARE(first.result(), 16);
+    const quint16 port = pool->remotePort();
+
+    // Plaintext: a TLS server's answer to garbage is to close.
+    QTcpSocket plain;
+    plain.connectToHost(QHostAddress::LocalHost, port);
+    QVERIFY(plain.waitForConnected(Generous));
+    plain.write("GET / HTTP/1.0\r\n\r\n" + QByteArray(4096, 'x'));
+    QTRY_COMPARE_WITH_TIMEOUT(plain.state(), QAbstractSocket::UnconnectedState, 10000);
+
+    // Inside TLS (not verifying the pool's certificate): garbage, then a
+    // frame header announcing 4 GiB. Each closed, nothing but a challenge sent.
+    for (const QByteArray &bytes :
+         {QByteArray(300, '\xee'), QByteArray::fromHex("ffffffff00100000") + QByteArray(64, 'y')}) {
+        QSslSocket tls;
+        tls.setPeerVerifyMode(QSslSocket::VerifyNone);
+        tls.connectToHostEncrypted(QStringLiteral("127.0.0.1"), port);
+        QVERIFY2(tls.waitForEncrypted(Generous), qPrintable(tls.errorString()));
+        tls.write(bytes);
+        QTRY_COMPARE_WITH_TIMEOUT(tls.state(), QAbstractSocket::UnconnectedState, 10000);
+        QVERIFY(tls.readAll().size() <= 8 + 4 + 32); // at most the challenge
+    }
+
+    // The pool goes on.
+    QFuture<int> after = pool->run(square, 5);
+    QVERIFY(finishes(after));
+    QCOMPARE(after.result(), 25);
+    pool->removeWorkers(group);
+}
+
+void TestRemote::ssh()
+{
+    RemoteFixtures::SshServer sshd;
+    QString error;
+    QVERIFY2(sshd.start(&error), qPrintable(error));
+    servesLikeLocalWorkers(WorkerLauncher::ssh(sshd.destination(), 2, sshd.sshOptions()),
+                           QSysInfo::machineHostName()); // what the worker says
+    // Nothing is left under the server either (ssh sessions end with their workers).
+    QTRY_VERIFY_WITH_TIMEOUT(
+        RemoteFixtures::processesWithArgument(QCoreApplication::applicationFilePath()).isEmpty(),
+        Generous);
+}
+
+void TestRemote::slurm()
+{
+    RemoteFixtures::SlurmCluster cluster;
+    QString error;
+    QVERIFY2(cluster.start(&error), qPrintable(error));
+    qputenv("SLURM_CONF", cluster.confPath().toLocal8Bit()); // for the srun the pool starts
+    servesLikeLocalWorkers(WorkerLauncher::slurm(2, {QStringLiteral("--quiet")}),
+                           QSysInfo::machineHostName());
+    QTRY_VERIFY_WITH_TIMEOUT(cluster.runningSteps().isEmpty(), Generous);
+
+    // A pool destroyed while its SLURM workers run a task that never ends:
+    // the srun processes are killed, and scancel ends their jobs (a killed
+    // srun alone would leave them allocated).
+    {
+        std::unique_ptr<ProcessPool> pool = makePool();
+        pool->addWorkers(WorkerLauncher::slurm(2, {QStringLiteral("--quiet")}));
+        QFuture<int> hang = pool->run(sleepForever);
+        QTRY_COMPARE_WITH_TIMEOUT(pool->runningTaskCount(), 1, Generous);
+        QTRY_COMPARE_WITH_TIMEOUT(cluster.runningSteps().size(), 2, Generous);
+        const quint16 port = pool->remotePort();
+        pool.reset();
+        QVERIFY(hang.isFinished());
+        QTRY_VERIFY_WITH_TIMEOUT(cluster.jobs().isEmpty(), 20000); // well within KillWait
+        QTRY_VERIFY_WITH_TIMEOUT(workersOf(port).isEmpty(), Generous);
+    }
+    qunsetenv("SLURM_CONF");
+}
+
+void TestRemote::partitionedHost()
+{
+    // A second host: sshd in a network namespace of the test's own, reached
+    // over a veth pair. The link is cut while a task runs there.
+    RemoteFixtures::NetworkNamespace ns;
+    QString error;
+    QVERIFY2(ns.create(&error), qPrintable(error));
+    RemoteFixtures::SshServer sshd;
+    sshd.setListenAddress(ns.nsAddress());
+    sshd.setNetworkNamespace(ns.name());
+    QVERIFY2(sshd.start(&error), qPrintable(error));
+
+    QTemporaryDir dir;
+    const QString log = dir.filePath(QStringLiteral("runs.log"));
+    ProcessPool pool;
+    pool.setMaxWorkers(0);
+    pool.setWorkerStartTimeout(std::chrono::milliseconds(Generous));
+    pool.setRemoteListenAddress(QHostAddress(ns.hostAddress()));
+    const int group =
+        pool.addWorkers(WorkerLauncher::ssh(sshd.destination(), 1, sshd.sshOptions()));
+    // Task 0 runs on the namespace host for a minute; then a local worker
+    // joins, and tasks 1..6 queue behind it.
+    QList<QFuture<int>> futures;
+    futures.append(pool.run(FaultTasks::faulty, log, 0, int(Fault::None), 60000));
+    QTRY_COMPARE_WITH_TIMEOUT(FaultTasks::runCounts(log, 1)[0], 1, Generous);
+    const QString needle = QStringLiteral("tls:%1:%2").arg(ns.hostAddress()).arg(pool.remotePort());
+    const QList<qint64> stranded = RemoteFixtures::processesWithArgument(needle);
+    QVERIFY(!stranded.isEmpty());
+    pool.setMaxWorkers(1);
+    for (int i = 1; i <= 6; ++i)
+        futures.append(pool.run(FaultTasks::faulty, log, i, int(Fault::None), 100));
+
+    QElapsedTimer since;
+    since.start();
+    QVERIFY(ns.setLinkUp(false));
+    QVERIFY(finishes(futures[0], HeartbeatTimeoutMs + 10000));
+    const auto e = errorOf(futures[0]);
+    QVERIFY2(e && e->kind() == TaskError::Kind::WorkerLost, qPrintable(describe(e)));
+    qInfo() << "WorkerLost after" << since.elapsed() << "ms";
+    for (int i = 1; i <= 6; ++i) {
+        QVERIFY2(finishes(futures[i]), qPrintable(QString::number(i)));
+        QVERIFY2(!errorOf(futures[i]), qPrintable(describe(errorOf(futures[i]))));
+        QCOMPARE(futures[i].result(), i * 2);
+    }
+    QCOMPARE(FaultTasks::runCounts(log, 7), QList<int>(7, 1));
+    // The stranded worker heard nothing from its pool either: it exits by
+    // itself (nothing on this side can reach it).
+    QTRY_VERIFY_WITH_TIMEOUT(RemoteFixtures::processesWithArgument(needle).isEmpty(),
+                             HeartbeatTimeoutMs + 10000);
+    pool.removeWorkers(group);
+}
+
+QPP_TEST_MAIN(TestRemote)
+#include "tst_remote.moc"
