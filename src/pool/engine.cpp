@@ -39,6 +39,7 @@ Engine::Engine(SharedState *shared)
           shared, [this] { readPausedWorkers(); }, this)
     , m_ledger(shared, m_delivery, *this)
     , m_futurePoll(this)
+    , m_heartbeat(this)
 {
     m_handshake.setRefused(
         [this](int slotId, const QString &why) { onWorkerRefused(slotId, why); });
@@ -424,6 +425,7 @@ void Engine::shutdown()
     wake();            // take over what is still in the inbox
     m_workers.startBackoff().stop();
     m_futurePoll.stop();
+    m_heartbeat.stop();
     m_scheduler.queue().takeAll();
     m_ledger.cancelAllAtShutdown();
     m_handshake.close();

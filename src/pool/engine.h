@@ -138,6 +138,9 @@ private:
     QStringList remoteWorkerArguments() const;
     void onGroupStartFailed(int groupId, const QString &message);
     void onGroupWorkerReady(WorkerConnection *worker);
+    /// Every HeartbeatIntervalMs while remote workers may exist: a heartbeat
+    /// to each, and the end of each one heard from for HeartbeatTimeoutMs.
+    void onHeartbeat();
     /// Connects a new worker's process and timers to the engine.
     void wire(WorkerConnection *worker);
     /// What spawnWorker() starts, from the pool's settings.
@@ -226,6 +229,7 @@ private:
     bool m_shuttingDown = false;
     std::map<int, RemoteGroup> m_groups; // by id (ProcessPool::addWorkers())
     TlsIdentity m_identity;              // made when the first group starts
+    QTimer m_heartbeat;                  // onHeartbeat(), from the first group on
 };
 
 } // namespace QtProcessPool

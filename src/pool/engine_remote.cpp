@@ -34,6 +34,11 @@ void Engine::addGroup(int groupId, const WorkerLauncher &launcher)
         dispatch();
     });
     qCDebug(lcPool) << "adding" << launcher.workers() << "remote workers, group" << groupId;
+    if (!m_heartbeat.isActive()) {
+        m_heartbeat.setInterval(HeartbeatIntervalMs);
+        connect(&m_heartbeat, &QTimer::timeout, this, &Engine::onHeartbeat, Qt::UniqueConnection);
+        m_heartbeat.start();
+    }
     dispatch(); // replenishGroups() starts them
 }
 
@@ -164,6 +169,33 @@ void Engine::onGroupStartFailed(int groupId, const QString &message)
                    QStringLiteral("could not start a remote worker (%1 attempts): %2")
                        .arg(group.failures)
                        .arg(message));
+    }
+}
+
+void Engine::onHeartbeat()
+{
+    const Entry entry(this);
+    std::vector<int> silent;
+    for (const auto &slot : m_workers.all()) {
+        WorkerConnection *w = slot.second.get();
+        if (!w->isRemote() || !w->link.isAttached() || w->isEnding())
+            continue;
+        if (w->link.socket()->bytesAvailable() > 0)
+            w->lastHeard.restart(); // arrived while reading was paused
+        if (w->lastHeard.elapsed() > HeartbeatTimeoutMs)
+            silent.push_back(slot.first);
+        else
+            write(w, encodeMessage(Heartbeat{}));
+    }
+    for (const int slotId : silent) {
+        readEverythingSent(slotId); // the last facts before its tasks' fates
+        WorkerConnection *w = worker(slotId);
+        if (!w || w->isEnding() || w->lastHeard.elapsed() <= HeartbeatTimeoutMs)
+            continue;
+        w->connectionLost = true;
+        w->wentSilent = true;
+        m_workers.kill(w, QStringLiteral("went silent: nothing heard from it for %1 ms")
+                              .arg(w->lastHeard.elapsed()));
     }
 }
 

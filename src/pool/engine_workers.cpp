@@ -25,7 +25,11 @@ void Engine::onWorkerConnected(Handshake::Proven &&proven)
     WorkerConnection *accepted = worker(slotId);
     QIODevice *socket = proven.socket.get();
     accepted->link.attach(std::move(proven.socket));
-    connect(socket, &QIODevice::readyRead, this, [this, slotId] { onWorkerReadyRead(slotId); });
+    accepted->lastHeard.start();
+    connect(socket, &QIODevice::readyRead, this, [this, slotId, accepted] {
+        accepted->lastHeard.restart(); // bytes arrived: alive, whatever we make of them
+        onWorkerReadyRead(slotId);
+    });
     if (QLocalSocket *local = accepted->link.localSocket())
         connect(local, &QLocalSocket::disconnected, this,
                 [this, slotId] { onSocketClosed(slotId); });
@@ -147,6 +151,12 @@ bool Engine::handleWorkerFrame(WorkerConnection *w, const Frame &frame)
     // Not the state: a worker whose process end was seen first is Lost while
     // its last frames (the initializer's TaskStarted) are still being read.
     // Connected and never ready: its initializer is what runs.
+    if (frame.type == quint16(MessageType::WorkerHeartbeat) && w->isRemote()) {
+        if (frame.body.isEmpty())
+            return true; // its arrival was the news (lastHeard)
+        protocolViolation(w, QStringLiteral("malformed WorkerHeartbeat"));
+        return false;
+    }
     if (!w->everReady)
         return handleInitializerFrame(w, frame);
     switch (MessageType(frame.type)) {
@@ -494,6 +504,14 @@ void Engine::settleTasksOfLost(WorkerConnection *w, const QString &reason)
                                                   : TaskError::Kind::Crashed;
             m_ledger.fail(task, TaskError(kind,
                                           QStringLiteral("%1 while running task '%2'")
+                                              .arg(reason, task->request.name),
+                                          {}, w->pid));
+        } else if (w->wentSilent) {
+            // What a silent worker sent last may never arrive: a TaskStarted
+            // lost with the link. It may have started, so it never runs again.
+            m_ledger.fail(task, TaskError(TaskError::Kind::WorkerLost,
+                                          QStringLiteral("%1 with task '%2' sent to it: it may "
+                                                         "have started it")
                                               .arg(reason, task->request.name),
                                           {}, w->pid));
         } else {

@@ -5,6 +5,7 @@
 #include "pool/framelink.h"
 #include "pool/workeroutput.h"
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QProcess>
 #include <QtCore/QTimer>
 #include <QtNetwork/QLocalSocket>
@@ -58,6 +59,8 @@ struct WorkerConnection
     bool reapScheduled = false;
     bool protocolError = false;  // its running task fails with ProtocolError, not Crashed
     bool connectionLost = false; // remote: broke or went silent, launcher alive (WorkerLost)
+    QElapsedTimer lastHeard;     // remote: since bytes last arrived (heartbeats)
+    bool wentSilent = false;     // remote: heartbeat timeout; what it sent last may be lost
     /// The pool decided to kill it for the running task killForTask (timeout,
     /// cancel grace) and first asked back the tasks sent behind that one
     /// (RevokeTask): the kill goes out once none of them can still start

@@ -287,6 +287,23 @@ bool decodeBody(const QByteArray &body, RevokeTask *m)
     return r.finish();
 }
 
+QByteArray encodeBody(const Heartbeat &)
+{
+    return {};
+}
+bool decodeBody(const QByteArray &body, Heartbeat *)
+{
+    return body.isEmpty();
+}
+QByteArray encodeBody(const WorkerHeartbeat &)
+{
+    return {};
+}
+bool decodeBody(const QByteArray &body, WorkerHeartbeat *)
+{
+    return body.isEmpty();
+}
+
 QByteArray encodeBody(const SuspendTask &m)
 {
     return (Writer() << m.taskId << m.suspended).take();

@@ -15,6 +15,9 @@
 //                   (QPromise tasks), then TaskFinished or TaskFailed.
 //                   A task canceled before it started ends with an empty
 //                   TaskFinished.
+//   both ways       Heartbeat / WorkerHeartbeat (empty), on remote
+//                   connections only: every HeartbeatIntervalMs; a side that
+//                   hears nothing for HeartbeatTimeoutMs takes the other as gone.
 
 #include "protocol/frame.h"
 
@@ -24,8 +27,12 @@
 
 namespace QtProcessPool::protocol {
 
-/// 2: Hello names the worker's host and build (remote workers).
+/// 2: Hello names the worker's host and build; heartbeats (remote workers).
 inline constexpr quint32 ProtocolVersion = 2;
+/// Remote connections: how often each side sends a heartbeat, and how long
+/// a side waits, hearing nothing at all, before it takes the other as gone.
+inline constexpr int HeartbeatIntervalMs = 1000;
+inline constexpr int HeartbeatTimeoutMs = 6000;
 /// The argument that puts the application's executable in worker mode; the
 /// pool's socket name follows it (isWorkerProcess(), Engine::spawnWorker()).
 inline constexpr char WorkerFlag[] = "--qtprocesspool-worker";
@@ -42,6 +49,7 @@ enum class MessageType : quint16 {
     // 4 is retired (it was Shutdown, never sent): never reuse it.
     SuspendTask = 5,
     RevokeTask = 6,
+    Heartbeat = 7,
     // worker -> pool
     Hello = 16,
     TaskStarted = 17,
@@ -49,6 +57,7 @@ enum class MessageType : quint16 {
     TaskFailed = 19,
     TaskResults = 20,
     TaskProgress = 21,
+    WorkerHeartbeat = 22,
 };
 
 struct Challenge
@@ -89,6 +98,18 @@ struct CancelTask
 
 /// Give back a task sent ahead if it has not started (answered with an empty
 /// TaskFinished); ignored once it runs. Unlike CancelTask, never cancels.
+/// "Still here" (remote connections), pool -> worker; no body.
+struct Heartbeat
+{
+    static constexpr MessageType Type = MessageType::Heartbeat;
+};
+
+/// "Still here" (remote connections), worker -> pool; no body.
+struct WorkerHeartbeat
+{
+    static constexpr MessageType Type = MessageType::WorkerHeartbeat;
+};
+
 struct RevokeTask
 {
     static constexpr MessageType Type = MessageType::RevokeTask;
@@ -148,6 +169,8 @@ QByteArray encodeBody(const Hello &m);
 QByteArray encodeBody(const RunTask &m);
 QByteArray encodeBody(const CancelTask &m);
 QByteArray encodeBody(const RevokeTask &m);
+QByteArray encodeBody(const Heartbeat &m);
+QByteArray encodeBody(const WorkerHeartbeat &m);
 QByteArray encodeBody(const SuspendTask &m);
 QByteArray encodeBody(const TaskResults &m);
 QByteArray encodeBody(const TaskProgress &m);
@@ -160,6 +183,8 @@ bool decodeBody(const QByteArray &body, Hello *m);
 bool decodeBody(const QByteArray &body, RunTask *m);
 bool decodeBody(const QByteArray &body, CancelTask *m);
 bool decodeBody(const QByteArray &body, RevokeTask *m);
+bool decodeBody(const QByteArray &body, Heartbeat *m);
+bool decodeBody(const QByteArray &body, WorkerHeartbeat *m);
 bool decodeBody(const QByteArray &body, SuspendTask *m);
 bool decodeBody(const QByteArray &body, TaskResults *m);
 bool decodeBody(const QByteArray &body, TaskProgress *m);

@@ -245,6 +245,35 @@ void PoolConnection::startTls()
     socket->connectToHostEncrypted(host, port);
 }
 
+// I/O thread, once a remote worker is authenticated: a heartbeat every
+// HeartbeatIntervalMs, and the end when the pool has been silent too long.
+void PoolConnection::startHeartbeats()
+{
+    m_lastHeard.start();
+    m_heartbeatTimer = new QTimer(this);
+    m_heartbeatTimer->setInterval(HeartbeatIntervalMs);
+    connect(m_heartbeatTimer, &QTimer::timeout, this, [this] {
+        if (poolIsSilent()) {
+            qCWarning(lcWorker) << "heard nothing from the pool at" << m_serverName << "for"
+                                << m_lastHeard.elapsed() << "ms: taking it as gone";
+            if (m_socket)
+                static_cast<QAbstractSocket *>(m_socket)->abort();
+            onGone();
+            return;
+        }
+        if (m_writing == 0)
+            writeToSocket(encodeMessage(WorkerHeartbeat{}));
+    });
+    connect(QThread::currentThread(), &QThread::finished, m_heartbeatTimer, &QTimer::stop,
+            Qt::DirectConnection);
+    m_heartbeatTimer->start();
+}
+
+bool PoolConnection::poolIsSilent() const
+{
+    return m_lastHeard.isValid() && m_lastHeard.elapsed() > HeartbeatTimeoutMs;
+}
+
 // I/O thread: the device path's socket, deleted in its own thread as it ends.
 void PoolConnection::adoptDevice(QIODevice *socket)
 {
@@ -346,7 +375,17 @@ bool PoolConnection::writeToSocket(const QByteArray &wire)
         local->flush();
     else
         static_cast<QAbstractSocket *>(m_socket)->flush();
-    while (m_socket->bytesToWrite() > 0 && m_socket->waitForBytesWritten(-1)) {
+    // A remote pool that went silent must not hold a write (and this
+    // thread) forever: wait in heartbeat intervals, and give up on it.
+    while (m_socket->bytesToWrite() > 0 && deviceConnected()) {
+        const qint64 heard = m_socket->bytesAvailable();
+        if (m_socket->waitForBytesWritten(HeartbeatIntervalMs) ||
+            m_socket->bytesAvailable() > heard) {
+            m_lastHeard.restart();
+            continue;
+        }
+        if (m_fingerprint.isEmpty() ? !deviceConnected() : poolIsSilent())
+            break;
     }
     --m_writing;
     const bool written = m_socket->bytesToWrite() == 0 && deviceConnected();
@@ -392,7 +431,10 @@ bool PoolConnection::holdsReading(Reader who)
 bool PoolConnection::readSocket()
 {
     if (!m_raw) {
-        m_inBytes += m_socket->readAll();
+        const QByteArray bytes = m_socket->readAll();
+        if (!bytes.isEmpty())
+            m_lastHeard.restart();
+        m_inBytes += bytes;
         return !deviceConnected();
     }
 #ifdef QPP_HAVE_RAW_SOCKETS
@@ -583,6 +625,8 @@ bool PoolConnection::handle(const Frame &frame, Reader who)
     case MessageType::RevokeTask:
         return decodeThen<RevokeTask>(frame,
                                       [this](const RevokeTask &m) { dropPending(m.taskId); });
+    case MessageType::Heartbeat:
+        return !m_fingerprint.isEmpty() && frame.body.isEmpty(); // its arrival was the news
     case MessageType::SuspendTask:
         return decodeThen<SuspendTask>(frame, [this](const SuspendTask &m) {
             m_runner.setSuspended(m.taskId, m.suspended != 0);
@@ -621,6 +665,8 @@ bool PoolConnection::answerChallenge(const Frame &frame)
     }
     m_authenticated = true;
     m_handOverToMain = m_timerFd >= 0;
+    if (!m_fingerprint.isEmpty())
+        startHeartbeats();
     return true;
 }
 

@@ -31,6 +31,7 @@
 #include "protocol/sharedbody.h"
 #include "worker/taskrunner.h"
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
 #include <QtCore/QSemaphore>
@@ -91,6 +92,8 @@ private:
     void goIdle();
     void giveBack();
     void onLongTurn();
+    void startHeartbeats();
+    bool poolIsSilent() const;
     void armLongTurnTimer();
     void disarmLongTurnTimer();
 
@@ -126,12 +129,14 @@ private:
     int m_timerFd = -1; // LongTaskMs timer (Linux), or -1: the I/O thread always reads
     // The device path: the connection, and the state of writing to it.
     QIODevice *m_socket = nullptr;
-    bool m_encrypted = false;         // TLS: the pool's certificate matched the pin
-    QTimer *m_connectTimer = nullptr; // TLS: gives up on a pool that never answers
-    bool m_writeOpen = false;         // after our hello, until the pool is gone
-    int m_writing = 0;                // writeToSocket() calls under way
-    bool m_readDeferred = false;      // the socket became readable during a write
-    bool m_readQueued = false;        // scheduleRead() has posted a read
+    bool m_encrypted = false;           // TLS: the pool's certificate matched the pin
+    QTimer *m_connectTimer = nullptr;   // TLS: gives up on a pool that never answers
+    QTimer *m_heartbeatTimer = nullptr; // TLS: startHeartbeats()
+    QElapsedTimer m_lastHeard;          // TLS: since bytes from the pool last arrived
+    bool m_writeOpen = false;           // after our hello, until the pool is gone
+    int m_writing = 0;                  // writeToSocket() calls under way
+    bool m_readDeferred = false;        // the socket became readable during a write
+    bool m_readQueued = false;          // scheduleRead() has posted a read
     // Main thread only.
     QSocketNotifier *m_mainNotifier = nullptr;
 

@@ -96,6 +96,8 @@ void decodeEveryWay(const Frame &frame)
     decodeAs<RunTask>(frame, &accepted);
     decodeAs<CancelTask>(frame, &accepted);
     decodeAs<RevokeTask>(frame, &accepted);
+    decodeAs<Heartbeat>(frame, &accepted);
+    decodeAs<WorkerHeartbeat>(frame, &accepted);
     decodeAs<SuspendTask>(frame, &accepted);
     decodeAs<TaskResults>(frame, &accepted);
     decodeAs<TaskProgress>(frame, &accepted);

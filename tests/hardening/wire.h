@@ -31,6 +31,7 @@ enum Type : quint16 {
     RunTask = 2,
     CancelTask = 3,
     // 4 is retired (it was Shutdown): never reuse it.
+    Heartbeat = 7, // remote connections only
     Hello = 16,
     TaskStarted = 17,
     TaskFinished = 18,

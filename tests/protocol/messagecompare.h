@@ -88,6 +88,14 @@ inline bool operator==(const RevokeTask &a, const RevokeTask &b)
 {
     return a.taskId == b.taskId;
 }
+inline bool operator==(const Heartbeat &, const Heartbeat &)
+{
+    return true;
+}
+inline bool operator==(const WorkerHeartbeat &, const WorkerHeartbeat &)
+{
+    return true;
+}
 inline bool operator==(const SuspendTask &a, const SuspendTask &b)
 {
     return a.taskId == b.taskId && a.suspended == b.suspended;
@@ -144,6 +152,14 @@ inline QByteArray describe(const CancelTask &m)
 inline QByteArray describe(const RevokeTask &m)
 {
     return "RevokeTask{id=" + QByteArray::number(m.taskId) + '}';
+}
+inline QByteArray describe(const Heartbeat &)
+{
+    return "Heartbeat{}";
+}
+inline QByteArray describe(const WorkerHeartbeat &)
+{
+    return "WorkerHeartbeat{}";
 }
 inline QByteArray describe(const SuspendTask &m)
 {

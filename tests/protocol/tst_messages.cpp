@@ -36,6 +36,8 @@ void forEachMessageType(F &&f)
     f(RunTask{});
     f(CancelTask{});
     f(RevokeTask{});
+    f(Heartbeat{});
+    f(WorkerHeartbeat{});
     f(SuspendTask{});
     f(TaskResults{});
     f(TaskProgress{});
@@ -214,6 +216,8 @@ const std::vector<Sample> &samples()
         v.push_back(makeSample("CancelTask/max", CancelTask{MaxId}));
         v.push_back(makeSample("RevokeTask/0", RevokeTask{0}));
         v.push_back(makeSample("RevokeTask/max", RevokeTask{MaxId}));
+        v.push_back(makeSample("Heartbeat", Heartbeat{}));
+        v.push_back(makeSample("WorkerHeartbeat", WorkerHeartbeat{}));
         v.push_back(makeSample("SuspendTask/on", SuspendTask{MaxId, 1}));
         v.push_back(makeSample("SuspendTask/off", SuspendTask{12, 0}));
 
@@ -365,7 +369,7 @@ void TestMessages::decodeOverOtherValues()
         const QByteArray problem = sample.checkDecodedOver(other.body);
         QVERIFY2(problem.isEmpty(), (other.name + ": " + problem).constData());
     }
-    QVERIFY(others > 0);
+    QVERIFY(others > 0 || sample.body.isEmpty()); // a message without fields has one value
 }
 
 void TestMessages::everyPrefixNeedsMore()
@@ -476,7 +480,7 @@ void TestMessages::unknownTypeIsReadButNotDecoded_data()
 {
     QTest::addColumn<quint16>("type");
     QTest::addColumn<QByteArray>("body");
-    for (quint16 type : {0, 4, 7, 8, 15, 22, 23, 0x100, 0x1001, 0x8000, 0xffff}) {
+    for (quint16 type : {0, 4, 8, 15, 23, 24, 0x100, 0x1001, 0x8000, 0xffff}) {
         const QByteArray name = QByteArray::number(type);
         QTest::newRow((name + " empty").constData()) << type << QByteArray();
         QTest::newRow((name + " id").constData()) << type << encodeBody(CancelTask{1});

@@ -408,12 +408,29 @@ void TestRemote::partitionedHost()
     const auto e = errorOf(futures[0]);
     QVERIFY2(e && e->kind() == TaskError::Kind::WorkerLost, qPrintable(describe(e)));
     qInfo() << "WorkerLost after" << since.elapsed() << "ms";
+    // The queued tasks finish on the local worker. One the pool had sent
+    // ahead to the silent worker may have started there (its TaskStarted lost
+    // with the link): it fails WorkerLost too, and never runs again.
+    int lostAhead = 0;
     for (int i = 1; i <= 6; ++i) {
         QVERIFY2(finishes(futures[i]), qPrintable(QString::number(i)));
-        QVERIFY2(!errorOf(futures[i]), qPrintable(describe(errorOf(futures[i]))));
+        const auto lost = errorOf(futures[i]);
+        if (lost) {
+            QVERIFY2(lost->kind() == TaskError::Kind::WorkerLost &&
+                         lost->message().contains(QLatin1String("may have started")),
+                     qPrintable(describe(lost)));
+            ++lostAhead;
+            continue;
+        }
         QCOMPARE(futures[i].result(), i * 2);
+        QCOMPARE(FaultTasks::runCounts(log, 7)[i], 1);
     }
-    QCOMPARE(FaultTasks::runCounts(log, 7), QList<int>(7, 1));
+    qInfo() << lostAhead << "tasks had been sent ahead to the lost worker";
+    QVERIFY(lostAhead <= 2);
+    const QList<int> counts = FaultTasks::runCounts(log, 7);
+    QCOMPARE(counts[0], 1);
+    QVERIFY2(std::all_of(counts.begin(), counts.end(), [](int n) { return n <= 1; }),
+             "a task ran twice");
     // The stranded worker heard nothing from its pool either: it exits by
     // itself (nothing on this side can reach it).
     QTRY_VERIFY_WITH_TIMEOUT(RemoteFixtures::processesWithArgument(needle).isEmpty(),
