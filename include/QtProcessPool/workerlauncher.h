@@ -8,6 +8,8 @@
 #include <QtCore/QString>
 #include <QtCore/QStringList>
 
+#include <chrono>
+
 namespace QtProcessPool {
 
 class WorkerLauncherData;
@@ -67,6 +69,17 @@ public:
     QStringList options() const;
     /// The remote program; empty: this executable's absolute path.
     QString program() const;
+
+    /// For an engine that cannot pass stdin on: each worker gets its secret
+    /// and the pool's fingerprint as a join token in its arguments
+    /// (`--qtprocesspool-join <token>`), good for one connection within
+    /// lifetime of its start; after that its start fails and the token is
+    /// worthless. Arguments are visible to other users of the remote host
+    /// (ps) while the token is valid: prefer stdin where the engine has it.
+    /// 0 (default): the credentials go on stdin.
+    WorkerLauncher &setJoinToken(std::chrono::milliseconds lifetime);
+    /// The join token's lifetime; 0: credentials on stdin.
+    std::chrono::milliseconds joinTokenLifetime() const;
 
     /// The command line that starts one worker: element 0 is the program to
     /// run on this machine. workerArguments are the worker mode's arguments

@@ -139,13 +139,21 @@ bool Engine::spawnRemoteWorker(int groupId, RemoteGroup &group)
                             .arg(worker->slotId)
                             .arg(QRandomGenerator::global()->generate(), 8, 16, QLatin1Char('0'));
     worker->stopCommand = group.launcher.stopCommandLine(tag);
-    LocalLauncher::prepareCommand(
-        process, group.launcher.commandLine(program, remoteWorkerArguments(), tag));
+    Credentials credentials{worker->slotId, worker->secret, -1, m_identity.fingerprint()};
+    QStringList arguments = remoteWorkerArguments();
+    qint64 startTimeout = std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX);
+    const qint64 tokenLifetime = group.launcher.joinTokenLifetime().count();
+    if (tokenLifetime > 0) {
+        credentials.onStdin = false;
+        arguments << QString::fromLatin1(JoinFlag) << QString::fromLatin1(joinToken(credentials));
+        worker->tokenExpires = tokenLifetime < startTimeout;
+        startTimeout = std::min(startTimeout, tokenLifetime);
+    }
+    LocalLauncher::prepareCommand(process, group.launcher.commandLine(program, arguments, tag));
     wire(worker);
-    worker->timer.start(int(std::clamp<qint64>(m_shared->workerStartTimeoutMs, 1, INT_MAX)));
-    qCDebug(lcPool) << "starting remote worker" << worker->slotId << process->program()
-                    << process->arguments();
-    LocalLauncher::start(process, {worker->slotId, worker->secret, -1, m_identity.fingerprint()});
+    worker->timer.start(int(startTimeout));
+    qCDebug(lcPool) << "starting remote worker" << worker->slotId << process->program();
+    LocalLauncher::start(process, credentials);
     m_workers.started(worker);
     attachOutput(worker);
     return true;

@@ -377,6 +377,8 @@ void Engine::onWorkerTimer(int slotId)
     if (!w->killPending.isEmpty() && w->state == WorkerConnection::State::Ready) {
         // Its sent-ahead tasks did not come back in time: what started dies.
         m_workers.kill(w, std::exchange(w->killPending, {}));
+    } else if (w->state == WorkerConnection::State::Starting && w->tokenExpires) {
+        m_workers.kill(w, QStringLiteral("did not connect before its join token expired"));
     } else if (w->state == WorkerConnection::State::Starting) {
         m_workers.kill(
             w, QStringLiteral("did not connect within %1 ms").arg(m_shared->workerStartTimeoutMs));

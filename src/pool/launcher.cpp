@@ -37,6 +37,10 @@ void LocalLauncher::start(QProcess *process, const Credentials &credentials)
     platform::closeDescriptor(credentials.bodiesFd); // the child has its copy (or never will)
     if (process->state() == QProcess::NotRunning)
         return;
+    if (!credentials.onStdin) {
+        process->closeWriteChannel();
+        return;
+    }
     QByteArray line = QByteArray::number(credentials.slotId) + ' ' + credentials.secret.toHex();
     if (!credentials.fingerprint.isEmpty())
         line += ' ' + credentials.fingerprint.toHex();
@@ -44,6 +48,12 @@ void LocalLauncher::start(QProcess *process, const Credentials &credentials)
         line += ' ' + QByteArray::number(credentials.bodiesFd);
     process->write(line + '\n');
     process->closeWriteChannel();
+}
+
+QByteArray joinToken(const Credentials &credentials)
+{
+    return QByteArray::number(credentials.slotId) + '.' + credentials.secret.toHex() + '.' +
+           credentials.fingerprint.toHex();
 }
 
 } // namespace QtProcessPool

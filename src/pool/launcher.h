@@ -28,7 +28,14 @@ struct Credentials
     int bodiesFd = -1; // -1: no side channel
     /// A remote worker's: the SHA-256 of the pool's certificate, which it pins.
     QByteArray fingerprint;
+    /// False: the worker has them from a join token in its arguments
+    /// (joinToken()), and its stdin is closed at once.
+    bool onStdin = true;
 };
+
+/// The credentials as one word, for a worker's command line: a join token
+/// (WorkerLauncher::setJoinToken()), "slot.secret.fingerprint" in hex.
+QByteArray joinToken(const Credentials &credentials);
 
 /// Starts worker processes on this machine: the program in worker mode, set
 /// up between fork and exec by platform::prepareChild() (own process group,

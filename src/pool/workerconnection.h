@@ -60,6 +60,7 @@ struct WorkerConnection
     bool protocolError = false;  // its running task fails with ProtocolError, not Crashed
     bool connectionLost = false; // remote: broke or went silent, launcher alive (WorkerLost)
     QElapsedTimer lastHeard;     // remote: since bytes last arrived (heartbeats)
+    bool tokenExpires = false;   // remote: its join token expires before workerStartTimeout
     bool wentSilent = false;     // remote: heartbeat timeout; what it sent last may be lost
     /// The pool decided to kill it for the running task killForTask (timeout,
     /// cancel grace) and first asked back the tasks sent behind that one

@@ -36,6 +36,9 @@ inline constexpr int HeartbeatTimeoutMs = 6000;
 /// The argument that puts the application's executable in worker mode; the
 /// pool's socket name follows it (isWorkerProcess(), Engine::spawnWorker()).
 inline constexpr char WorkerFlag[] = "--qtprocesspool-worker";
+/// A remote worker's credentials in its arguments instead of on stdin
+/// (WorkerLauncher::setJoinToken()): "slot.secret.fingerprint", in hex.
+inline constexpr char JoinFlag[] = "--qtprocesspool-join";
 inline constexpr int NonceSize = 32;
 /// What a worker of this build says in its hello (Hello::build): the
 /// library's version and the protocol's; a pool refuses other builds.

@@ -18,6 +18,7 @@ public:
     QString destination;
     QStringList options;
     QString program;
+    std::chrono::milliseconds joinTokenLifetime{0};
 };
 
 WorkerLauncher::WorkerLauncher()
@@ -61,6 +62,17 @@ WorkerLauncher &WorkerLauncher::setProgram(const QString &program)
 {
     d->program = program;
     return *this;
+}
+
+WorkerLauncher &WorkerLauncher::setJoinToken(std::chrono::milliseconds lifetime)
+{
+    d->joinTokenLifetime = std::max(lifetime, std::chrono::milliseconds(0));
+    return *this;
+}
+
+std::chrono::milliseconds WorkerLauncher::joinTokenLifetime() const
+{
+    return d->joinTokenLifetime;
 }
 
 WorkerLauncher::Kind WorkerLauncher::kind() const

@@ -31,6 +31,7 @@ namespace QtProcessPool {
 
 namespace {
 
+using protocol::JoinFlag;
 using protocol::WorkerFlag;
 
 /// Payloads are read into fresh buffers, which glibc maps anew for each one
@@ -67,14 +68,19 @@ bool readStdinByte(char *c)
 /// with the pool's certificate fingerprint in hex instead. *bodiesFd is -1
 /// without a usable side channel (always without QPP_HAVE_LINUX_FEATURES:
 /// the pool makes none).
-bool readCredentials(bool remote, quint32 *slotId, QByteArray *secret, int *bodiesFd,
-                     QByteArray *fingerprint)
+/// From stdin ("slot secret [fingerprint or side channel]"), or from the
+/// join token in the arguments ("slot.secret.fingerprint", remote only).
+bool readCredentials(bool remote, const QByteArray &joinToken, quint32 *slotId, QByteArray *secret,
+                     int *bodiesFd, QByteArray *fingerprint)
 {
     std::string line;
     char c;
-    while (line.size() < 1024 && readStdinByte(&c) && c != '\n')
+    while (joinToken.isEmpty() && line.size() < 1024 && readStdinByte(&c) && c != '\n')
         line.push_back(c);
-    const QList<QByteArray> parts = QByteArray::fromStdString(line).split(' ');
+    const QList<QByteArray> parts =
+        joinToken.isEmpty() ? QByteArray::fromStdString(line).split(' ') : joinToken.split('.');
+    if (!joinToken.isEmpty() && (!remote || parts.size() != 3))
+        return false;
     if (parts.size() != 2 && parts.size() != 3)
         return false;
     bool ok = false;
@@ -115,9 +121,12 @@ bool isWorkerProcess(int argc, char **argv)
 int execWorker(int argc, char **argv)
 {
     QString serverName;
+    QByteArray joinToken;
     for (int i = 1; i + 1 < argc; ++i) {
         if (std::strcmp(argv[i], WorkerFlag) == 0)
             serverName = QString::fromLocal8Bit(argv[i + 1]);
+        else if (std::strcmp(argv[i], JoinFlag) == 0)
+            joinToken = QByteArray(argv[i + 1]);
     }
     quint32 slotId = 0;
     QByteArray secret;
@@ -125,7 +134,7 @@ int execWorker(int argc, char **argv)
     QByteArray fingerprint;
     const bool remote = serverName.startsWith(QLatin1String("tls:"));
     if (serverName.isEmpty() ||
-        !readCredentials(remote, &slotId, &secret, &bodiesFd, &fingerprint)) {
+        !readCredentials(remote, joinToken, &slotId, &secret, &bodiesFd, &fingerprint)) {
         std::fprintf(stderr, "QtProcessPool: this program was started as a worker without a "
                              "pool to serve; exiting\n");
         return 2;

@@ -16,6 +16,9 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QFile>
+#include <QtCore/QProcess>
+#include <QtCore/QRegularExpression>
 #include <QtCore/QSysInfo>
 #include <QtCore/QTemporaryDir>
 #include <QtNetwork/QSslSocket>
@@ -60,6 +63,54 @@ QList<qint64> workersOf(quint16 port)
     return RemoteFixtures::processesWithArgument(QStringLiteral("tls:127.0.0.1:%1").arg(port));
 }
 
+/// The arguments of a running process (/proc/PID/cmdline).
+QStringList commandLineOf(qint64 pid)
+{
+    QFile file(QStringLiteral("/proc/%1/cmdline").arg(pid));
+    if (!file.open(QIODevice::ReadOnly))
+        return {};
+    QStringList words;
+    for (const QByteArray &word : file.readAll().split('\0'))
+        words.append(QString::fromLocal8Bit(word));
+    if (!words.isEmpty() && words.last().isEmpty())
+        words.removeLast();
+    return words;
+}
+
+/// Runs this program with arguments and no stdin; its exit code, or -1.
+int replayWorker(const QStringList &arguments)
+{
+    QProcess replay;
+    replay.setProgram(QCoreApplication::applicationFilePath());
+    replay.setArguments(arguments);
+    replay.setStandardInputFile(QProcess::nullDevice());
+    replay.start();
+    if (!replay.waitForFinished(Generous)) {
+        replay.kill();
+        replay.waitForFinished();
+        return -1;
+    }
+    return replay.exitStatus() == QProcess::NormalExit ? replay.exitCode() : -1;
+}
+
+/// Runs a copy of a worker with the given arguments, as someone who read them
+/// off `ps` would, and expects the pool to refuse it: true when the pool
+/// dropped it (as its log says) and it exited.
+bool replayIsRefused(const QStringList &arguments)
+{
+    QTest::ignoreMessage(QtWarningMsg,
+                         QRegularExpression(QStringLiteral(
+                             "dropping a connection: \"no worker is waiting for slot \\d+\"")));
+    return replayWorker(arguments) >= 0;
+}
+
+/// A command with no stdin for the worker: it must take a join token.
+QStringList withoutStdin(const QString &before = QString())
+{
+    return {QStringLiteral("/bin/sh"), QStringLiteral("-c"),
+            before + QStringLiteral("exec {program} {arguments} </dev/null")};
+}
+
 } // namespace
 
 class TestRemote : public QObject
@@ -79,6 +130,8 @@ private Q_SLOTS:
     void wrongFingerprintIsRefused();
     void wrongSecretIsRefused();
     void hostileBytesOnTheTlsPort();
+    void joinTokenInsteadOfStdin();
+    void expiredJoinTokenIsRefused();
     void ssh();
     void slurm();
     void partitionedHost();
@@ -326,6 +379,63 @@ void TestRemote::hostileBytesOnTheTlsPort()
     QVERIFY(finishes(after));
     QCOMPARE(after.result(), 25);
     pool->removeWorkers(group);
+}
+
+void TestRemote::joinTokenInsteadOfStdin()
+{
+    std::unique_ptr<ProcessPool> pool = makePool();
+    pool->addWorkers(
+        WorkerLauncher::command(withoutStdin(), 1).setJoinToken(std::chrono::seconds(30)));
+    QFuture<int> first = pool->run(square, 7);
+    QVERIFY(finishes(first));
+    QVERIFY2(!errorOf(first), qPrintable(describe(errorOf(first))));
+    QCOMPARE(first.result(), 49);
+    const QList<qint64> workers = workersOf(pool->remotePort());
+    QCOMPARE(workers.size(), 1);
+    const QStringList arguments = commandLineOf(workers.first()).mid(1);
+    QVERIFY2(arguments.contains(QLatin1String("--qtprocesspool-join")),
+             qPrintable(arguments.join(' ')));
+
+    // Single use: the same arguments again are refused (its slot is taken).
+    QVERIFY(replayIsRefused(arguments));
+    QFuture<int> after = pool->run(square, 8);
+    QVERIFY(finishes(after));
+    QCOMPARE(after.result(), 64);
+    QCOMPARE(pool->workerCount(), 1);
+}
+
+void TestRemote::expiredJoinTokenIsRefused()
+{
+    // The launcher takes 3 s, the token lasts 1 s: each start fails, and the
+    // waiting task fails with the reason.
+    std::unique_ptr<ProcessPool> pool = makePool();
+    pool->addWorkers(WorkerLauncher::command(withoutStdin(QStringLiteral("sleep 3; ")), 1)
+                         .setJoinToken(std::chrono::seconds(1)));
+    QFuture<int> task = pool->run(square, 3);
+    QStringList launcher;
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !(launcher =
+              [&] {
+                  const QList<qint64> pids =
+                      RemoteFixtures::processesWithArgument(QStringLiteral("--qtprocesspool-join"));
+                  return pids.isEmpty() ? QStringList() : commandLineOf(pids.first());
+              }())
+             .isEmpty(),
+        Generous);
+    QVERIFY(finishes(task));
+    const auto e = errorOf(task);
+    QVERIFY2(e && e->kind() == TaskError::Kind::WorkerStartFailed, qPrintable(describe(e)));
+    QVERIFY2(e->message().contains(QLatin1String("join token expired")), qPrintable(e->message()));
+
+    // The token, used late, is worthless.
+    const QRegularExpression token(QStringLiteral("--qtprocesspool-join' '([0-9a-f.]+)'|"
+                                                  "--qtprocesspool-join ([0-9a-f.]+)"));
+    const QRegularExpressionMatch m = token.match(launcher.join(QLatin1Char(' ')));
+    QVERIFY2(m.hasMatch(), qPrintable(launcher.join(QLatin1Char(' '))));
+    const QString value = m.captured(1).isEmpty() ? m.captured(2) : m.captured(1);
+    QVERIFY(replayIsRefused({QStringLiteral("--qtprocesspool-worker"),
+                             QStringLiteral("tls:127.0.0.1:%1").arg(pool->remotePort()),
+                             QStringLiteral("--qtprocesspool-join"), value}));
 }
 
 void TestRemote::ssh()
