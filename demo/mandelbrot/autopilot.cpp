@@ -251,6 +251,18 @@ bool Autopilot::screenshot()
     for (auto it = summary.tilesByPid.cbegin(); it != summary.tilesByPid.cend(); ++it)
         counts.append(QStringLiteral("%1=%2").arg(it.key()).arg(it.value()));
     print(QStringLiteral("tiles per process: %1").arg(counts.join(QLatin1Char(' '))));
+    QStringList remote;
+    for (const auto &worker : m_pool->statistics().workerInfo) {
+        if (worker.group != 0)
+            remote.append(QStringLiteral("%1:%2").arg(worker.host).arg(worker.pid));
+    }
+    if (!remote.isEmpty()) {
+        QStringList byWorker;
+        for (auto it = summary.tilesByWorker.cbegin(); it != summary.tilesByWorker.cend(); ++it)
+            byWorker.append(QStringLiteral("%1=%2").arg(it.key()).arg(it.value()));
+        print(QStringLiteral("remote workers: %1").arg(remote.join(QLatin1Char(' '))));
+        print(QStringLiteral("tiles per host:pid: %1").arg(byWorker.join(QLatin1Char(' '))));
+    }
     print(QStringLiteral("failed tiles: %1").arg(summary.failures.size()));
 
     const QPixmap shot = m_window->grab();

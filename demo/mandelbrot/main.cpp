@@ -12,12 +12,16 @@
 #include <QtProcessPool/ProcessPool>
 
 #include <QtCore/QCommandLineParser>
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QEventLoop>
 #include <QtCore/QMap>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtGui/QIcon>
+#include <QtNetwork/QHostAddress>
 #include <QtWidgets/QApplication>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -43,6 +47,61 @@ void chooseOffscreenIfHeadless(int argc, char **argv)
             }
         }
     }
+}
+
+/// Before a scripted run: waits (up to 60 s) until `count` remote workers
+/// have connected, so the render shows them at work.
+void waitForRemoteWorkers(const QtProcessPool::ProcessPool &pool, int count)
+{
+    const QDeadlineTimer deadline(60000);
+    const auto ready = [&pool] {
+        const auto workers = pool.statistics().workerInfo;
+        return std::count_if(workers.cbegin(), workers.cend(), [](const auto &w) {
+            return w.group != 0 &&
+                   w.state != QtProcessPool::Statistics::WorkerInfo::State::Starting;
+        });
+    };
+    while (ready() < count && !deadline.hasExpired()) {
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+        QThread::msleep(10);
+    }
+}
+
+/// The remote workers the command line asks for (their count in *count);
+/// false if it asks wrongly.
+bool addRemoteWorkers(const QCommandLineParser &parser, QtProcessPool::ProcessPool *pool,
+                      const QCommandLineOption &sshWorkers, const QCommandLineOption &sshOption,
+                      const QCommandLineOption &slurmWorkers, const QCommandLineOption &listen,
+                      int *count)
+{
+    using QtProcessPool::WorkerLauncher;
+    if (parser.isSet(listen)) {
+        const QHostAddress address(parser.value(listen));
+        if (address.isNull())
+            return false;
+        pool->setRemoteListenAddress(address);
+    }
+    bool ok = true;
+    if (parser.isSet(sshWorkers)) {
+        const QString value = parser.value(sshWorkers);
+        const qsizetype colon = value.lastIndexOf(QLatin1Char(':'));
+        const int n = colon > 0 ? value.mid(colon + 1).toInt(&ok) : 0;
+        if (!ok || n < 1 || n > 64)
+            return false;
+        *count += n;
+        pool->addWorkers(
+            WorkerLauncher::ssh(value.left(colon), n,
+                                QStringList{QStringLiteral("-o"), QStringLiteral("BatchMode=yes")} +
+                                    parser.values(sshOption)));
+    }
+    if (parser.isSet(slurmWorkers)) {
+        const int n = parser.value(slurmWorkers).toInt(&ok);
+        if (!ok || n < 1 || n > 64)
+            return false;
+        *count += n;
+        pool->addWorkers(WorkerLauncher::slurm(n, {QStringLiteral("--quiet")}));
+    }
+    return true;
 }
 
 } // namespace
@@ -99,8 +158,24 @@ int main(int argc, char **argv)
     const QCommandLineOption sizeOption(QStringLiteral("size"),
                                         QStringLiteral("Window size (default 1280x800)."),
                                         QStringLiteral("WxH"), QStringLiteral("1280x800"));
+    const QCommandLineOption sshWorkersOption(
+        QStringLiteral("ssh-workers"),
+        QStringLiteral("Also render on <n> workers on <destination> (user@host), started by "
+                       "ssh; this program must be at the same path there."),
+        QStringLiteral("destination:n"));
+    const QCommandLineOption sshOption(QStringLiteral("ssh-option"),
+                                       QStringLiteral("An option for ssh (repeat as needed)."),
+                                       QStringLiteral("option"));
+    const QCommandLineOption slurmWorkersOption(
+        QStringLiteral("slurm-workers"),
+        QStringLiteral("Also render on <n> workers placed by SLURM (srun)."), QStringLiteral("n"));
+    const QCommandLineOption listenOption(
+        QStringLiteral("listen"),
+        QStringLiteral("The address remote workers connect back to (default: all)."),
+        QStringLiteral("address"));
     parser.addOptions({screenshotOption, benchmarkOption, crashTestOption, hangTestOption,
-                       workersOption, iterationsOption, engineOption, sizeOption});
+                       workersOption, iterationsOption, engineOption, sizeOption, sshWorkersOption,
+                       sshOption, slurmWorkersOption, listenOption});
     parser.process(app);
 
     const auto fail = [](const char *message) {
@@ -125,6 +200,11 @@ int main(int argc, char **argv)
 
     // The pool outlives the window, which uses it until its last moment.
     QtProcessPool::ProcessPool pool;
+    int remoteWorkers = 0;
+    if (!addRemoteWorkers(parser, &pool, sshWorkersOption, sshOption, slurmWorkersOption,
+                          listenOption, &remoteWorkers))
+        return fail("--ssh-workers takes destination:n, --slurm-workers n (n from 1 to 64), "
+                    "--listen an address");
     MainWindow window(&pool);
     window.setWorkerCount(workers);
     window.setEngine(engines.value(parser.value(engineOption)));
@@ -143,7 +223,10 @@ int main(int argc, char **argv)
     script.hangTest = parser.isSet(hangTestOption);
     Autopilot autopilot(&window, &pool, script);
     if (!script.isEmpty()) {
-        QTimer::singleShot(0, &window, [&autopilot] { QCoreApplication::exit(autopilot.run()); });
+        QTimer::singleShot(0, &window, [&autopilot, &pool, remoteWorkers] {
+            waitForRemoteWorkers(pool, remoteWorkers);
+            QCoreApplication::exit(autopilot.run());
+        });
     }
     window.show();
     return app.exec();

@@ -4,6 +4,7 @@
 #include <QtProcessPool/Registry>
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QSysInfo>
 
 #include <algorithm>
 #include <array>
@@ -115,12 +116,12 @@ QDataStream &operator>>(QDataStream &in, TileJob &job)
 
 QDataStream &operator<<(QDataStream &out, const TileImage &tile)
 {
-    return out << tile.image << tile.pid;
+    return out << tile.image << tile.pid << tile.host;
 }
 
 QDataStream &operator>>(QDataStream &in, TileImage &tile)
 {
-    return in >> tile.image >> tile.pid;
+    return in >> tile.image >> tile.pid >> tile.host;
 }
 
 TileImage renderTile(const TileJob &job)
@@ -150,7 +151,7 @@ TileImage renderTile(const TileJob &job)
             line[x] = qRgb(red / 4, green / 4, blue / 4);
         }
     }
-    return {image, QCoreApplication::applicationPid()};
+    return {image, QCoreApplication::applicationPid(), QSysInfo::machineHostName()};
 }
 
 // Makes renderTile runnable by the pool: registered in the application and,

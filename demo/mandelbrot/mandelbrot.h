@@ -31,6 +31,7 @@ struct TileImage
 {
     QImage image;
     qint64 pid = 0; ///< the process that rendered it
+    QString host;   ///< the machine it ran on (remote workers)
 };
 
 QDataStream &operator<<(QDataStream &out, const TileJob &job);

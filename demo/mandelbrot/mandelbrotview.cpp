@@ -4,6 +4,7 @@
 #include "workercolor.h"
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QSysInfo>
 #include <QtGui/QFontMetricsF>
 #include <QtGui/QHelpEvent>
 #include <QtGui/QMouseEvent>
@@ -137,6 +138,7 @@ void MandelbrotView::setTileImage(int tile, const TileImage &image)
     Tile &t = m_tiles[tile];
     t.status = TileStatus::Rendered;
     t.pid = image.pid;
+    t.host = image.host;
     QPainter painter(&m_canvas);
     painter.drawImage(t.pixels.topLeft(), image.image);
     update(logicalRect(t.pixels).toAlignedRect());
@@ -208,6 +210,11 @@ bool MandelbrotView::event(QEvent *event)
                     tile.pid == QCoreApplication::applicationPid()
                         ? tr("Tile %1: rendered in this process (pid %2)")
                               .arg(index + 1)
+                              .arg(tile.pid)
+                    : tile.host != QSysInfo::machineHostName()
+                        ? tr("Tile %1: rendered on %2 by worker process %3")
+                              .arg(index + 1)
+                              .arg(tile.host)
                               .arg(tile.pid)
                         : tr("Tile %1: rendered by worker process %2").arg(index + 1).arg(tile.pid);
                 break;

@@ -61,6 +61,7 @@ private:
         QRect pixels; // in the canvas, device pixels
         TileStatus status = TileStatus::Pending;
         qint64 pid = 0;
+        QString host;
         QString title;
         QString message;
     };

@@ -87,7 +87,8 @@ PoolPanel::PoolPanel(QtProcessPool::ProcessPool *pool, QWidget *parent)
                              "because their task timed out or was canceled"));
     m_runTime->setToolTip(tr("Time tasks ran in a worker, over the last 10,000 tasks"));
 
-    m_table->setHorizontalHeaderLabels({tr("Worker pid"), tr("State"), tr("Tasks done")});
+    m_table->setHorizontalHeaderLabels(
+        {tr("Worker pid"), tr("Host"), tr("State"), tr("Tasks done")});
     m_table->verticalHeader()->hide();
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->setSelectionMode(QAbstractItemView::NoSelection);
@@ -206,9 +207,10 @@ void PoolPanel::refresh()
         auto *pid = item(QString::number(worker.pid));
         pid->setData(Qt::DecorationRole, workerColor(worker.pid));
         m_table->setItem(row, 0, pid);
-        m_table->setItem(row, 1,
+        m_table->setItem(row, 1, item(worker.group == 0 ? tr("local") : worker.host));
+        m_table->setItem(row, 2,
                          item(stateName(worker.state), stateColor(worker.state, palette())));
-        m_table->setItem(row, 2, item(QString::number(worker.tasksDone)));
+        m_table->setItem(row, 3, item(QString::number(worker.tasksDone)));
         ++row;
     }
     for (const EndedWorker &worker : std::as_const(m_ended)) {
@@ -220,8 +222,9 @@ void PoolPanel::refresh()
         struck.setStrikeOut(true);
         pid->setFont(struck);
         m_table->setItem(row, 0, pid);
-        m_table->setItem(row, 1, item(worker.state, color));
-        m_table->setItem(row, 2, item(QString::number(worker.tasksDone), color));
+        m_table->setItem(row, 1, item(QString(), color));
+        m_table->setItem(row, 2, item(worker.state, color));
+        m_table->setItem(row, 3, item(QString::number(worker.tasksDone), color));
         ++row;
     }
 }

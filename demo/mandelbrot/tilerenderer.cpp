@@ -173,6 +173,7 @@ void TileRenderer::tileDone(int tile, const TileImage &image)
 {
     ++m_summary.rendered;
     ++m_summary.tilesByPid[image.pid];
+    ++m_summary.tilesByWorker[QStringLiteral("%1:%2").arg(image.host).arg(image.pid)];
     Q_EMIT tileRendered(tile, image);
     settle(tile);
 }

@@ -43,8 +43,9 @@ struct RenderSummary
     int rendered = 0; ///< tiles that arrived
     bool canceled = false;
     QList<TileFailure> failures;
-    QMap<qint64, int> tilesByPid; ///< which process rendered how many tiles
-    qint64 largestGuiGapMs = 0;   ///< filled in by the window: the worst GUI stall meanwhile
+    QMap<qint64, int> tilesByPid;     ///< which process rendered how many tiles
+    QMap<QString, int> tilesByWorker; ///< the same by "host:pid" (remote workers)
+    qint64 largestGuiGapMs = 0;       ///< filled in by the window: the worst GUI stall meanwhile
 };
 
 class TileRenderer : public QObject

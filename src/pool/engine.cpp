@@ -374,6 +374,10 @@ void Engine::markSent(WorkerConnection *worker, Task *task)
 {
     TaskLedger::move(task, Task::State::Sent);
     task->slotId = worker->slotId;
+    if (worker->isRemote() && worker->inFlight.empty()) {
+        worker->probeTaskId = task->id; // it starts at once: its TaskStarted times the trip
+        worker->probeSentAt = steadyNow();
+    }
     worker->inFlight.push_back(task);
     m_workers.noteSent(worker);
 }

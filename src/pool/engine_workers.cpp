@@ -190,6 +190,11 @@ bool Engine::onTaskStarted(WorkerConnection *w, const Frame &frame)
         return false;
     }
     Task *task = *it;
+    if (w->probeTaskId == message.taskId) {
+        const double trip = double(steadyNow() - w->probeSentAt);
+        w->roundTripNs = w->roundTripNs < 0 ? trip : 0.8 * w->roundTripNs + 0.2 * trip;
+        w->probeTaskId = 0;
+    }
     TaskLedger::move(task, Task::State::Running);
     ++w->tasksStarted;
     m_workers.deathsBeforeStart() = 0;

@@ -4,6 +4,7 @@
 #include "pool/processpool_p.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace QtProcessPool {
 
@@ -54,14 +55,17 @@ size_t Scheduler::assignToIdle()
     return suspended.size();
 }
 
-int Scheduler::sendAheadDepth(double recentRunNs)
+int Scheduler::sendAheadDepth(double recentRunNs, double roundTripNs)
 {
     // Enough to cover SendAheadBudgetNs of work: one task ahead for long
     // tasks, more for tiny ones, whose round trip would otherwise leave the
-    // worker waiting.
+    // worker waiting. A worker far away also gets enough to run while its
+    // next task travels: its round trip's worth, and the one running.
     if (recentRunNs < 0)
         return 2;
-    const double depth = SendAheadBudgetNs / std::max(recentRunNs, 1.0);
+    double depth = SendAheadBudgetNs / std::max(recentRunNs, 1.0);
+    if (roundTripNs > 0)
+        depth = std::max(depth, std::ceil(roundTripNs / std::max(recentRunNs, 1.0)) + 1);
     return int(std::clamp(depth, 2.0, double(MaxSendAhead)));
 }
 
@@ -73,11 +77,11 @@ void Scheduler::sendAhead(size_t suspendedCount, double recentRunNs)
         if (entry.second->state == WorkerConnection::State::Starting)
             return;
     }
-    const size_t depth = size_t(sendAheadDepth(recentRunNs));
     for (bool sent = true; sent;) {
         sent = false;
         for (const auto &entry : m_workers) {
             WorkerConnection *w = entry.second.get();
+            const size_t depth = size_t(sendAheadDepth(recentRunNs, w->roundTripNs));
             // Its running task is canceled, timed out or on a deadline we
             // cannot predict: it may be killed, and what waits behind with it.
             if (!w->acceptsWork() || w->inFlight.empty() || w->inFlight.size() >= depth ||

@@ -54,7 +54,9 @@ public:
     void stealBack();
     /// Tasks in flight per worker to cover about 2 ms of work: 2 for long
     /// tasks (or none measured yet: recentRunNs < 0), up to 64 for tiny ones.
-    static int sendAheadDepth(double recentRunNs);
+    /// roundTripNs: the worker's measured round trip (remote workers; -1:
+    /// none), which the tasks in flight must cover too.
+    static int sendAheadDepth(double recentRunNs, double roundTripNs = -1);
     /// A suspended task was skipped since the last call (so a resume must dispatch).
     bool takeSuspendedSkipped() { return std::exchange(m_suspendedSkipped, false); }
 

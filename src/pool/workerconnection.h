@@ -61,7 +61,13 @@ struct WorkerConnection
     bool connectionLost = false; // remote: broke or went silent, launcher alive (WorkerLost)
     QElapsedTimer lastHeard;     // remote: since bytes last arrived (heartbeats)
     bool tokenExpires = false;   // remote: its join token expires before workerStartTimeout
-    bool wentSilent = false;     // remote: heartbeat timeout; what it sent last may be lost
+    bool wentSilent = false;
+    // Remote: the round trip, measured from a task sent to it idle to its
+    // TaskStarted (Scheduler::sendAheadDepth()).
+    double roundTripNs = -1;
+    quint64 probeTaskId = 0; // the task that measures it; 0: none
+    qint64 probeSentAt =
+        0; // steady ns     // remote: heartbeat timeout; what it sent last may be lost
     /// The pool decided to kill it for the running task killForTask (timeout,
     /// cancel grace) and first asked back the tasks sent behind that one
     /// (RevokeTask): the kill goes out once none of them can still start

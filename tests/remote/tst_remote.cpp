@@ -135,6 +135,7 @@ private Q_SLOTS:
     void ssh();
     void slurm();
     void partitionedHost();
+    void demoRendersOnSshWorkers();
 };
 
 void TestRemote::initTestCase()
@@ -546,6 +547,48 @@ void TestRemote::partitionedHost()
     QTRY_VERIFY_WITH_TIMEOUT(RemoteFixtures::processesWithArgument(needle).isEmpty(),
                              HeartbeatTimeoutMs + 10000);
     pool.removeWorkers(group);
+}
+
+void TestRemote::demoRendersOnSshWorkers()
+{
+#ifndef QPP_DEMO_PROGRAM
+    QSKIP("the demo is not built here (QTPROCESSPOOL_BUILD_DEMO is OFF)");
+#else
+    RemoteFixtures::SshServer sshd;
+    QString error;
+    QVERIFY2(sshd.start(&error), qPrintable(error));
+    QTemporaryDir dir;
+    QStringList arguments = {
+        QStringLiteral("--screenshot"),  dir.filePath(QStringLiteral("shot.png")),
+        QStringLiteral("--workers"),     QStringLiteral("1"),
+        QStringLiteral("--ssh-workers"), sshd.destination() + QStringLiteral(":2"),
+        QStringLiteral("--listen"),      QStringLiteral("127.0.0.1")};
+    for (const QString &option : sshd.sshOptions())
+        arguments.append(QStringLiteral("--ssh-option=") + option);
+    QProcess demo;
+    QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+    environment.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+    environment.insert(QStringLiteral("ASAN_OPTIONS"), QStringLiteral("detect_leaks=0"));
+    demo.setProcessEnvironment(environment);
+    demo.setProcessChannelMode(QProcess::MergedChannels);
+    demo.start(QStringLiteral(QPP_DEMO_PROGRAM), arguments);
+    QVERIFY(demo.waitForFinished(120000));
+    const QString output = QString::fromLocal8Bit(demo.readAll());
+    QVERIFY2(demo.exitStatus() == QProcess::NormalExit && demo.exitCode() == 0, qPrintable(output));
+    // "remote workers: host:pid host:pid" and "tiles per host:pid: host:pid=N ...".
+    const QRegularExpression remoteLine(QStringLiteral("remote workers: (.*)"));
+    const QRegularExpression tilesLine(QStringLiteral("tiles per host:pid: (.*)"));
+    const QStringList remote =
+        remoteLine.match(output).captured(1).trimmed().split(QLatin1Char(' '), Qt::SkipEmptyParts);
+    QCOMPARE(remote.size(), 2);
+    int remoteTiles = 0;
+    for (const QString &entry : tilesLine.match(output).captured(1).trimmed().split(
+             QLatin1Char(' '), Qt::SkipEmptyParts)) {
+        if (remote.contains(entry.section(QLatin1Char('='), 0, 0)))
+            remoteTiles += entry.section(QLatin1Char('='), 1).toInt();
+    }
+    QVERIFY2(remoteTiles > 0, qPrintable(output));
+#endif
 }
 
 QPP_TEST_MAIN(TestRemote)

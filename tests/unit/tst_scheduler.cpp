@@ -216,20 +216,29 @@ void TestScheduler::noSendAheadToAWorkerThatMayBeKilled()
 void TestScheduler::sendAheadDepthFollowsRunTime_data()
 {
     QTest::addColumn<double>("runNs");
+    QTest::addColumn<double>("roundTripNs");
     QTest::addColumn<int>("depth");
-    QTest::newRow("none measured") << -1.0 << 2;
-    QTest::newRow("10 ms tasks") << 1e7 << 2;
-    QTest::newRow("1 ms tasks") << 1e6 << 2;
-    QTest::newRow("100 us tasks") << 1e5 << 20;
-    QTest::newRow("1 us tasks") << 1e3 << 64;
-    QTest::newRow("instant tasks") << 0.0 << 64;
+    QTest::newRow("none measured") << -1.0 << -1.0 << 2;
+    QTest::newRow("10 ms tasks") << 1e7 << -1.0 << 2;
+    QTest::newRow("1 ms tasks") << 1e6 << -1.0 << 2;
+    QTest::newRow("100 us tasks") << 1e5 << -1.0 << 20;
+    QTest::newRow("1 us tasks") << 1e3 << -1.0 << 64;
+    QTest::newRow("instant tasks") << 0.0 << -1.0 << 64;
+    // Remote workers: the tasks in flight also cover the round trip.
+    QTest::newRow("1 ms tasks, 10 ms away") << 1e6 << 1e7 << 11;
+    QTest::newRow("1 ms tasks, 1 ms away") << 1e6 << 1e6 << 2;
+    QTest::newRow("100 us tasks, 5 ms away") << 1e5 << 5e6 << 51;
+    QTest::newRow("100 us tasks, 1 ms away: the budget is more") << 1e5 << 1e6 << 20;
+    QTest::newRow("10 us tasks, 50 ms away: capped") << 1e4 << 5e7 << 64;
+    QTest::newRow("nothing measured yet, far away") << -1.0 << 1e7 << 2;
 }
 
 void TestScheduler::sendAheadDepthFollowsRunTime()
 {
     QFETCH(double, runNs);
+    QFETCH(double, roundTripNs);
     QFETCH(int, depth);
-    QCOMPARE(Scheduler::sendAheadDepth(runNs), depth);
+    QCOMPARE(Scheduler::sendAheadDepth(runNs, roundTripNs), depth);
 }
 
 void TestScheduler::stealBackForAnIdleWorker()
