@@ -185,6 +185,12 @@ struct RunInfo
 
 /// "1.02 0.87 0.55": the load averages now (Linux), else "unknown".
 QString loadAverage();
+/// The CPU's model name (/proc/cpuinfo), else its architecture.
+QString cpuModel();
+/// A figure for a table: 0 to 3 decimals by magnitude; empty for NaN.
+QString number(double value);
+/// "1.23×"; "–" for NaN and infinity.
+QString ratio(double value);
 
 /// The markdown report: machine info, the table with ratios and targets, notes.
 QString report(const Config &config, const Results &results, const RunInfo &info);

@@ -12,7 +12,7 @@
 // medians, ratios to QtProcessPool and targets) goes to stdout and, with
 // --output, to a file. Exit code 1 if any system failed or returned a wrong
 // result. This executable is also its own pool worker and floor child.
-#include "bench.h"
+#include "measure.h"
 
 #include <QtProcessPool/Worker>
 
@@ -29,7 +29,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <limits>
 
 #ifndef QPP_BENCH_PEERS_SCRIPT
 #define QPP_BENCH_PEERS_SCRIPT "peers.py"
@@ -43,24 +42,6 @@ void progress(const QString &text)
 {
     std::fprintf(stderr, "%s\n", qPrintable(text));
     std::fflush(stderr);
-}
-
-/// Iterations of burn() taking about ms milliseconds here.
-qint64 calibrateBurn(int ms)
-{
-    qint64 iterations = 1000000;
-    for (int round = 0; round < 2; ++round) {
-        double best = std::numeric_limits<double>::max();
-        for (int i = 0; i < 3; ++i) {
-            QElapsedTimer timer;
-            timer.start();
-            volatile quint64 sink = burn(iterations);
-            Q_UNUSED(sink);
-            best = std::min(best, elapsedMs(timer));
-        }
-        iterations = std::max<qint64>(1000, qint64(double(iterations) * ms / std::max(best, 0.01)));
-    }
-    return iterations;
 }
 
 /// Runs peers.py; returns its JSON answer. Throws Failure.

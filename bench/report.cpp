@@ -92,23 +92,6 @@ QList<Row> rows(const Config &config)
     return list;
 }
 
-QString number(double value)
-{
-    if (std::isnan(value))
-        return {};
-    const double magnitude = std::abs(value);
-    const int decimals = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : magnitude >= 1 ? 2 : 3;
-    return QLocale(QLocale::English).toString(value, 'f', decimals);
-}
-
-QString ratio(double value)
-{
-    if (std::isnan(value) || std::isinf(value))
-        return QStringLiteral("–");
-    const int decimals = value >= 100 ? 0 : value >= 10 ? 1 : 2;
-    return QLocale(QLocale::English).toString(value, 'f', decimals) + QStringLiteral("×");
-}
-
 struct Target
 {
     QString metric;      // the row it belongs to
@@ -179,6 +162,25 @@ QString mark(const Target &target)
     return *target.met ? QStringLiteral("✅") : QStringLiteral("❌");
 }
 
+} // namespace
+
+QString number(double value)
+{
+    if (std::isnan(value))
+        return {};
+    const double magnitude = std::abs(value);
+    const int decimals = magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : magnitude >= 1 ? 2 : 3;
+    return QLocale(QLocale::English).toString(value, 'f', decimals);
+}
+
+QString ratio(double value)
+{
+    if (std::isnan(value) || std::isinf(value))
+        return QStringLiteral("–");
+    const int decimals = value >= 100 ? 0 : value >= 10 ? 1 : 2;
+    return QLocale(QLocale::English).toString(value, 'f', decimals) + QStringLiteral("×");
+}
+
 QString cpuModel()
 {
     QFile file(QStringLiteral("/proc/cpuinfo"));
@@ -192,8 +194,6 @@ QString cpuModel()
     }
     return QSysInfo::currentCpuArchitecture();
 }
-
-} // namespace
 
 QString loadAverage()
 {

@@ -6,7 +6,7 @@
 // on this (the main) thread, as a GUI application would, and each measurement
 // declares its context after its own state: destroying the context first
 // drops continuations that arrive late (only after a failure).
-#include "bench.h"
+#include "measure.h"
 
 #include <QtProcessPool/ProcessPool>
 
@@ -23,25 +23,6 @@ namespace Bench {
 namespace {
 
 using QtProcessPool::ProcessPool;
-
-/// Empty if future finished with a value (stored in *value), else why not.
-template <typename T>
-QString takeResult(const QFuture<T> &future, T *value)
-{
-    try {
-        QFuture<T> copy = future;
-        copy.waitForFinished(); // rethrows the task's error
-        if (future.resultCount() < 1)
-            return QStringLiteral("finished without a result (canceled)");
-        *value = future.result();
-        return {};
-    } catch (const QtProcessPool::TaskError &error) {
-        return QtProcessPool::TaskError::kindName(error.kind()) + QStringLiteral(": ") +
-               error.message();
-    } catch (const std::exception &error) {
-        return QString::fromLocal8Bit(error.what());
-    }
-}
 
 /// Checks a mapped() result: value i + 1 at index i, for every item.
 QString checkMapped(const QFuture<int> &future, int count)
@@ -73,83 +54,7 @@ QList<int> sequence(int count)
 }
 
 // ---------------------------------------------------------------------------
-// Generic measurements over a "submit one task" function returning QFuture<T>.
-
-using SubmitInt = std::function<QFuture<int>(int)>;
-
-/// One task at a time, the next one submitted from the previous continuation:
-/// latency samples in microseconds.
-QList<double> measureLatency(const SubmitInt &submit, int count, const Config &config)
-{
-    QList<double> samples;
-    samples.reserve(count);
-    QString error;
-    Waiter waiter;
-    QElapsedTimer timer;
-    int index = 0;
-    std::function<void()> next;
-    QObject context;
-    next = [&] {
-        timer.start();
-        submit(index).then(&context, [&](const QFuture<int> &future) {
-            samples.append(elapsedUs(timer));
-            int value = 0;
-            error = takeResult(future, &value);
-            if (error.isEmpty() && value != index + 1)
-                error = QStringLiteral("increment(%1) gave %2").arg(index).arg(value);
-            if (!error.isEmpty() || ++index == count)
-                waiter.done();
-            else
-                next();
-        });
-    };
-    next();
-    waiter.wait(config.timeoutMs, QStringLiteral("latency round trips"));
-    if (!error.isEmpty())
-        throw Failure(error);
-    return samples;
-}
-
-struct ThroughputResult
-{
-    double tasksPerSecond = 0;
-    double submitUsPerTask = 0;
-    double maxGapMs = 0;
-};
-
-/// count tasks submitted in a loop, each with a continuation on this thread;
-/// then waits for every continuation while a 1 ms timer ticks.
-ThroughputResult measureThroughput(const SubmitInt &submit, int count, const Config &config)
-{
-    ThroughputResult result;
-    int finished = 0;
-    QString error;
-    Waiter waiter;
-    GapMeter gaps;
-    QObject context;
-    QElapsedTimer total;
-    total.start();
-    for (int i = 0; i < count; ++i) {
-        submit(i).then(&context, [&, i](const QFuture<int> &future) {
-            int value = 0;
-            QString why = takeResult(future, &value);
-            if (why.isEmpty() && value != i + 1)
-                why = QStringLiteral("increment(%1) gave %2").arg(i).arg(value);
-            if (!why.isEmpty() && error.isEmpty())
-                error = why;
-            if (++finished == count)
-                waiter.done();
-        });
-    }
-    result.submitUsPerTask = elapsedUs(total) / count;
-    gaps.start();
-    waiter.wait(config.timeoutMs, QStringLiteral("%1 tasks").arg(count));
-    result.maxGapMs = gaps.stop();
-    result.tasksPerSecond = count / (elapsedMs(total) / 1e3);
-    if (!error.isEmpty())
-        throw Failure(error);
-    return result;
-}
+// Measurements not shared with the remote benchmark (see measure.h).
 
 /// One future with count results (mapped()); same measurement.
 ThroughputResult measureMapped(const std::function<QFuture<int>(const QList<int> &)> &map,
@@ -175,34 +80,6 @@ ThroughputResult measureMapped(const std::function<QFuture<int>(const QList<int>
     if (!error.isEmpty())
         throw Failure(error);
     return result;
-}
-
-/// config.scalingTasks CPU-bound tasks at once; seconds until all are back.
-double measureScaling(const std::function<QFuture<quint64>(qint64)> &submit, const Config &config)
-{
-    int finished = 0;
-    QString error;
-    Waiter waiter;
-    QObject context;
-    QElapsedTimer total;
-    total.start();
-    for (int i = 0; i < config.scalingTasks; ++i) {
-        submit(config.burnIterations).then(&context, [&](const QFuture<quint64> &future) {
-            quint64 value = 0;
-            QString why = takeResult(future, &value);
-            if (why.isEmpty() && value != config.burnExpected)
-                why =
-                    QStringLiteral("burn gave %1, expected %2").arg(value).arg(config.burnExpected);
-            if (!why.isEmpty() && error.isEmpty())
-                error = why;
-            if (++finished == config.scalingTasks)
-                waiter.done();
-        });
-    }
-    waiter.wait(config.timeoutMs, QStringLiteral("scaling tasks"));
-    if (!error.isEmpty())
-        throw Failure(error);
-    return elapsedMs(total) / 1e3;
 }
 
 /// Time from submit to the continuation, in milliseconds.
@@ -237,25 +114,8 @@ std::unique_ptr<ProcessPool> readyPool(int workers, const Config &config)
     auto pool = std::make_unique<ProcessPool>();
     pool->setMaxWorkers(workers);
     pool->setMinWorkers(workers);
-    Waiter started;
-    int count = 0;
-    const QMetaObject::Connection connection =
-        QObject::connect(pool.get(), &ProcessPool::workerStarted, pool.get(), [&] {
-            if (++count == workers)
-                started.done();
-        });
-    pool->prestart();
-    started.wait(config.timeoutMs, QStringLiteral("%1 workers to start").arg(workers));
-    QObject::disconnect(connection);
-    measureThroughput([&](int i) { return pool->run(increment, i); }, 8 * workers, config);
+    waitForWorkers(*pool, workers, config, [&] { pool->prestart(); });
     return pool;
-}
-
-void checkNoCrash(const ProcessPool &pool)
-{
-    const qint64 crashed = pool.statistics().workersCrashed;
-    if (crashed > 0)
-        throw Failure(QStringLiteral("%1 worker(s) crashed").arg(crashed));
 }
 
 void poolLatency(const Config &config, Results &results)
@@ -308,39 +168,17 @@ void poolPayload(const Config &config, Results &results)
         const qint64 size = config.payloadSizes.at(s);
         const QByteArray payload = makePayload(size, quint32(s + 1));
         const bool last = s == config.payloadSizes.size() - 1;
-        double totalNs = 0;
+        double totalMs = 0;
         for (int iteration = 0; iteration < config.payloadIterations.at(s); ++iteration) {
-            QString error;
-            Waiter waiter;
-            GapMeter gaps;
-            double gapMs = 0;
-            QByteArray echoed;
-            QObject context;
-            QElapsedTimer timer;
-            timer.start();
-            QFuture<QByteArray> future = pool->run(echo, payload);
-            const double submitMs = elapsedMs(timer);
-            gaps.start();
-            future.then(&context, [&](const QFuture<QByteArray> &done) {
-                totalNs += double(timer.nsecsElapsed());
-                gapMs = gaps.stop();
-                error = takeResult(done, &echoed);
-                waiter.done();
-            });
-            waiter.wait(config.timeoutMs, QStringLiteral("echo of %1").arg(sizeLabel(size)));
-            if (error.isEmpty() && echoed != payload)
-                error = QStringLiteral("echo of %1 came back as %2 different bytes")
-                            .arg(sizeLabel(size))
-                            .arg(echoed.size());
-            if (!error.isEmpty())
-                throw Failure(error);
+            const EchoResult echoed = measureEcho(*pool, payload, config);
+            totalMs += echoed.ms;
             if (last && iteration == 0) {
-                results.add(Metric::GapPayload, ProcessPoolSystem, gapMs);
-                results.add(Metric::SubmitPayload, ProcessPoolSystem, submitMs);
+                results.add(Metric::GapPayload, ProcessPoolSystem, echoed.maxGapMs);
+                results.add(Metric::SubmitPayload, ProcessPoolSystem, echoed.submitMs);
             }
         }
         const double bytes = 2.0 * double(size) * config.payloadIterations.at(s);
-        results.add(payloadMetric(size), ProcessPoolSystem, bytes / (totalNs / 1e9) / 1e6);
+        results.add(payloadMetric(size), ProcessPoolSystem, bytes / (totalMs / 1e3) / 1e6);
     }
     checkNoCrash(*pool);
 }
