@@ -149,6 +149,11 @@ void Handshake::adoptPending(Server *server, bool remote)
 {
     while (auto *socket = server->nextPendingConnection()) {
         socket->setParent(nullptr);
+        if (auto *tcp = qobject_cast<QAbstractSocket *>(socket)) {
+            // Without it, Nagle's algorithm holds a small reply until the
+            // peer's delayed ACK: 40 ms per round trip (bench/remote.md).
+            tcp->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+        }
         connect(socket, &std::remove_pointer_t<decltype(socket)>::disconnected, this,
                 [this, socket] { dropPeer(socket, QStringLiteral("disconnected before hello")); });
         adopt(std::unique_ptr<QIODevice>(socket), remote);

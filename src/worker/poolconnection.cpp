@@ -210,6 +210,10 @@ void PoolConnection::startTls()
     adoptDevice(socket);
     socket->setSslConfiguration(TlsIdentity::clientConfiguration());
     connect(socket, &QAbstractSocket::disconnected, this, &PoolConnection::onSocketReadable);
+    // As the pool's end does: no Nagle delay on small frames (set once
+    // connected; an unconnected socket has no option to set).
+    connect(socket, &QAbstractSocket::connected, this,
+            [socket] { socket->setSocketOption(QAbstractSocket::LowDelayOption, 1); });
     connect(socket, &QAbstractSocket::errorOccurred, this, [this, socket] {
         if (!m_encrypted) {
             qCWarning(lcWorker) << "could not reach the pool at" << m_serverName << ":"
