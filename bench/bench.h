@@ -80,6 +80,10 @@ struct Config
     static Config smoke();
 };
 
+/// Sets config->repetitions from a --repetitions value; false, saying why on
+/// stderr, unless it is a positive number.
+bool setRepetitions(const QString &value, Config *config);
+
 /// Raised by a system whose measurement failed (wrong result, error, timeout).
 class Failure : public std::runtime_error
 {

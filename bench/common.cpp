@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -119,6 +120,16 @@ Config Config::smoke()
     config.scalingTaskMs = 10;
     config.timeoutMs = 60000;
     return config;
+}
+
+bool setRepetitions(const QString &value, Config *config)
+{
+    bool ok = false;
+    config->repetitions = value.toInt(&ok);
+    if (ok && config->repetitions >= 1)
+        return true;
+    std::fprintf(stderr, "--repetitions needs a positive number\n");
+    return false;
 }
 
 void Results::add(const QString &metric, const QString &system, double value)

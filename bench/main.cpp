@@ -203,14 +203,9 @@ int driverMain(QCoreApplication &app)
     parser.process(app);
 
     Config config = parser.isSet(quickOption) ? Config::smoke() : Config::full();
-    if (parser.isSet(repetitionsOption)) {
-        bool ok = false;
-        config.repetitions = parser.value(repetitionsOption).toInt(&ok);
-        if (!ok || config.repetitions < 1) {
-            std::fprintf(stderr, "--repetitions needs a positive number\n");
-            return 2;
-        }
-    }
+    if (parser.isSet(repetitionsOption) &&
+        !setRepetitions(parser.value(repetitionsOption), &config))
+        return 2;
     const QStringList systems = parseList(parser.value(systemsOption), allSystems(), "system");
     QList<Workload> workloads;
     for (const QString &id : parseList(parser.value(workloadsOption), workloadIds, "workload"))

@@ -41,13 +41,26 @@ QList<double> measureLatency(const SubmitInt &submit, int count, const Config &c
     return samples;
 }
 
-ThroughputResult measureThroughput(const SubmitInt &submit, int count, const Config &config)
+ThroughputResult awaitTasks(Waiter &waiter, const QElapsedTimer &total, int count,
+                            const QString &error, const QString &what, const Config &config)
 {
     ThroughputResult result;
+    result.submitUsPerTask = elapsedUs(total) / count;
+    GapMeter gaps;
+    gaps.start();
+    waiter.wait(config.timeoutMs, what);
+    result.maxGapMs = gaps.stop();
+    result.tasksPerSecond = count / (elapsedMs(total) / 1e3);
+    if (!error.isEmpty())
+        throw Failure(error);
+    return result;
+}
+
+ThroughputResult measureThroughput(const SubmitInt &submit, int count, const Config &config)
+{
     int finished = 0;
     QString error;
     Waiter waiter;
-    GapMeter gaps;
     QObject context;
     QElapsedTimer total;
     total.start();
@@ -63,14 +76,7 @@ ThroughputResult measureThroughput(const SubmitInt &submit, int count, const Con
                 waiter.done();
         });
     }
-    result.submitUsPerTask = elapsedUs(total) / count;
-    gaps.start();
-    waiter.wait(config.timeoutMs, QStringLiteral("%1 tasks").arg(count));
-    result.maxGapMs = gaps.stop();
-    result.tasksPerSecond = count / (elapsedMs(total) / 1e3);
-    if (!error.isEmpty())
-        throw Failure(error);
-    return result;
+    return awaitTasks(waiter, total, count, error, QStringLiteral("%1 tasks").arg(count), config);
 }
 
 double measureScaling(const std::function<QFuture<quint64>(qint64)> &submit, const Config &config)

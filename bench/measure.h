@@ -49,6 +49,12 @@ struct ThroughputResult
     double maxGapMs = 0;
 };
 
+/// After count tasks submitted since total started, whose continuations
+/// set error and call waiter.done(): waits for them while a 1 ms timer ticks.
+/// Throws Failure(error) if error is set by then, Failure on a timeout.
+ThroughputResult awaitTasks(Waiter &waiter, const QElapsedTimer &total, int count,
+                            const QString &error, const QString &what, const Config &config);
+
 /// count tasks submitted in a loop, each with a continuation on this thread;
 /// then waits for every continuation while a 1 ms timer ticks.
 ThroughputResult measureThroughput(const SubmitInt &submit, int count, const Config &config);

@@ -51,6 +51,7 @@ namespace RemoteMetric {
 const QString Start = QStringLiteral("start");
 const QString EchoRate = QStringLiteral("w3.echo");
 const QString ScalingRate = QStringLiteral("w4.rate");
+const QString SharedMemory = QStringLiteral("shm"); // transfers so far, at the end
 } // namespace RemoteMetric
 
 /// The worker's own command line: a "remote" worker on this machine.
@@ -127,6 +128,8 @@ void measureTransport(ProcessPool &pool, const QString &system, bool remote, con
     results.add(RemoteMetric::EchoRate, system, bytes / (ms / 1e3) / 1e6);
     checkNoCrash(pool);
     checkPlacement(pool, remote);
+    results.add(RemoteMetric::SharedMemory, system,
+                double(pool.statistics().sharedMemoryTransfers));
 }
 
 /// config.scalingTasks burn() tasks on pool, as tasks per second for row.
@@ -220,21 +223,17 @@ int driverMain(QCoreApplication &app)
         return 0;
     }
     Config config = remoteConfig(parser.isSet(quickOption));
-    if (parser.isSet(repetitionsOption)) {
-        bool ok = false;
-        config.repetitions = parser.value(repetitionsOption).toInt(&ok);
-        if (!ok || config.repetitions < 1) {
-            std::fprintf(stderr, "--repetitions needs a positive number\n");
-            return 2;
-        }
-    }
+    if (parser.isSet(repetitionsOption) &&
+        !setRepetitions(parser.value(repetitionsOption), &config))
+        return 2;
     const QString loadAtStart = loadAverage();
     progress(QStringLiteral("calibrating the %1 ms CPU task...").arg(config.scalingTaskMs));
     config.burnIterations = calibrateBurn(config.scalingTaskMs);
     config.burnExpected = burn(config.burnIterations);
 
     Results results;
-    int remoteTasks = 0;
+    int remoteTasks = 0; // of the mixed pool
+    int mixedTasks = 0;
     try {
         // The fixtures outlive the pools (declared first), so every worker
         // has gone before its sshd and namespace are stopped.
@@ -281,8 +280,7 @@ int driverMain(QCoreApplication &app)
         }
         // Both workers of the mixed pool must have worked.
         for (const auto &info : mixed->statistics().workerInfo) {
-            if (info.group != 0)
-                remoteTasks = int(info.tasksDone);
+            (info.group != 0 ? remoteTasks : mixedTasks) += int(info.tasksDone);
         }
         if (remoteTasks == 0)
             throw Failure(QStringLiteral("the namespace's worker ran no task"));
@@ -305,8 +303,16 @@ int driverMain(QCoreApplication &app)
                 config.payloadIterations.constFirst(),
                 qPrintable(sizeLabel(config.payloadSizes.constFirst())));
     std::printf("%s\n", qPrintable(scalingTable(config, results)));
-    std::printf("The namespace's worker ran %d of the mixed pool's %d tasks (warm-up included).\n",
-                remoteTasks, config.repetitions * config.scalingTasks + 16);
+    std::printf("The namespace's worker ran %d of the mixed pool's %d tasks (warm-up "
+                "included).\n",
+                remoteTasks, remoteTasks + mixedTasks);
+    const auto transfers = [&](const QString &system) {
+        return int(
+            results.samples(RemoteMetric::SharedMemory, system).value(config.repetitions - 1));
+    };
+    std::printf("Shared-memory transfers (large payloads handed over outside the socket): "
+                "local %d, command %d, ssh %d.\n",
+                transfers(LocalSystem), transfers(CommandSystem), transfers(SshSystem));
     return 0;
 }
 

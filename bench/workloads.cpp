@@ -60,11 +60,9 @@ QList<int> sequence(int count)
 ThroughputResult measureMapped(const std::function<QFuture<int>(const QList<int> &)> &map,
                                int count, const Config &config)
 {
-    ThroughputResult result;
     const QList<int> items = sequence(count);
     QString error;
     Waiter waiter;
-    GapMeter gaps;
     QObject context;
     QElapsedTimer total;
     total.start();
@@ -72,14 +70,8 @@ ThroughputResult measureMapped(const std::function<QFuture<int>(const QList<int>
         error = checkMapped(future, count);
         waiter.done();
     });
-    result.submitUsPerTask = elapsedUs(total) / count;
-    gaps.start();
-    waiter.wait(config.timeoutMs, QStringLiteral("mapped over %1 items").arg(count));
-    result.maxGapMs = gaps.stop();
-    result.tasksPerSecond = count / (elapsedMs(total) / 1e3);
-    if (!error.isEmpty())
-        throw Failure(error);
-    return result;
+    return awaitTasks(waiter, total, count, error,
+                      QStringLiteral("mapped over %1 items").arg(count), config);
 }
 
 /// Time from submit to the continuation, in milliseconds.
