@@ -92,6 +92,7 @@ private:
     void goIdle();
     void giveBack();
     void onLongTurn();
+    static constexpr int ConnectTimeoutMs = 30000; // to the pool, TLS included
     void startHeartbeats();
     bool poolIsSilent() const;
     void armLongTurnTimer();
