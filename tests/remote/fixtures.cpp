@@ -611,6 +611,19 @@ bool SlurmCluster::writeConfig(QString *error)
             .arg(slurmdPort)
             .arg(d)
             .arg(nodeCpus());
+    // SLURM 23.11 and later load a cgroup plugin in slurmd even with
+    // proctrack/linuxproc, and fail where no cgroup file system is mounted
+    // (a chroot): they accept "disabled"; 22.05 (Debian 12) has no such value.
+    QString version;
+    runCommand(QStringLiteral("slurmd"), {QStringLiteral("-V")}, &version, 10000);
+    const QStringList parts =
+        version.trimmed().section(QLatin1Char(' '), 1).split(QLatin1Char('.'));
+    const int major = parts.value(0).toInt();
+    const int minor = parts.value(1).toInt();
+    if ((major > 23 || (major == 23 && minor >= 11)) &&
+        !writeText(d + QStringLiteral("/cgroup.conf"), QStringLiteral("CgroupPlugin=disabled\n"),
+                   error))
+        return false;
     return writeText(confPath(), conf, error);
 }
 
@@ -751,10 +764,18 @@ void SlurmCluster::stop()
 
 namespace {
 
-bool ip(const QStringList &arguments, QString *error)
+/// `ip arguments`, inside the network namespace netns when one is given:
+/// through nsenter, not `ip -n`, which remounts / (and fails in a chroot).
+bool ip(const QStringList &arguments, QString *error, const QString &netns = QString())
 {
     QString output;
-    if (runCommand(QStringLiteral("ip"), arguments, &output, 15000))
+    const QStringList line =
+        netns.isEmpty()
+            ? arguments
+            : QStringList{QStringLiteral("--net=/run/netns/") + netns, QStringLiteral("ip")} +
+                  arguments;
+    if (runCommand(netns.isEmpty() ? QStringLiteral("ip") : QStringLiteral("nsenter"), line,
+                   &output, 15000))
         return true;
     if (error)
         *error =
@@ -832,15 +853,14 @@ bool NetworkNamespace::create(QString *error)
            error) &&
         ip({QStringLiteral("link"), QStringLiteral("set"), m_hostIf, QStringLiteral("up")},
            error) &&
-        ip({QStringLiteral("-n"), n, QStringLiteral("addr"), QStringLiteral("add"),
-            nsAddress() + QStringLiteral("/24"), QStringLiteral("dev"), m_nsIf},
-           error) &&
-        ip({QStringLiteral("-n"), n, QStringLiteral("link"), QStringLiteral("set"), m_nsIf,
+        ip({QStringLiteral("addr"), QStringLiteral("add"), nsAddress() + QStringLiteral("/24"),
+            QStringLiteral("dev"), m_nsIf},
+           error, n) &&
+        ip({QStringLiteral("link"), QStringLiteral("set"), m_nsIf, QStringLiteral("up")}, error,
+           n) &&
+        ip({QStringLiteral("link"), QStringLiteral("set"), QStringLiteral("lo"),
             QStringLiteral("up")},
-           error) &&
-        ip({QStringLiteral("-n"), n, QStringLiteral("link"), QStringLiteral("set"),
-            QStringLiteral("lo"), QStringLiteral("up")},
-           error);
+           error, n);
     if (!ok)
         remove();
     return ok;
