@@ -5,6 +5,8 @@
 
 #include "protocol/socketio.h"
 
+#include <utility>
+
 namespace QtProcessPool {
 
 qint64 FrameLink::queue(const protocol::OutgoingFrames &frames)
@@ -24,8 +26,20 @@ qintptr FrameLink::descriptor() const
     return m_local ? m_local->socketDescriptor() : m_tcp ? m_tcp->socketDescriptor() : -1;
 }
 
+FrameLink::~FrameLink()
+{
+    closeDuplicate();
+}
+
+void FrameLink::closeDuplicate()
+{
+    platform::closeDescriptor(std::exchange(m_duplicate, -1));
+}
+
 void FrameLink::disconnectFromPeer()
 {
+    // Else the peer would not see the end while the duplicate holds it open.
+    closeDuplicate();
     if (m_local)
         m_local->disconnectFromServer();
     else if (m_tcp)
@@ -60,17 +74,32 @@ void FrameLink::flush()
 
 void FrameLink::attach(std::unique_ptr<QIODevice> socket)
 {
+    closeDuplicate();
     m_socket = std::move(socket);
     m_local = qobject_cast<QLocalSocket *>(m_socket.get());
     m_tcp = m_local ? nullptr : qobject_cast<QAbstractSocket *>(m_socket.get());
-    // Direct: it must run before Qt's abort() that follows the signal.
+    // Direct: it must run before Qt's abort() that follows the signal. Not
+    // for a timeout: waitForReadyRead(0) in pull() reports one, and the
+    // socket stays.
     if (m_local) {
+        m_duplicate = platform::duplicateSocket(m_local->socketDescriptor());
         QObject::connect(
-            m_local, &QLocalSocket::errorOccurred, m_local, [this] { salvage(); },
+            m_local, &QLocalSocket::errorOccurred, m_local,
+            [this](QLocalSocket::LocalSocketError error) {
+                if (error != QLocalSocket::SocketTimeoutError)
+                    salvage();
+            },
+            Qt::DirectConnection);
+        QObject::connect(
+            m_local, &QLocalSocket::disconnected, m_local, [this] { closeDuplicate(); },
             Qt::DirectConnection);
     } else if (m_tcp) {
         QObject::connect(
-            m_tcp, &QAbstractSocket::errorOccurred, m_tcp, [this] { salvage(); },
+            m_tcp, &QAbstractSocket::errorOccurred, m_tcp,
+            [this](QAbstractSocket::SocketError error) {
+                if (error != QAbstractSocket::SocketTimeoutError)
+                    salvage();
+            },
             Qt::DirectConnection);
     }
 #ifdef QPP_HAVE_RAW_SOCKETS
@@ -81,12 +110,15 @@ void FrameLink::attach(std::unique_ptr<QIODevice> socket)
 
 void FrameLink::salvage()
 {
-    // Qt's socket engine has closed the descriptor by now: what is still in
-    // the kernel is gone, what Qt already read is not, until abort().
+    // Qt's socket engine may have closed its descriptor by now (a failed
+    // write): what Qt already read is in its buffer until abort(), and what
+    // it had not is still in the kernel, reachable through the duplicate.
     // Once only: the socket holds nothing after the abort that follows.
-    if (m_pulling || !isConnected())
+    if (!isConnected())
         return;
-    m_salvaged += m_socket->readAll();
+    m_salvaged += m_socket->readAll(); // came first
+    platform::readWaiting(m_duplicate, &m_salvaged);
+    closeDuplicate();
 }
 
 bool FrameLink::hasUnread() const

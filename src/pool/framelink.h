@@ -25,6 +25,11 @@ class FrameLink
 public:
     enum class Status { Frame, NeedMore, Error };
 
+    FrameLink() = default;
+    ~FrameLink();
+    FrameLink(const FrameLink &) = delete;
+    FrameLink &operator=(const FrameLink &) = delete;
+
     /// The socket, once the worker proved its secret (Handshake).
     void attach(std::unique_ptr<QIODevice> socket);
     QIODevice *socket() const { return m_socket.get(); }
@@ -67,11 +72,11 @@ private:
     /// The socket reports an error, and Qt is about to abort it: on a
     /// failed write (the worker died), Qt drops what it had read but not yet
     /// handed over. What the worker sent before it died decides its tasks'
-    /// fates, so that is taken now and read() goes on from it. (What Qt had
-    /// not read from the kernel yet is lost with the descriptor, which Qt
-    /// closes first; only writes through Qt risk it, which the full build
-    /// makes only for the part of a large frame the kernel did not take.)
+    /// fates, so that is taken now and read() goes on from it: what Qt had
+    /// read, then what it had not read from the kernel yet. Qt has closed its
+    /// descriptor by then; the latter comes through m_duplicate.
     void salvage();
+    void closeDuplicate();
 
     qintptr descriptor() const;
 
@@ -83,6 +88,9 @@ private:
     protocol::SharedBodyChannel m_bodies;
     bool m_pulling = false;
     QByteArray m_salvaged; // salvage(): read before the socket (its bytes came first)
+    // A local socket's descriptor again, open until the link is done with the
+    // connection (salvage(), disconnected, disconnectFromPeer()): -1 without.
+    int m_duplicate = -1;
     qsizetype m_salvagedOffset = 0;
 };
 

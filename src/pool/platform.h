@@ -11,6 +11,7 @@
 
 #include "platformfeatures_p.h"
 
+#include <QtCore/QByteArray>
 #include <QtCore/QProcess>
 #include <QtCore/QString>
 
@@ -63,6 +64,15 @@ int bytesInKernel(qintptr descriptor);
 
 /// Closes a descriptor this process holds (the side channel's other end).
 void closeDescriptor(int fd);
+
+/// A second descriptor for a socket (close-on-exec), which keeps what is in
+/// the kernel readable after Qt closed its own; -1 where sockets are not
+/// descriptors (Windows' named pipes) or on failure. The caller closes it.
+int duplicateSocket(qintptr descriptor);
+
+/// Appends to *bytes, without blocking, what waits in the kernel for a
+/// duplicateSocket() descriptor, up to the end of the stream or an error.
+void readWaiting(int fd, QByteArray *bytes);
 
 } // namespace QtProcessPool::platform
 

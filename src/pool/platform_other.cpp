@@ -71,4 +71,11 @@ int bytesInKernel(qintptr)
 
 void closeDescriptor(int) {}
 
+int duplicateSocket(qintptr)
+{
+    return -1;
+}
+
+void readWaiting(int, QByteArray *) {}
+
 } // namespace QtProcessPool::platform

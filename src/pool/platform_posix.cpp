@@ -9,6 +9,7 @@
 #include <QtNetwork/QLocalSocket>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -16,11 +17,11 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #ifdef QPP_HAVE_LINUX_FEATURES
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #if __has_include(<linux/close_range.h>)
@@ -218,6 +219,23 @@ void closeDescriptor(int fd)
 {
     if (fd >= 0)
         ::close(fd);
+}
+
+int duplicateSocket(qintptr descriptor)
+{
+    return descriptor < 0 ? -1 : ::fcntl(int(descriptor), F_DUPFD_CLOEXEC, 0);
+}
+
+void readWaiting(int fd, QByteArray *bytes)
+{
+    char buffer[65536];
+    while (fd >= 0) {
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+        if (n > 0)
+            bytes->append(buffer, qsizetype(n));
+        else if (n == 0 || errno != EINTR)
+            return; // the end, nothing more now (EAGAIN), or the peer reset it
+    }
 }
 
 } // namespace QtProcessPool::platform

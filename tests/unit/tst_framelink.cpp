@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 // FrameLink: a socket as frames both ways, over a socketpair standing in for
 // a worker's connection (no process): batched writes, whole frames only,
-// limits, large bodies through the side channel, and pulling from the kernel.
+// limits, large bodies through the side channel, pulling from the kernel, and
+// what a dead worker sent surviving Qt's abort.
 #include "pool/framelink.h"
 #include "protocol/messages.h"
 
+#include <QtCore/QDir>
 #include <QtTest/QTest>
+
+#include <fcntl.h>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +20,15 @@ using namespace QtProcessPool;
 using namespace QtProcessPool::protocol;
 
 namespace {
+
+/// Descriptors this process holds now; -1 without /proc.
+int openDescriptors()
+{
+    const QDir fds(QStringLiteral("/proc/self/fd"));
+    return fds.exists()
+               ? int(fds.entryList(QDir::AllEntries | QDir::System | QDir::NoDotAndDotDot).size())
+               : -1;
+}
 
 /// Our end in a FrameLink, the worker's end as a raw descriptor.
 struct Fixture
@@ -197,6 +210,70 @@ private Q_SLOTS:
         QCOMPARE(frame.type, quint16(MessageType::TaskStarted));
         QCOMPARE(f.link.read(&frame, &why, &shared), FrameLink::Status::NeedMore);
         QVERIFY(!f.link.hasUnread());
+    }
+
+    void framesInTheKernelSurviveAFailedWrite()
+    {
+        // As above, but Qt has not read them from the kernel yet: its failed
+        // write closes its descriptor before anyone hears of the error.
+        Fixture f;
+        const int qtFd = int(f.link.localSocket()->socketDescriptor());
+        const QByteArray finished = encodeMessage(TaskFinished{4, 0, QByteArray(100000, 'f')});
+        const QByteArray started = encodeMessage(TaskStarted{5});
+        f.workerWrites(finished + started);
+        QCOMPARE(f.link.socket()->bytesAvailable(), qint64(0)); // no event loop ran
+        ::close(std::exchange(f.worker, -1));
+        f.link.localSocket()->write(QByteArray(1 << 20, 'r')); // through Qt, as without raw sockets
+        f.link.localSocket()->flush();                         // fails: the peer is gone
+        QCOMPARE(f.link.localSocket()->state(), QLocalSocket::UnconnectedState);
+        QCOMPARE(::fcntl(qtFd, F_GETFD), -1); // Qt closed it
+        Frame frame;
+        QString why;
+        bool shared = false;
+        QCOMPARE(f.link.read(&frame, &why, &shared), FrameLink::Status::Frame);
+        QCOMPARE(frame.type, quint16(MessageType::TaskFinished));
+        TaskFinished decoded;
+        QVERIFY(decodeBody(frame.body, &decoded));
+        QCOMPARE(decoded.results, QByteArray(100000, 'f'));
+        QCOMPARE(f.link.read(&frame, &why, &shared), FrameLink::Status::Frame);
+        QCOMPARE(frame.type, quint16(MessageType::TaskStarted));
+        QCOMPARE(f.link.read(&frame, &why, &shared), FrameLink::Status::NeedMore);
+        QVERIFY(!f.link.hasUnread());
+    }
+
+    void noDescriptorOutlivesTheConnection_data()
+    {
+        QTest::addColumn<bool>("workerCloses");
+        QTest::newRow("the pool disconnects") << false;
+        QTest::newRow("the worker closes") << true;
+    }
+    void noDescriptorOutlivesTheConnection()
+    {
+        // The link's duplicate of the descriptor goes with the connection:
+        // no leak, and no socket kept open that the worker waits to see end.
+        QFETCH(bool, workerCloses);
+        const int before = openDescriptors();
+        if (before < 0)
+            QSKIP("no /proc/self/fd to count descriptors in");
+        {
+            Fixture f;
+            if (workerCloses) {
+                f.workerWrites(encodeMessage(TaskStarted{1}));
+                ::close(std::exchange(f.worker, -1));
+                QTRY_COMPARE(f.link.localSocket()->state(), QLocalSocket::UnconnectedState);
+            } else {
+                f.link.disconnectFromPeer();
+                char probe;
+                QCOMPARE(::recv(f.worker, &probe, 1, MSG_DONTWAIT), ssize_t(0)); // it sees the end
+            }
+            QCOMPARE(openDescriptors(), before + (workerCloses ? 0 : 1)); // the worker's end only
+        }
+        QCOMPARE(openDescriptors(), before);
+        {
+            Fixture connected;                       // ends while connected
+            QCOMPARE(openDescriptors(), before + 3); // the worker's end, Qt's, the duplicate
+        }
+        QCOMPARE(openDescriptors(), before);
     }
 
     void largeBodyComesThroughSharedMemory()
