@@ -9,6 +9,25 @@
 
 namespace QtProcessPool {
 
+namespace {
+
+/// Calls f on the socket's errors, but for a timeout: waitForReadyRead(0) in
+/// pull() reports one, and the socket stays. Direct: f must run before
+/// Qt's abort() that follows the signal.
+template <typename Socket, typename Error, typename F>
+void onFailure(Socket *socket, Error timeout, F f)
+{
+    QObject::connect(
+        socket, &Socket::errorOccurred, socket,
+        [timeout, f](Error error) {
+            if (error != timeout)
+                f();
+        },
+        Qt::DirectConnection);
+}
+
+} // namespace
+
 qint64 FrameLink::queue(const protocol::OutgoingFrames &frames)
 {
     const qint64 before = m_bodies.sentCount();
@@ -78,29 +97,14 @@ void FrameLink::attach(std::unique_ptr<QIODevice> socket)
     m_socket = std::move(socket);
     m_local = qobject_cast<QLocalSocket *>(m_socket.get());
     m_tcp = m_local ? nullptr : qobject_cast<QAbstractSocket *>(m_socket.get());
-    // Direct: it must run before Qt's abort() that follows the signal. Not
-    // for a timeout: waitForReadyRead(0) in pull() reports one, and the
-    // socket stays.
     if (m_local) {
         m_duplicate = platform::duplicateSocket(m_local->socketDescriptor());
-        QObject::connect(
-            m_local, &QLocalSocket::errorOccurred, m_local,
-            [this](QLocalSocket::LocalSocketError error) {
-                if (error != QLocalSocket::SocketTimeoutError)
-                    salvage();
-            },
-            Qt::DirectConnection);
+        onFailure(m_local, QLocalSocket::SocketTimeoutError, [this] { salvage(); });
         QObject::connect(
             m_local, &QLocalSocket::disconnected, m_local, [this] { closeDuplicate(); },
             Qt::DirectConnection);
     } else if (m_tcp) {
-        QObject::connect(
-            m_tcp, &QAbstractSocket::errorOccurred, m_tcp,
-            [this](QAbstractSocket::SocketError error) {
-                if (error != QAbstractSocket::SocketTimeoutError)
-                    salvage();
-            },
-            Qt::DirectConnection);
+        onFailure(m_tcp, QAbstractSocket::SocketTimeoutError, [this] { salvage(); });
     }
 #ifdef QPP_HAVE_RAW_SOCKETS
     if (m_local)

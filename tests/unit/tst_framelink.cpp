@@ -10,7 +10,6 @@
 #include <QtTest/QTest>
 
 #include <fcntl.h>
-
 #include <sys/socket.h>
 #include <unistd.h>
 
