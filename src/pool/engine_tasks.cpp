@@ -166,12 +166,20 @@ void Engine::onTaskTimer(int slotId)
     // waiting unread in the socket.
     readEverythingSent(slotId);
     WorkerConnection *w = worker(slotId);
-    if (!w || w->state != WorkerConnection::State::Ready || w->inFlight.empty() ||
-        w->inFlight.front()->state != Task::State::Running) {
+    // What was just read may have ended the task the timer was for and
+    // started the next, which re-armed it (a timeout, a grace of its own):
+    // this expiry is stale.
+    if (!w || w->taskTimer.isActive() || w->state != WorkerConnection::State::Ready ||
+        w->inFlight.empty() || w->inFlight.front()->state != Task::State::Running) {
         return;
     }
     Task *task = w->inFlight.front();
     if (w->taskTimerIsCancelGrace) {
+        // The canceled task ended, and the one now running is healthy.
+        if (!task->settled) {
+            w->taskTimerIsCancelGrace = false;
+            return;
+        }
         killAfterRevoke(w, task,
                         QStringLiteral("was killed: task '%1' was still running %2 ms after it "
                                        "was canceled")
