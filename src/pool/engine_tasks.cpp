@@ -190,6 +190,8 @@ void Engine::onTaskTimer(int slotId)
     if (task->settled)
         return;
     const qint64 timeout = timeoutOf(task);
+    if (timeout <= 0)
+        return; // the task the timer was for has ended; this one has no timeout
     const qint64 leftNs = task->startedAt + timeout * 1000000 - steadyNow();
     if (leftNs > 0) { // it started later than the timer was armed for
         w->taskTimer.start(int(std::min<qint64>(leftNs / 1000000 + 1, INT_MAX)));
