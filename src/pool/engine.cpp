@@ -47,6 +47,8 @@ Engine::Engine(SharedState *shared)
     connect(&m_delivery, &Delivery::deliveryMarker, this, &Engine::deliveryMarker);
     m_futurePoll.setInterval(FuturePollMs);
     connect(&m_futurePoll, &QTimer::timeout, this, &Engine::pollFutures);
+    m_heartbeat.setInterval(HeartbeatIntervalMs); // started by the first group (addGroup())
+    connect(&m_heartbeat, &QTimer::timeout, this, &Engine::onHeartbeat);
     connect(&m_workers.startBackoff(), &QTimer::timeout, this, [this] {
         const Entry entry(this);
         dispatch();

@@ -34,11 +34,8 @@ void Engine::addGroup(int groupId, const WorkerLauncher &launcher)
         dispatch();
     });
     qCDebug(lcPool) << "adding" << launcher.workers() << "remote workers, group" << groupId;
-    if (!m_heartbeat.isActive()) {
-        m_heartbeat.setInterval(HeartbeatIntervalMs);
-        connect(&m_heartbeat, &QTimer::timeout, this, &Engine::onHeartbeat, Qt::UniqueConnection);
+    if (!m_heartbeat.isActive())
         m_heartbeat.start();
-    }
     dispatch(); // replenishGroups() starts them
 }
 
