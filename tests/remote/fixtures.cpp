@@ -54,16 +54,6 @@ bool writeText(const QString &path, const QString &text, QString *error)
     return true;
 }
 
-/// True for a zombie (or vanished) process: killed, not yet reaped by its parent.
-bool isZombieOrGone(qint64 pid)
-{
-    const QString stat = readText(QStringLiteral("/proc/%1/stat").arg(pid));
-    if (stat.isEmpty())
-        return true;
-    const qsizetype close = stat.lastIndexOf(QLatin1Char(')'));
-    return close > 0 && stat.mid(close + 2, 1) == QLatin1String("Z");
-}
-
 qint64 parentOf(qint64 pid)
 {
     const QString stat = readText(QStringLiteral("/proc/%1/stat").arg(pid));
@@ -210,6 +200,40 @@ QList<qint64> processesWithArgument(const QString &needle)
         }
     }
     return found;
+}
+
+bool isZombieOrGone(qint64 pid)
+{
+    const QString stat = readText(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (stat.isEmpty())
+        return true;
+    const qsizetype close = stat.lastIndexOf(QLatin1Char(')'));
+    return close > 0 && stat.mid(close + 2, 1) == QLatin1String("Z");
+}
+
+QString describeProcesses(const QList<qint64> &pids)
+{
+    QStringList lines;
+    for (qint64 pid : pids) {
+        QFile status(QStringLiteral("/proc/%1/status").arg(pid));
+        QFile cmdline(QStringLiteral("/proc/%1/cmdline").arg(pid));
+        QString state, parent;
+        if (status.open(QIODevice::ReadOnly)) {
+            for (const QByteArray &line : status.readAll().split('\n')) {
+                if (line.startsWith("State:"))
+                    state = QString::fromLatin1(line.mid(6).trimmed());
+                else if (line.startsWith("PPid:"))
+                    parent = QString::fromLatin1(line.mid(5).trimmed());
+            }
+        }
+        const QByteArray args =
+            cmdline.open(QIODevice::ReadOnly) ? cmdline.readAll() : QByteArray();
+        lines.append(QStringLiteral("%1 [%2, parent %3] %4")
+                         .arg(pid)
+                         .arg(state, parent,
+                              QString::fromLocal8Bit(args).replace(QChar(u'\0'), QChar(u' '))));
+    }
+    return lines.join(QLatin1Char('\n'));
 }
 
 quint16 freePort()

@@ -33,6 +33,14 @@ bool runCommand(const QString &program, const QStringList &arguments, QString *o
 /// /proc/PID/cmdline contains needle.
 QList<qint64> processesWithArgument(const QString &needle);
 
+/// True for a process that ended: vanished, or a zombie its parent has not
+/// reaped yet.
+bool isZombieOrGone(qint64 pid);
+
+/// One line per pid: its state, parent and command line (from /proc), for
+/// a failure message about processes left running.
+QString describeProcesses(const QList<qint64> &pids);
+
 /// A TCP port on 127.0.0.1 that nothing listens on right now (it may be taken
 /// before it is used: starters retry on a bind failure).
 quint16 freePort();

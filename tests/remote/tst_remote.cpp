@@ -543,10 +543,22 @@ void TestRemote::partitionedHost()
     QVERIFY2(std::all_of(counts.begin(), counts.end(), [](int n) { return n <= 1; }),
              "a task ran twice");
     // The stranded worker heard nothing from its pool either: it exits by
-    // itself (nothing on this side can reach it).
-    QTRY_VERIFY_WITH_TIMEOUT(RemoteFixtures::processesWithArgument(needle).isEmpty(),
-                             HeartbeatTimeoutMs + 10000);
+    // itself (nothing on this side can reach it), and the pool ended its ssh
+    // client. Waited for by pid: the group keeps its one worker, so the pool
+    // is meanwhile trying to start another through the cut link.
+    const auto ended = [](const QList<qint64> &pids) {
+        return std::all_of(pids.begin(), pids.end(), RemoteFixtures::isZombieOrGone);
+    };
+    QTRY_VERIFY2_WITH_TIMEOUT(ended(stranded),
+                              qPrintable(RemoteFixtures::describeProcesses(stranded)),
+                              HeartbeatTimeoutMs + 10000);
+    // Removing the group ends that attempt too (and starts no other):
+    // nothing is left.
     pool.removeWorkers(group);
+    QTRY_VERIFY2_WITH_TIMEOUT(ended(RemoteFixtures::processesWithArgument(needle)),
+                              qPrintable(RemoteFixtures::describeProcesses(
+                                  RemoteFixtures::processesWithArgument(needle))),
+                              Generous);
 }
 
 void TestRemote::demoRendersOnSshWorkers()
