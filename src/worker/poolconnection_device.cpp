@@ -174,15 +174,15 @@ bool PoolConnection::writeToSocket(const QByteArray &wire)
     else
         static_cast<QAbstractSocket *>(m_socket)->flush();
     // A remote pool that went silent must not hold a write (and this
-    // thread) forever: wait in heartbeat intervals, and give up on it.
+    // thread) forever: wait in heartbeat intervals, and give up on it. Only
+    // bytes from the pool count as hearing it: bytes taken by this side's
+    // kernel say nothing of the other end.
     while (m_socket->bytesToWrite() > 0 && deviceConnected()) {
         const qint64 heard = m_socket->bytesAvailable();
-        if (m_socket->waitForBytesWritten(HeartbeatIntervalMs) ||
-            m_socket->bytesAvailable() > heard) {
+        const bool progressed = m_socket->waitForBytesWritten(HeartbeatIntervalMs);
+        if (m_socket->bytesAvailable() > heard)
             m_lastHeard.restart();
-            continue;
-        }
-        if (m_fingerprint.isEmpty() ? !deviceConnected() : poolIsSilent())
+        else if (!progressed && (m_fingerprint.isEmpty() ? !deviceConnected() : poolIsSilent()))
             break;
     }
     --m_writing;
