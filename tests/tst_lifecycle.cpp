@@ -89,8 +89,15 @@ void TestLifecycle::prestartedPoolRunsWithoutStarting()
     pool.setMaxWorkers(2);
     pool.setMinWorkers(2);
     QSignalSpy started(&pool, &ProcessPool::workerStarted);
+    // The one-argument form DESIGN.md names still connects (string-based,
+    // as QML and old-style connects do).
+    QSignalSpy startedByName(&pool, SIGNAL(workerStarted(qint64)));
+    QVERIFY(startedByName.isValid());
     pool.prestart();
     QTRY_COMPARE_WITH_TIMEOUT(started.size(), 2, Generous);
+    QTRY_COMPARE_WITH_TIMEOUT(startedByName.size(), 2, Generous);
+    for (const QList<QVariant> &arguments : std::as_const(started))
+        QCOMPARE(arguments.at(1).toString(), QString()); // a local worker: no host
     const QList<qint64> warm = pool.workerPids();
     const qint64 pid = pool.run(workerPid).result();
     QVERIFY(warm.contains(pid));

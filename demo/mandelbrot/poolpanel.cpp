@@ -115,19 +115,24 @@ PoolPanel::PoolPanel(QtProcessPool::ProcessPool *pool, QWidget *parent)
     layout->addWidget(m_log, 2);
 
     using QtProcessPool::ProcessPool;
-    connect(pool, &ProcessPool::workerStarted, this, [this](qint64 pid) {
-        logEvent(tr("worker %1 started").arg(pid), QColor(), workerColor(pid));
+    // A remote worker is named by its host too: pids are unique per host only.
+    const auto name = [](qint64 pid, const QString &host) {
+        return host.isEmpty() ? QString::number(pid) : QStringLiteral("%1:%2").arg(host).arg(pid);
+    };
+    connect(pool, &ProcessPool::workerStarted, this, [this, name](qint64 pid, const QString &host) {
+        logEvent(tr("worker %1 started").arg(name(pid, host)), QColor(), workerColor(pid));
         refresh();
     });
-    connect(pool, &ProcessPool::workerExited, this,
-            [this](qint64 pid, int exitCode, QProcess::ExitStatus status) {
-                // Anything but a clean exit is reported by workerCrashed() or workerKilled() next.
-                const bool clean = status == QProcess::NormalExit && exitCode == 0;
-                workerEnded(pid, clean ? tr("exited") : tr("ended"), !clean);
-                if (clean)
-                    logEvent(tr("worker %1 exited").arg(pid), QColor(), workerColor(pid));
-                refresh();
-            });
+    connect(
+        pool, &ProcessPool::workerExited, this,
+        [this, name](qint64 pid, int exitCode, QProcess::ExitStatus status, const QString &host) {
+            // Anything but a clean exit is reported by workerCrashed() or workerKilled() next.
+            const bool clean = status == QProcess::NormalExit && exitCode == 0;
+            workerEnded(pid, clean ? tr("exited") : tr("ended"), !clean);
+            if (clean)
+                logEvent(tr("worker %1 exited").arg(name(pid, host)), QColor(), workerColor(pid));
+            refresh();
+        });
     // A crash (workerCrashed) and the pool's own kill of a worker whose task
     // timed out or was canceled (workerKilled) come right after workerExited.
     const auto ended = [this](qint64 pid, const QString &reason, const QString &state) {

@@ -314,16 +314,21 @@ Q_SIGNALS:
     /// A worker is ready for tasks: connected, authenticated and past its
     /// initializer (setWorkerInitializer()). Its pid is in workerPids() from
     /// now on. Emitted once per worker, before any of its other signals but
-    /// workerOutput().
-    void workerStarted(qint64 pid);
+    /// workerOutput(). host: where it runs (Statistics::WorkerInfo::host):
+    /// empty for a local worker, the name a remote one gave (pids are only
+    /// unique on their host). A slot may leave it out: connections to
+    /// workerStarted(qint64) keep working.
+    void workerStarted(qint64 pid, const QString &host = QString());
     /// A worker that had started (workerStarted()) has ended and been reaped,
     /// for whatever reason: retired (idle, recycled, surplus after
     /// setMaxWorkers()), crashed or killed. Emitted once per started worker
     /// that ends while the pool runs, after its last workerOutput() and before
     /// its workerRecycled(), workerCrashed() or workerKilled(); its pid has
     /// left workerPids(). The futures of the tasks it was running have already
-    /// failed, and the tasks it had not started are queued again.
-    void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
+    /// failed, and the tasks it had not started are queued again. host: as
+    /// in workerStarted(); a remote worker's exit code is its launcher's.
+    void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status,
+                      const QString &host = QString());
     /// A worker ended without being asked to (signal, non-zero exit, OOM kill,
     /// an outside kill). Emitted right after workerExited() for the same pid;
     /// the tasks it was running failed with TaskError::Crashed. Never for a

@@ -52,8 +52,8 @@ public:
     void shutdown();
 
 Q_SIGNALS:
-    void workerStarted(qint64 pid);
-    void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status);
+    void workerStarted(qint64 pid, const QString &host);
+    void workerExited(qint64 pid, int exitCode, QProcess::ExitStatus status, const QString &host);
     void workerCrashed(qint64 pid, const QString &reason);
     void workerKilled(qint64 pid, const QString &reason);
     void workerRecycled(qint64 pid, const QString &reason);

@@ -64,7 +64,7 @@ void Engine::becomeReady(WorkerConnection *w)
     m_workers.becomeReady(w);
     if (w->isRemote())
         onGroupWorkerReady(w);
-    Q_EMIT workerStarted(w->pid);
+    Q_EMIT workerStarted(w->pid, w->host);
     if (!w->retireReason.isEmpty())
         m_workers.retire(w); // surplus since it was started (maxWorkers() lowered)
     dispatch();
@@ -439,7 +439,7 @@ void Engine::reap(int slotId)
         break;
     case WorkerEnd::Kind::Retired:
         qCDebug(lcPool) << "worker" << w->pid << "retired:" << w->retireReason;
-        Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus());
+        Q_EMIT workerExited(w->pid, w->process->exitCode(), w->process->exitStatus(), w->host);
         if (w->recycle)
             Q_EMIT workerRecycled(w->pid, w->retireReason);
         break;
@@ -475,7 +475,7 @@ void Engine::settleLost(WorkerConnection &w, const WorkerEnd &end)
     const QString reason = QStringLiteral("worker %1 %2").arg(w.pid).arg(end.how);
     qCWarning(lcPool) << reason;
     settleTasksOfLost(&w, reason);
-    Q_EMIT workerExited(w.pid, w.process->exitCode(), w.process->exitStatus());
+    Q_EMIT workerExited(w.pid, w.process->exitCode(), w.process->exitStatus(), w.host);
     if (end.kind == WorkerEnd::Kind::Killed)
         Q_EMIT workerKilled(w.pid, reason);
     else

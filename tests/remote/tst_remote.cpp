@@ -120,7 +120,7 @@ class TestRemote : public QObject
     std::unique_ptr<ProcessPool> makePool();
     void servesLikeLocalWorkers(const WorkerLauncher &launcher, const QString &host);
     void checkFaults(ProcessPool &pool);
-    void checkRemoval(ProcessPool &pool, int group, quint16 port);
+    void checkRemoval(ProcessPool &pool, int group, quint16 port, const QString &host);
 
 private Q_SLOTS:
     void initTestCase();
@@ -180,6 +180,14 @@ void TestRemote::servesLikeLocalWorkers(const WorkerLauncher &launcher, const QS
         QCOMPARE(info.host, host);
         QCOMPARE(info.group, group);
     }
+    // So does workerStarted(), with the pid as the worker knows it.
+    for (const QList<QVariant> &arguments : std::as_const(started)) {
+        QCOMPARE(arguments.at(1).toString(), host);
+        QVERIFY(
+            std::any_of(stats.workerInfo.begin(), stats.workerInfo.end(), [&](const auto &info) {
+                return info.pid == arguments.at(0).toLongLong();
+            }));
+    }
 
     // mapped(), streamed results and progress.
     QList<int> items;
@@ -210,7 +218,7 @@ void TestRemote::servesLikeLocalWorkers(const WorkerLauncher &launcher, const QS
     QVERIFY(echoed.result() == expected);
 
     checkFaults(*pool);
-    checkRemoval(*pool, group, port);
+    checkRemoval(*pool, group, port, host);
 }
 
 void TestRemote::checkFaults(ProcessPool &pool)
@@ -261,7 +269,7 @@ void TestRemote::checkFaults(ProcessPool &pool)
     QCOMPARE(after.result(), 144);
 }
 
-void TestRemote::checkRemoval(ProcessPool &pool, int group, quint16 port)
+void TestRemote::checkRemoval(ProcessPool &pool, int group, quint16 port, const QString &host)
 {
     QSignalSpy exited(&pool, &ProcessPool::workerExited);
     QTRY_VERIFY_WITH_TIMEOUT(!workersOf(port).isEmpty(), Generous);
@@ -274,6 +282,10 @@ void TestRemote::checkRemoval(ProcessPool &pool, int group, quint16 port)
     QCOMPARE(running.result(), 36);
     QTRY_COMPARE_WITH_TIMEOUT(pool.workerCount(), 0, Generous);
     QTRY_VERIFY_WITH_TIMEOUT(workersOf(port).isEmpty(), Generous);
+    // Each worker of the group told of its end, naming its host.
+    QTRY_VERIFY_WITH_TIMEOUT(!exited.isEmpty(), Generous);
+    for (const QList<QVariant> &arguments : std::as_const(exited))
+        QCOMPARE(arguments.at(3).toString(), host);
     // With no local worker and no group, a task fails at once, clearly.
     QFuture<int> orphan = pool.run(square, 2);
     QVERIFY(finishes(orphan));
