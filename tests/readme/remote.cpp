@@ -19,6 +19,8 @@ QPP_REGISTER_TASK(renderTile)
 
 QFuture<int> addRemoteWorkers(QtProcessPool::ProcessPool &pool)
 {
+    // As the README shows it:
+    // clang-format off
     // README begin: remote workers
     pool.setMaxWorkers(2);                         // local workers (0: none)
     pool.setRemoteListenAddress(QHostAddress(QStringLiteral("10.0.0.5"))); // where workers dial back
@@ -39,6 +41,7 @@ QFuture<int> addRemoteWorkers(QtProcessPool::ProcessPool &pool)
     QFuture<int> tile7 = pool.run(renderTile, 7); // wherever a worker is free
     pool.removeWorkers(render);          // running tasks finish, then those workers go
     // README end
+    // clang-format on
     pool.removeWorkers(cluster);
     return tile7;
 }
