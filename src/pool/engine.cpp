@@ -368,8 +368,9 @@ void Engine::send(WorkerConnection *worker, Task *task)
 {
     OutgoingFrames frames;
     appendMessage(frames, runTaskMessage(*task));
-    write(worker, frames);
     markSent(worker, task);
+    allowStarts(worker, &frames);
+    write(worker, frames);
 }
 
 void Engine::markSent(WorkerConnection *worker, Task *task)
@@ -388,6 +389,7 @@ void Engine::requeue(Task *task)
 {
     TaskLedger::move(task, Task::State::Queued);
     task->revoking = false;
+    task->startAllowed = false;
     m_scheduler.queue().pushFront(task);
 }
 

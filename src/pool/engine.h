@@ -113,6 +113,9 @@ private:
     void requeue(Task *task);
     /// Records a task as sent to the worker (the frame is written elsewhere).
     void markSent(WorkerConnection *worker, Task *task);
+    /// Remote workers: the StartTasks now due (engine_remote.cpp), appended
+    /// to frames, or written when frames is null.
+    void allowStarts(WorkerConnection *w, protocol::OutgoingFrames *frames = nullptr);
     /// Tells submitters whether the engine will take the inbox on its own.
     void settleInboxWatch();
     void flushWrites();

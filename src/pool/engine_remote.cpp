@@ -211,4 +211,35 @@ void Engine::onGroupWorkerReady(WorkerConnection *worker)
         it->second.failures = 0;
 }
 
+// A remote worker starts a task it holds only once told it may
+// (StartTask), in the order they were sent: what it was never allowed to
+// start did not start, even if its last messages are lost with the link,
+// so those tasks run elsewhere if it goes silent. Idle, it may start one at
+// once; busy, Scheduler::startsAhead() more. Appended to frames, or written.
+void Engine::allowStarts(WorkerConnection *w, OutgoingFrames *frames)
+{
+    if (!w->isRemote() || w->wentSilent)
+        return;
+    bool running = false;
+    int allowed = 0;
+    for (const Task *t : w->inFlight) {
+        running = running || t->state == Task::State::Running;
+        allowed += t->state == Task::State::Sent && t->startAllowed ? 1 : 0;
+    }
+    int more = (running ? 0 : 1) +
+               Scheduler::startsAhead(m_delivery.recentRunNs(), w->roundTripNs) - allowed;
+    OutgoingFrames own;
+    for (Task *t : w->inFlight) {
+        if (more <= 0)
+            break;
+        if (t->state != Task::State::Sent || t->startAllowed)
+            continue;
+        t->startAllowed = true;
+        (frames ? *frames : own).append(encodeMessage(StartTask{t->id}));
+        --more;
+    }
+    if (!own.isEmpty())
+        write(w, own);
+}
+
 } // namespace QtProcessPool

@@ -190,6 +190,10 @@ bool Engine::onTaskStarted(WorkerConnection *w, const Frame &frame)
         return false;
     }
     Task *task = *it;
+    if (w->isRemote() && !task->startAllowed) {
+        protocolViolation(w, QStringLiteral("started task %1 unasked").arg(message.taskId));
+        return false;
+    }
     if (w->probeTaskId == message.taskId) {
         const double trip = double(steadyNow() - w->probeSentAt);
         w->roundTripNs = w->roundTripNs < 0 ? trip : 0.8 * w->roundTripNs + 0.2 * trip;
@@ -197,6 +201,7 @@ bool Engine::onTaskStarted(WorkerConnection *w, const Frame &frame)
     }
     TaskLedger::move(task, Task::State::Running);
     ++w->tasksStarted;
+    allowStarts(w);
     m_workers.deathsBeforeStart() = 0;
     if (task->settled) {
         armCancelGrace(w, task); // canceled on its way to the worker
@@ -301,6 +306,7 @@ bool Engine::onTaskFinished(WorkerConnection *w, const Frame &frame)
                                 {}, w->pid));
     }
     m_workers.afterTask(w);
+    allowStarts(w);
     dispatch();
     return true;
 }
@@ -325,6 +331,7 @@ bool Engine::onTaskFailed(WorkerConnection *w, const Frame &frame)
     else
         m_ledger.fail(task, TaskError(kind, message.message, message.remoteType, w->pid));
     m_workers.afterTask(w);
+    allowStarts(w);
     dispatch();
     return true;
 }
@@ -513,9 +520,10 @@ void Engine::settleTasksOfLost(WorkerConnection *w, const QString &reason)
                                           QStringLiteral("%1 while running task '%2'")
                                               .arg(reason, task->request.name),
                                           {}, w->pid));
-        } else if (w->wentSilent) {
+        } else if (w->wentSilent && task->startAllowed) {
             // What a silent worker sent last may never arrive: a TaskStarted
-            // lost with the link. It may have started, so it never runs again.
+            // lost with the link. Allowed to start, it may have started, so
+            // it never runs again; one it was not allowed to start did not.
             m_ledger.fail(task, TaskError(TaskError::Kind::WorkerLost,
                                           QStringLiteral("%1 with task '%2' sent to it: it may "
                                                          "have started it")
@@ -547,6 +555,7 @@ bool Engine::dropped(WorkerConnection *w, quint64 taskId, quint32 resultCount)
     }
     Task *task = *it;
     w->inFlight.erase(it);
+    allowStarts(w);
     m_workers.publish(w);
     if (task->settled)
         m_ledger.release(task); // canceled while sent ahead: it never ran

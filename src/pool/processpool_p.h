@@ -59,9 +59,10 @@ struct Task
     /// longer include the task; it may still occupy a worker until that worker
     /// reports back or dies.
     bool settled = false;
-    int slotId = 0;           // the worker it was sent to
-    bool revoking = false;    // sent ahead, and asked back (RevokeTask)
-    bool suspendSeen = false; // the suspend request last passed on to its worker
+    int slotId = 0;            // the worker it was sent to
+    bool revoking = false;     // sent ahead, and asked back (RevokeTask)
+    bool startAllowed = false; // a remote worker was told it may start it (StartTask)
+    bool suspendSeen = false;  // the suspend request last passed on to its worker
     /// Set for a chunk of mapped(): its results go to the group's future at
     /// firstIndex (request.sink is then null).
     std::shared_ptr<TaskGroup> group;

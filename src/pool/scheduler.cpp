@@ -69,6 +69,14 @@ int Scheduler::sendAheadDepth(double recentRunNs, double roundTripNs)
     return int(std::clamp(depth, 2.0, double(MaxSendAhead)));
 }
 
+int Scheduler::startsAhead(double recentRunNs, double roundTripNs)
+{
+    if (recentRunNs < 0 || roundTripNs < 0 || recentRunNs >= 10 * roundTripNs)
+        return 0;
+    const double ahead = std::ceil(roundTripNs / std::max(recentRunNs, 1.0));
+    return int(std::clamp(ahead, 1.0, double(MaxSendAhead)));
+}
+
 void Scheduler::sendAhead(size_t suspendedCount, double recentRunNs)
 {
     if (m_queue.size() <= int(suspendedCount))

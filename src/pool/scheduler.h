@@ -57,6 +57,13 @@ public:
     /// roundTripNs: the worker's measured round trip (remote workers; -1:
     /// none), which the tasks in flight must cover too.
     static int sendAheadDepth(double recentRunNs, double roundTripNs = -1);
+    /// How many tasks a remote worker may start beyond the one it runs
+    /// (StartTask): as many as run in one round trip, so short tasks keep
+    /// it busy; none for tasks that take ten round trips or more (or none
+    /// measured yet), which start when the one before has ended, an idle
+    /// round trip each. Those it was not allowed to start are queued again
+    /// if it goes silent.
+    static int startsAhead(double recentRunNs, double roundTripNs);
     /// A suspended task was skipped since the last call (so a resume must dispatch).
     bool takeSuspendedSkipped() { return std::exchange(m_suspendedSkipped, false); }
 

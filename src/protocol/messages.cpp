@@ -287,6 +287,17 @@ bool decodeBody(const QByteArray &body, RevokeTask *m)
     return r.finish();
 }
 
+QByteArray encodeBody(const StartTask &m)
+{
+    return (Writer() << m.taskId).take();
+}
+bool decodeBody(const QByteArray &body, StartTask *m)
+{
+    Reader r(body);
+    r >> m->taskId;
+    return r.finish();
+}
+
 QByteArray encodeBody(const Heartbeat &)
 {
     return {};

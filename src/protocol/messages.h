@@ -11,6 +11,8 @@
 //   pool -> worker  Challenge{nonce}                  on connection
 //   worker -> pool  Hello{version, slot, pid, HMAC-SHA256(secret, nonce), host, build}
 //   pool -> worker  RunTask{...}, CancelTask{id}, RevokeTask{id}, SuspendTask{id, on/off}
+//                   StartTask{id} (remote connections only: a remote worker
+//                   starts a task it was sent only once told it may)
 //   worker -> pool  TaskStarted, any number of TaskResults / TaskProgress
 //                   (QPromise tasks), then TaskFinished or TaskFailed.
 //                   A task canceled before it started ends with an empty
@@ -28,7 +30,8 @@
 namespace QtProcessPool::protocol {
 
 /// 2: Hello names the worker's host and build; heartbeats (remote workers).
-inline constexpr quint32 ProtocolVersion = 2;
+/// 3: remote workers start a task only after its StartTask.
+inline constexpr quint32 ProtocolVersion = 3;
 /// Remote connections: how often each side sends a heartbeat, and how long
 /// a side waits, hearing nothing at all, before it takes the other as gone.
 inline constexpr int HeartbeatIntervalMs = 1000;
@@ -53,6 +56,7 @@ enum class MessageType : quint16 {
     SuspendTask = 5,
     RevokeTask = 6,
     Heartbeat = 7,
+    StartTask = 8,
     // worker -> pool
     Hello = 16,
     TaskStarted = 17,
@@ -111,6 +115,15 @@ struct Heartbeat
 struct WorkerHeartbeat
 {
     static constexpr MessageType Type = MessageType::WorkerHeartbeat;
+};
+
+/// Remote connections: the worker may start this task, sent to it before.
+/// What it was never allowed to start, it did not start: a worker gone
+/// silent leaves that fact behind, and those tasks run elsewhere.
+struct StartTask
+{
+    static constexpr MessageType Type = MessageType::StartTask;
+    quint64 taskId = 0;
 };
 
 struct RevokeTask
@@ -172,6 +185,7 @@ QByteArray encodeBody(const Hello &m);
 QByteArray encodeBody(const RunTask &m);
 QByteArray encodeBody(const CancelTask &m);
 QByteArray encodeBody(const RevokeTask &m);
+QByteArray encodeBody(const StartTask &m);
 QByteArray encodeBody(const Heartbeat &m);
 QByteArray encodeBody(const WorkerHeartbeat &m);
 QByteArray encodeBody(const SuspendTask &m);
@@ -186,6 +200,7 @@ bool decodeBody(const QByteArray &body, Hello *m);
 bool decodeBody(const QByteArray &body, RunTask *m);
 bool decodeBody(const QByteArray &body, CancelTask *m);
 bool decodeBody(const QByteArray &body, RevokeTask *m);
+bool decodeBody(const QByteArray &body, StartTask *m);
 bool decodeBody(const QByteArray &body, Heartbeat *m);
 bool decodeBody(const QByteArray &body, WorkerHeartbeat *m);
 bool decodeBody(const QByteArray &body, SuspendTask *m);

@@ -354,7 +354,7 @@ void PoolConnection::mainRead()
         QMutexLocker lock(&m_stateMutex);
         if (m_busy || m_runScheduled)
             return; // a turn of tasks is on its way (or runs an event loop)
-        if (m_pending.empty() || m_gone) {
+        if (!frontMayStart() || m_gone) {
             lock.unlock();
             goIdle();
             return;
@@ -462,6 +462,10 @@ bool PoolConnection::handle(const Frame &frame, Reader who)
                                       [this](const RevokeTask &m) { dropPending(m.taskId); });
     case MessageType::Heartbeat:
         return !m_fingerprint.isEmpty() && frame.body.isEmpty(); // its arrival was the news
+    case MessageType::StartTask: {
+        StartTask m;
+        return decodeBody(frame.body, &m) && allowStart(m, who);
+    }
     case MessageType::SuspendTask:
         return decodeThen<SuspendTask>(frame, [this](const SuspendTask &m) {
             m_runner.setSuspended(m.taskId, m.suspended != 0);
@@ -510,16 +514,47 @@ bool PoolConnection::receiveTask(const Frame &frame, Reader who)
     RunTask task;
     if (!decodeBody(frame.body, &task))
         return false;
-    {
-        QMutexLocker lock(&m_stateMutex);
-        m_pending.push_back(std::move(task));
-        if (who == Reader::Main || m_busy || m_runScheduled)
-            return true; // the main thread takes it when done
-        m_runScheduled = true;
+    QMutexLocker lock(&m_stateMutex);
+    m_pending.push_back(std::move(task));
+    runWhenIdle(lock, who);
+    return true;
+}
+
+// A remote worker's go-ahead for a task it holds (StartTask). Only remote
+// connections have them; one for a task no longer here (canceled or
+// revoked meanwhile) has nothing left to allow.
+bool PoolConnection::allowStart(const StartTask &m, Reader who)
+{
+    if (m_fingerprint.isEmpty())
+        return false;
+    QMutexLocker lock(&m_stateMutex);
+    if (std::any_of(m_pending.begin(), m_pending.end(),
+                    [&m](const RunTask &t) { return t.taskId == m.taskId; })) {
+        m_startAllowed.insert(m.taskId);
     }
+    runWhenIdle(lock, who);
+    return true;
+}
+
+// m_stateMutex held: the first pending task may start now. A remote
+// worker's waits for its StartTask, so that what the pool never allowed
+// did not start, whatever became of the messages saying so.
+bool PoolConnection::frontMayStart() const
+{
+    return !m_pending.empty() &&
+           (m_fingerprint.isEmpty() || m_startAllowed.contains(m_pending.front().taskId));
+}
+
+// m_stateMutex held (released here): has the main thread run what may start,
+// unless it is at it already (it takes the task when done).
+void PoolConnection::runWhenIdle(QMutexLocker<QMutex> &lock, Reader who)
+{
+    if (who == Reader::Main || m_busy || m_runScheduled || !frontMayStart())
+        return;
+    m_runScheduled = true;
+    lock.unlock();
     QMetaObject::invokeMethod(
         QCoreApplication::instance(), [this] { runPending(); }, Qt::QueuedConnection);
-    return true;
 }
 
 void PoolConnection::onCancel(quint64 taskId)
@@ -552,6 +587,7 @@ bool PoolConnection::takePending(quint64 taskId)
     if (it == m_pending.end())
         return false;
     m_pending.erase(it);
+    m_startAllowed.remove(taskId);
     return true;
 }
 
@@ -577,12 +613,13 @@ void PoolConnection::runPending(bool justRead)
         {
             QMutexLocker lock(&m_stateMutex);
             m_runScheduled = false;
-            if (m_pending.empty() || m_gone || turn == TasksPerTurn) {
+            if (!frontMayStart() || m_gone || turn == TasksPerTurn) {
                 endTurn(lock, out);
                 return;
             }
             task = std::move(m_pending.front());
             m_pending.pop_front();
+            m_startAllowed.remove(task.taskId);
             m_busy = true;
             m_runner.select(task.taskId);
             if (m_readerRole == Reader::Main)
@@ -600,7 +637,7 @@ void PoolConnection::runPending(bool justRead)
 void PoolConnection::endTurn(QMutexLocker<QMutex> &lock, const OutgoingFrames &out)
 {
     // After TasksPerTurn tasks, let the main thread's events run.
-    const bool more = !m_pending.empty() && !m_gone;
+    const bool more = frontMayStart() && !m_gone;
     m_runScheduled = more;
     lock.unlock();
     send(out);

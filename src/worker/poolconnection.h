@@ -35,6 +35,7 @@
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
 #include <QtCore/QSemaphore>
+#include <QtCore/QSet>
 
 #include <deque>
 
@@ -105,6 +106,9 @@ private:
     void dropPending(quint64 taskId);
     /// m_stateMutex held: removes a task that has not started; false if none.
     bool takePending(quint64 taskId);
+    bool frontMayStart() const;
+    bool allowStart(const protocol::StartTask &m, Reader who);
+    void runWhenIdle(QMutexLocker<QMutex> &lock, Reader who);
 
     void runPending(bool justRead = false);
     /// Main thread, m_stateMutex held (released here): a turn of tasks is over.
@@ -150,6 +154,7 @@ private:
     bool m_timerArmed = false; // the LongTaskMs timer
     bool m_gone = false;
     std::deque<protocol::RunTask> m_pending; // received, not yet started
+    QSet<quint64> m_startAllowed;            // remote: pending tasks whose StartTask came
     bool m_busy = false;                     // the main thread runs a task
     bool m_runScheduled = false;             // runPending() is queued on the main thread
 

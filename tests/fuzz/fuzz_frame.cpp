@@ -96,6 +96,7 @@ void decodeEveryWay(const Frame &frame)
     decodeAs<RunTask>(frame, &accepted);
     decodeAs<CancelTask>(frame, &accepted);
     decodeAs<RevokeTask>(frame, &accepted);
+    decodeAs<StartTask>(frame, &accepted);
     decodeAs<Heartbeat>(frame, &accepted);
     decodeAs<WorkerHeartbeat>(frame, &accepted);
     decodeAs<SuspendTask>(frame, &accepted);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer harness of the bodies a worker reads from the pool (Challenge,
-// RunTask, CancelTask, RevokeTask, SuspendTask): byte 0 picks the
+// RunTask, CancelTask, RevokeTask, SuspendTask, StartTask): byte 0 picks the
 // message type, the rest is the body. Whatever decodes must re-encode to the
 // same bytes and decode to the same message.
 #include "fuzzcommon.h"
@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     const QByteArray body(reinterpret_cast<const char *>(data) + 1, qsizetype(size - 1));
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0:
         if (QppFuzz::checkBody<Challenge>(body)) {
             Challenge m;
@@ -40,6 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (m.suspended > 1)
                 QppFuzz::fail("SuspendTask accepted with a flag other than 0 or 1", describe(m));
         }
+        break;
+    case 5:
+        QppFuzz::checkBody<StartTask>(body);
         break;
     }
     return 0;

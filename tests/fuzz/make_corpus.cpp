@@ -84,6 +84,7 @@ int main(int argc, char **argv)
     write(worker, QStringLiteral("canceltask"), selected(2, CancelTask{42}));
     write(worker, QStringLiteral("revoketask"), selected(3, RevokeTask{43}));
     write(worker, QStringLiteral("suspendtask"), selected(4, SuspendTask{42, 1}));
+    write(worker, QStringLiteral("starttask"), selected(5, StartTask{42}));
 
     const QString pool = root + QStringLiteral("/fuzz_pool_messages");
     write(pool, QStringLiteral("hello"), selected(0, hello));
@@ -100,7 +101,8 @@ int main(int argc, char **argv)
                       encodeMessage(progress) + encodeMessage(results) + encodeMessage(finished);
     QByteArray control = encodeMessage(SuspendTask{42, 1}) + encodeMessage(SuspendTask{42, 0}) +
                          encodeMessage(CancelTask{42}) + encodeMessage(RevokeTask{43}) +
-                         encodeMessage(mapped) + encodeMessage(failed);
+                         encodeMessage(StartTask{44}) + encodeMessage(mapped) +
+                         encodeMessage(failed);
     write(frame, QStringLiteral("handshake"), stream(0, 7, handshake));
     write(frame, QStringLiteral("task-bytewise"), stream(1, 7, task));
     write(frame, QStringLiteral("control-chunked"), stream(37, 6, control));

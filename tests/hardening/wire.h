@@ -39,7 +39,7 @@ enum Type : quint16 {
     TaskResults = 20,
 };
 constexpr int HeaderSize = 8;
-constexpr quint32 ProtocolVersion = 2;
+constexpr quint32 ProtocolVersion = 3;
 constexpr int NonceSize = 32;
 constexpr int ChallengeFrameSize = HeaderSize + 4 + NonceSize;
 

@@ -114,16 +114,26 @@ qint64 floodStdout(int ms)
     return bytes / 10;
 }
 
-QList<int> runCounts(const QString &log, int tasks)
+QList<int> runOrder(const QString &log)
 {
-    QList<int> counts(tasks, 0);
+    QList<int> order;
     QFile file(log);
     if (!file.open(QIODevice::ReadOnly))
-        return counts;
+        return order;
     for (const QByteArray &line : file.readAll().split('\n')) {
         bool ok = false;
         const int index = line.toInt(&ok);
-        if (ok && index >= 0 && index < tasks)
+        if (ok)
+            order.append(index);
+    }
+    return order;
+}
+
+QList<int> runCounts(const QString &log, int tasks)
+{
+    QList<int> counts(tasks, 0);
+    for (int index : runOrder(log)) {
+        if (index >= 0 && index < tasks)
             ++counts[index];
     }
     return counts;

@@ -34,6 +34,8 @@ qint64 floodStdout(int ms);
 
 /// How often each index appears in log.
 QList<int> runCounts(const QString &log, int tasks);
+/// The indexes in log, in the order the tasks started.
+QList<int> runOrder(const QString &log);
 
 } // namespace FaultTasks
 

@@ -88,6 +88,10 @@ inline bool operator==(const RevokeTask &a, const RevokeTask &b)
 {
     return a.taskId == b.taskId;
 }
+inline bool operator==(const StartTask &a, const StartTask &b)
+{
+    return a.taskId == b.taskId;
+}
 inline bool operator==(const Heartbeat &, const Heartbeat &)
 {
     return true;
@@ -152,6 +156,10 @@ inline QByteArray describe(const CancelTask &m)
 inline QByteArray describe(const RevokeTask &m)
 {
     return "RevokeTask{id=" + QByteArray::number(m.taskId) + '}';
+}
+inline QByteArray describe(const StartTask &m)
+{
+    return "StartTask{id=" + QByteArray::number(m.taskId) + '}';
 }
 inline QByteArray describe(const Heartbeat &)
 {
@@ -225,6 +233,10 @@ inline char *toString(const CancelTask &m)
     return compare_detail::toCString(describe(m));
 }
 inline char *toString(const RevokeTask &m)
+{
+    return compare_detail::toCString(describe(m));
+}
+inline char *toString(const StartTask &m)
 {
     return compare_detail::toCString(describe(m));
 }

@@ -36,6 +36,7 @@ void forEachMessageType(F &&f)
     f(RunTask{});
     f(CancelTask{});
     f(RevokeTask{});
+    f(StartTask{});
     f(Heartbeat{});
     f(WorkerHeartbeat{});
     f(SuspendTask{});
@@ -216,6 +217,8 @@ const std::vector<Sample> &samples()
         v.push_back(makeSample("CancelTask/max", CancelTask{MaxId}));
         v.push_back(makeSample("RevokeTask/0", RevokeTask{0}));
         v.push_back(makeSample("RevokeTask/max", RevokeTask{MaxId}));
+        v.push_back(makeSample("StartTask/0", StartTask{0}));
+        v.push_back(makeSample("StartTask/max", StartTask{MaxId}));
         v.push_back(makeSample("Heartbeat", Heartbeat{}));
         v.push_back(makeSample("WorkerHeartbeat", WorkerHeartbeat{}));
         v.push_back(makeSample("SuspendTask/on", SuspendTask{MaxId, 1}));
@@ -451,11 +454,12 @@ void TestMessages::mismatchedTypeFails()
 
 void TestMessages::sameLayoutOtherTypeFails()
 {
-    // CancelTask, RevokeTask and TaskStarted share a layout: only the type in
-    // the header tells them apart.
+    // CancelTask, RevokeTask, StartTask and TaskStarted share a layout: only
+    // the type in the header tells them apart.
     const QByteArray body = encodeBody(CancelTask{77});
     QCOMPARE(encodeBody(RevokeTask{77}), body);
     QCOMPARE(encodeBody(TaskStarted{77}), body);
+    QCOMPARE(encodeBody(StartTask{77}), body);
     Frame frame{quint16(MessageType::RevokeTask), body};
     CancelTask cancel;
     QVERIFY(decodeBody(frame.body, &cancel));
@@ -480,7 +484,7 @@ void TestMessages::unknownTypeIsReadButNotDecoded_data()
 {
     QTest::addColumn<quint16>("type");
     QTest::addColumn<QByteArray>("body");
-    for (quint16 type : {0, 4, 8, 15, 23, 24, 0x100, 0x1001, 0x8000, 0xffff}) {
+    for (quint16 type : {0, 4, 9, 15, 23, 24, 0x100, 0x1001, 0x8000, 0xffff}) {
         const QByteArray name = QByteArray::number(type);
         QTest::newRow((name + " empty").constData()) << type << QByteArray();
         QTest::newRow((name + " id").constData()) << type << encodeBody(CancelTask{1});

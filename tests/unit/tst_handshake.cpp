@@ -142,11 +142,11 @@ private Q_SLOTS:
         QTest::newRow("another slot") << "slot"
                                       << "no worker is waiting for slot 4";
         QTest::newRow("old protocol") << "version"
-                                      << "protocol version 0, expected 2";
+                                      << "protocol version 0, expected 3";
         QTest::newRow("another build")
             << "build"
             << "the worker is another build: it runs QtProcessPool 0\\.0\\.1 \\(protocol 2\\), "
-               "this pool QtProcessPool .+ \\(protocol 2\\)";
+               "this pool QtProcessPool .+ \\(protocol 3\\)";
         QTest::newRow("another pid") << "pid"
                                      << "peer pid \\d+ claims to be 1";
         QTest::newRow("not a hello") << "message"

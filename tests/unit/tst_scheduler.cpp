@@ -98,6 +98,8 @@ private Q_SLOTS:
     void noSendAheadToAWorkerThatMayBeKilled();
     void sendAheadDepthFollowsRunTime_data();
     void sendAheadDepthFollowsRunTime();
+    void startsAheadCoverOneRoundTrip_data();
+    void startsAheadCoverOneRoundTrip();
     void stealBackForAnIdleWorker();
     void noStealBackWhileTasksWait();
 };
@@ -239,6 +241,31 @@ void TestScheduler::sendAheadDepthFollowsRunTime()
     QFETCH(double, roundTripNs);
     QFETCH(int, depth);
     QCOMPARE(Scheduler::sendAheadDepth(runNs, roundTripNs), depth);
+}
+
+void TestScheduler::startsAheadCoverOneRoundTrip_data()
+{
+    QTest::addColumn<double>("runNs");
+    QTest::addColumn<double>("roundTripNs");
+    QTest::addColumn<int>("ahead");
+    // None: the next starts when the running one ends (its StartTask then).
+    QTest::newRow("none measured") << -1.0 << 1e6 << 0;
+    QTest::newRow("no round trip measured") << 1e5 << -1.0 << 0;
+    QTest::newRow("60 s tasks, 0.3 ms away") << 6e10 << 3e5 << 0;
+    QTest::newRow("10 round trips long") << 1e7 << 1e6 << 0;
+    // Short tasks: what runs in one round trip may start ahead.
+    QTest::newRow("just under 10 round trips") << 9.9e6 << 1e6 << 1;
+    QTest::newRow("1 ms tasks, 10 ms away") << 1e6 << 1e7 << 10;
+    QTest::newRow("10 us tasks, 250 us away") << 1e4 << 2.5e5 << 25;
+    QTest::newRow("instant tasks: capped") << 0.0 << 1e6 << 64;
+}
+
+void TestScheduler::startsAheadCoverOneRoundTrip()
+{
+    QFETCH(double, runNs);
+    QFETCH(double, roundTripNs);
+    QFETCH(int, ahead);
+    QCOMPARE(Scheduler::startsAhead(runNs, roundTripNs), ahead);
 }
 
 void TestScheduler::stealBackForAnIdleWorker()
