@@ -53,6 +53,12 @@ inline const QString GapRun = QStringLiteral("w6.gap.run");
 inline const QString GapMapped = QStringLiteral("w6.gap.mapped");
 inline const QString GapPayload = QStringLiteral("w6.gap.payload");
 inline const QString SubmitPayload = QStringLiteral("w6.submit.payload");
+// Floor A's variants: a W1 or W3 metric with where its two processes ran
+// (no suffix: wherever the scheduler put them) and, for W3, "warm" buffers
+// (without it: every reply in fresh memory), e.g. "w3.1048576.warm@across".
+inline const QString OneCore = QStringLiteral("@one");
+inline const QString AcrossCores = QStringLiteral("@across");
+inline const QString Warm = QStringLiteral(".warm");
 } // namespace Metric
 
 QString sizeLabel(qint64 bytes); // "64 MiB", "64 KiB"

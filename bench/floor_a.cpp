@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -71,7 +72,47 @@ bool writeFrame(int fd, quint32 op, const void *body, size_t length)
     return writeAll(fd, vectors, length > 0 ? 2 : 1);
 }
 
-FloorAChild::FloorAChild(const QString &program)
+std::vector<int> allowedCpus()
+{
+    std::vector<int> cpus;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0)
+        return cpus;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &set))
+            cpus.push_back(cpu);
+    }
+    return cpus;
+}
+
+namespace {
+
+/// sched_setaffinity; pid 0 is the calling thread.
+bool setAffinity(pid_t pid, const std::vector<int> &cpus)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu : cpus)
+        CPU_SET(cpu, &set);
+    return ::sched_setaffinity(pid, sizeof set, &set) == 0;
+}
+
+} // namespace
+
+CpuPin::CpuPin(int cpu)
+    : m_saved(allowedCpus())
+{
+    if (!setAffinity(0, {cpu}))
+        throw posixFailure("sched_setaffinity");
+}
+
+CpuPin::~CpuPin()
+{
+    setAffinity(0, m_saved);
+}
+
+FloorAChild::FloorAChild(const QString &program, int cpu)
 {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
@@ -90,6 +131,12 @@ FloorAChild::FloorAChild(const QString &program)
         throw posixFailure("posix_spawn");
     }
     m_fd = fds[0];
+    if (cpu >= 0 && !setAffinity(m_pid, {cpu})) {
+        const Failure failure = posixFailure("sched_setaffinity of the floor A child");
+        ::close(m_fd); // the child sees the socket close and exits
+        ::waitpid(m_pid, nullptr, 0);
+        throw failure;
+    }
 }
 
 FloorAChild::~FloorAChild()
@@ -155,9 +202,35 @@ Frame FloorAChild::receive()
     const size_t buffered = m_end - m_begin - sizeof header;
     std::memcpy(frame.body.data(), m_buffer.data() + m_begin + sizeof header, buffered);
     m_begin = m_end = 0;
-    size_t have = buffered;
-    while (have < header.length) {
-        const ssize_t got = ::read(m_fd, frame.body.data() + have, header.length - have);
+    readExactly(frame.body.data() + buffered, header.length - buffered);
+    return frame;
+}
+
+size_t FloorAChild::receiveInto(char *into, size_t capacity, quint32 *op)
+{
+    while (m_end - m_begin < sizeof(Header))
+        fill();
+    Header header;
+    std::memcpy(&header, m_buffer.data() + m_begin, sizeof header);
+    if (header.length > capacity)
+        throw Failure(QStringLiteral("floor A child sent %1 bytes, more than the %2 expected")
+                          .arg(header.length)
+                          .arg(capacity));
+    *op = header.op;
+    const size_t buffered = std::min<size_t>(m_end - m_begin - sizeof header, header.length);
+    std::memcpy(into, m_buffer.data() + m_begin + sizeof header, buffered);
+    m_begin += sizeof header + buffered;
+    if (m_begin == m_end)
+        m_begin = m_end = 0;
+    readExactly(into + buffered, header.length - buffered);
+    return header.length;
+}
+
+void FloorAChild::readExactly(char *into, size_t length)
+{
+    size_t have = 0;
+    while (have < length) {
+        const ssize_t got = ::read(m_fd, into + have, length - have);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
@@ -166,7 +239,6 @@ Frame FloorAChild::receive()
             throw Failure(QStringLiteral("floor A child closed the connection"));
         have += size_t(got);
     }
-    return frame;
 }
 
 void FloorAChild::expectHello()

@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <vector>
 
 #include <poll.h>
@@ -37,9 +38,40 @@ void checkIncrement(qint32 sent, qint32 received)
         throw Failure(QStringLiteral("increment(%1) gave %2").arg(sent).arg(received));
 }
 
-void floorALatency(const Config &config, Results &results)
+/// Where floor A's two processes run: on the scheduler's choice of CPUs (as
+/// the pool's do), both pinned to one core, or pinned to two.
+struct Placement
 {
-    FloorAChild child(childProgram());
+    QString suffix; // of the metrics: empty, Metric::OneCore or Metric::AcrossCores
+    int parentCpu;  // -1: not pinned
+    int childCpu;
+};
+
+QList<Placement> placements(Results &results)
+{
+    const std::vector<int> cpus = allowedCpus();
+    QList<Placement> list = {{QString(), -1, -1}};
+    if (cpus.empty())
+        return list;
+    list.append({Metric::OneCore, cpus[0], cpus[0]});
+    if (cpus.size() >= 2)
+        list.append({Metric::AcrossCores, cpus[0], cpus[1]});
+    else
+        results.note(FloorASystem, QStringLiteral("only one CPU available: the across-cores "
+                                                  "rows are skipped"));
+    return list;
+}
+
+/// Pins this thread for a placement's measurement, if it pins anything.
+std::unique_ptr<CpuPin> pin(const Placement &placement)
+{
+    return placement.parentCpu >= 0 ? std::make_unique<CpuPin>(placement.parentCpu) : nullptr;
+}
+
+void floorALatency(const Config &config, Results &results, const Placement &placement)
+{
+    const std::unique_ptr<CpuPin> pinned = pin(placement);
+    FloorAChild child(childProgram(), placement.childCpu);
     child.expectHello();
     QList<double> samples;
     samples.reserve(config.latencyRoundTrips);
@@ -51,8 +83,8 @@ void floorALatency(const Config &config, Results &results)
         samples.append(elapsedUs(timer));
         checkIncrement(i, value);
     }
-    results.add(Metric::LatencyP50, FloorASystem, percentile(samples, 50));
-    results.add(Metric::LatencyP99, FloorASystem, percentile(samples, 99));
+    results.add(Metric::LatencyP50 + placement.suffix, FloorASystem, percentile(samples, 50));
+    results.add(Metric::LatencyP99 + placement.suffix, FloorASystem, percentile(samples, 99));
 }
 
 void floorAThroughput(const Config &config, Results &results)
@@ -111,26 +143,61 @@ void floorAThroughput(const Config &config, Results &results)
     results.add(Metric::Throughput, FloorASystem, count / (elapsedMs(timer) / 1e3));
 }
 
-void floorAPayload(const Config &config, Results &results)
+/// MB/s of iterations echoes, each reply read into a new buffer (fresh memory
+/// the kernel faults in, as with today's floor A and the pool's results).
+double echoFresh(FloorAChild &child, const QByteArray &payload, int iterations)
 {
-    FloorAChild child(childProgram());
+    double totalNs = 0;
+    for (int iteration = 0; iteration < iterations; ++iteration) {
+        QElapsedTimer timer;
+        timer.start();
+        child.send(Echo, payload.constData(), size_t(payload.size()));
+        const Frame frame = child.receive();
+        totalNs += double(timer.nsecsElapsed());
+        if (frame.op != Echo || frame.body != payload)
+            throw Failure(
+                QStringLiteral("echo of %1 came back different").arg(sizeLabel(payload.size())));
+    }
+    return 2.0 * double(payload.size()) * iterations / (totalNs / 1e9) / 1e6;
+}
+
+/// The same with warm buffers: every reply read into one buffer faulted in
+/// beforehand, after one untimed echo that warms the child's buffer too.
+double echoWarm(FloorAChild &child, const QByteArray &payload, int iterations)
+{
+    const size_t size = size_t(payload.size());
+    QByteArray back(payload.size(), '\0'); // touched: no page faults in the reads
+    double totalNs = 0;
+    for (int iteration = -1; iteration < iterations; ++iteration) {
+        back[0] = char(~payload[0]); // so a reply that never came is caught
+        back[back.size() - 1] = char(~payload[payload.size() - 1]);
+        QElapsedTimer timer;
+        timer.start();
+        child.send(Echo, payload.constData(), size);
+        quint32 op = 0;
+        const size_t length = child.receiveInto(back.data(), size, &op);
+        if (iteration >= 0)
+            totalNs += double(timer.nsecsElapsed());
+        if (op != Echo || length != size || back != payload)
+            throw Failure(QStringLiteral("warm echo of %1 came back different")
+                              .arg(sizeLabel(payload.size())));
+    }
+    return 2.0 * double(size) * iterations / (totalNs / 1e9) / 1e6;
+}
+
+void floorAPayload(const Config &config, Results &results, const Placement &placement)
+{
+    const std::unique_ptr<CpuPin> pinned = pin(placement);
+    FloorAChild child(childProgram(), placement.childCpu);
     child.expectHello();
     for (int s = 0; s < config.payloadSizes.size(); ++s) {
         const qint64 size = config.payloadSizes.at(s);
         const QByteArray payload = makePayload(size, quint32(s + 1));
-        double totalNs = 0;
-        for (int iteration = 0; iteration < config.payloadIterations.at(s); ++iteration) {
-            QElapsedTimer timer;
-            timer.start();
-            child.send(Echo, payload.constData(), size_t(size));
-            const Frame frame = child.receive();
-            totalNs += double(timer.nsecsElapsed());
-            if (frame.op != Echo || frame.body != payload)
-                throw Failure(
-                    QStringLiteral("echo of %1 came back different").arg(sizeLabel(size)));
-        }
-        const double bytes = 2.0 * double(size) * config.payloadIterations.at(s);
-        results.add(payloadMetric(size), FloorASystem, bytes / (totalNs / 1e9) / 1e6);
+        const int iterations = config.payloadIterations.at(s);
+        results.add(payloadMetric(size) + placement.suffix, FloorASystem,
+                    echoFresh(child, payload, iterations));
+        results.add(payloadMetric(size) + Metric::Warm + placement.suffix, FloorASystem,
+                    echoWarm(child, payload, iterations));
     }
 }
 
@@ -188,11 +255,15 @@ void benchFloorA(Workload workload, const Config &config, Results &results)
 {
     switch (workload) {
     case Workload::Latency:
-        return floorALatency(config, results);
+        for (const Placement &placement : placements(results))
+            floorALatency(config, results, placement);
+        return;
     case Workload::Throughput:
         return floorAThroughput(config, results);
     case Workload::Payload:
-        return floorAPayload(config, results);
+        for (const Placement &placement : placements(results))
+            floorAPayload(config, results, placement);
+        return;
     case Workload::Scaling:
         return;
     case Workload::ColdStart:

@@ -55,17 +55,36 @@ Failure posixFailure(const char *what);
 bool writeAll(int fd, iovec *vectors, int count);
 bool writeFrame(int fd, quint32 op, const void *body, size_t length);
 
+/// The CPUs the calling thread may run on (sched_getaffinity), in order.
+std::vector<int> allowedCpus();
+
+/// Pins the calling thread to one CPU while it lives, then restores its
+/// affinity. A child spawned meanwhile starts on that CPU too.
+class CpuPin
+{
+public:
+    explicit CpuPin(int cpu);
+    ~CpuPin();
+    CpuPin(const CpuPin &) = delete;
+    CpuPin &operator=(const CpuPin &) = delete;
+
+private:
+    std::vector<int> m_saved;
+};
+
 /// The parent's end of a floor A child: blocking, buffered reads.
 class FloorAChild
 {
 public:
-    /// Spawns program in child mode.
-    explicit FloorAChild(const QString &program);
+    /// Spawns program in child mode; with cpu >= 0, pins the child to that
+    /// CPU (sched_setaffinity).
+    explicit FloorAChild(const QString &program, int cpu = -1);
     ~FloorAChild();
     FloorAChild(const FloorAChild &) = delete;
     FloorAChild &operator=(const FloorAChild &) = delete;
 
     int fd() const { return m_fd; }
+    pid_t pid() const { return m_pid; }
 
     void send(quint32 op, const void *body, size_t length);
     void sendIncrement(qint32 value) { send(Increment, &value, sizeof value); }
@@ -76,9 +95,14 @@ public:
     bool next(Frame *frame);
     /// Blocks for the next frame; a large body is read straight into its array.
     Frame receive();
+    /// Blocks for the next frame and reads its body into into, which holds
+    /// capacity bytes (a longer body throws); returns the body's length.
+    size_t receiveInto(char *into, size_t capacity, quint32 *op);
     void expectHello();
 
 private:
+    void readExactly(char *into, size_t length);
+
     pid_t m_pid = -1;
     int m_fd = -1;
     RawBuffer m_buffer;
