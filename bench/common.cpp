@@ -52,8 +52,8 @@ QString systemTitle(const QString &system)
     static const QMap<QString, QString> titles = {
         {ProcessPoolSystem, QStringLiteral("QtProcessPool")},
         {FloorASystem, QStringLiteral("floor A: socketpair")},
-        {MemcpySystem, QStringLiteral("memcpy")},
-        {FloorBSystem, QStringLiteral("floor B: QLocalSocket")},
+        {MemcpySystem, QStringLiteral("memcpy echo")},
+        {FloorBSystem, QStringLiteral("floor B: QLocalSocket (reference, not a target)")},
         {QtConcurrentSystem, QStringLiteral("QtConcurrent")},
         {PoolSystem, QStringLiteral("mp.Pool")},
         {ExecutorSystem, QStringLiteral("ProcessPoolExecutor")},
