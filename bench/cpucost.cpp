@@ -6,6 +6,14 @@
 // (from /proc/<pid>/task/<tid>/schedstat, in nanoseconds). Unlike wall-clock
 // figures, these hardly move when the machine is shared, so they show what a
 // change to the hot path saves.
+//
+// The W1 shape also counts, over all processes (this one and the workers,
+// every thread), the context switches (/proc/<pid>/task/*/status) and the
+// system calls (perf stat -e raw_syscalls:sys_enter, see syscallcount.h) per
+// round trip, and does the same for floor A's round trip (floor_a.cpp).
+#include "floors.h"
+#include "syscallcount.h"
+
 #include <QtProcessPool/ProcessPool>
 
 #include <QtConcurrent/QtConcurrentRun>
@@ -18,7 +26,10 @@
 #include <QtCore/QTextStream>
 #include <QtCore/QTimer>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace {
 
@@ -130,6 +141,112 @@ void waitFor(const std::function<bool()> &done)
         QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
 }
 
+/// Context switches so far, voluntary or not, of every thread of pids.
+qint64 contextSwitches(const QList<qint64> &pids)
+{
+    qint64 switches = 0;
+    for (qint64 pid : pids) {
+        for (const ThreadCost &cost : threadTimes(pid))
+            switches += cost.switches;
+    }
+    return switches;
+}
+
+struct PerRoundTrip
+{
+    double switches = 0;
+    double syscalls = -1; // -1: not counted
+    QString why;          // why not
+};
+
+/// Runs round trips (run()) and counts what all threads of pids did meanwhile.
+PerRoundTrip countPerRoundTrip(const QList<qint64> &pids, int roundTrips,
+                               const std::function<void()> &run)
+{
+    Bench::SyscallCounter syscalls(pids); // perf attached before the count starts
+    const qint64 switchesBefore = contextSwitches(pids);
+    const bool counting = syscalls.start();
+    run();
+    const bool stopped = counting && syscalls.stop();
+    const qint64 switches = contextSwitches(pids) - switchesBefore; // before perf ends
+    const qint64 calls = stopped ? syscalls.count() : -1;
+    PerRoundTrip result;
+    result.switches = double(switches) / roundTrips;
+    result.syscalls = calls < 0 ? -1 : double(calls) / roundTrips;
+    result.why = syscalls.error();
+    return result;
+}
+
+void printPerRoundTrip(const PerRoundTrip &counts, bool withTargets)
+{
+    QTextStream out(stdout);
+    out << "  per round trip, all processes and threads: ";
+    if (counts.syscalls < 0)
+        out << "system calls not counted (" << counts.why << ")";
+    else
+        out << QString::number(counts.syscalls, 'f', 2) << " system calls"
+            << (withTargets ? " (target <= 10)" : "");
+    out << ", " << QString::number(counts.switches, 'f', 2) << " context switches"
+        << (withTargets ? " (target <= 3)" : "") << "\n";
+}
+
+/// Floor A's W1 as qtprocesspool-bench runs it (a socketpair to a child,
+/// blocking read/write), under the same counters.
+void floorARoundTrips(int roundTrips)
+{
+    Bench::FloorAChild child(QCoreApplication::applicationFilePath());
+    child.expectHello();
+    qint32 value = 0;
+    const auto roundTrip = [&] {
+        child.sendIncrement(value);
+        const Bench::Frame frame = child.receive();
+        qint32 answer = 0;
+        if (frame.body.size() == sizeof answer)
+            std::memcpy(&answer, frame.body.constData(), sizeof answer);
+        if (frame.op != Bench::Increment || answer != value + 1)
+            qFatal("floor A: wrong reply");
+        ++value;
+    };
+    for (int i = 0; i < 2000; ++i) // warm up, as the pool is
+        roundTrip();
+    QElapsedTimer wall;
+    wall.start();
+    const PerRoundTrip counts =
+        countPerRoundTrip({QCoreApplication::applicationPid(), child.pid()}, roundTrips, [&] {
+            for (int i = 0; i < roundTrips; ++i)
+                roundTrip();
+        });
+    QTextStream(stdout) << "\nfloor A W1 shape: " << roundTrips << " round trips in "
+                        << wall.nsecsElapsed() / 1e6 << " ms\n";
+    printPerRoundTrip(counts, false);
+}
+
+/// The W1 shape: one run() at a time, the next from the previous continuation.
+void poolRoundTrips(QtProcessPool::ProcessPool &pool, int roundTrips)
+{
+    QObject context;
+    QList<qint64> pids = {QCoreApplication::applicationPid()};
+    for (const auto &info : pool.statistics().workerInfo)
+        pids.append(info.pid);
+    int done = 0;
+    const Snapshot before = snapshot(pool);
+    QElapsedTimer wall;
+    wall.start();
+    const PerRoundTrip counts = countPerRoundTrip(pids, roundTrips, [&] {
+        std::function<void()> next = [&] {
+            pool.run(increment, done).then(&context, [&](int) {
+                if (++done < roundTrips)
+                    next();
+            });
+        };
+        next();
+        waitFor([&] { return done == roundTrips; });
+    });
+    report("W1 shape: one run() at a time", before, snapshot(pool), roundTrips,
+           wall.nsecsElapsed() / 1e6);
+    printPerRoundTrip(counts, true);
+}
+
 } // namespace
 
 QPP_REGISTER_TASK(increment)
@@ -138,13 +255,15 @@ int main(int argc, char **argv)
 {
     if (QtProcessPool::isWorkerProcess(argc, argv))
         return QtProcessPool::execWorker(argc, argv);
+    if (argc == 3 && std::strcmp(argv[1], Bench::FloorAChildFlag) == 0)
+        return Bench::floorAChildMain(std::atoi(argv[2]));
     QCoreApplication app(argc, argv);
     const int throughputTasks = argc > 1 ? QString::fromLocal8Bit(argv[1]).toInt() : 100000;
     // An optional second argument picks shapes, comma-separated: w1, w2,
     // qtc or qtc-first (W2's caller code on QtConcurrent::run), map; or w5.
     const QList<QByteArray> only = argc > 2 ? QByteArray(argv[2]).split(',') : QList<QByteArray>();
     const auto wanted = [&](const char *shape) { return only.isEmpty() || only.contains(shape); };
-    const int roundTrips = wanted("w1") ? throughputTasks / 10 : 0;
+    const int roundTrips = wanted("w1") ? std::max(2000, throughputTasks / 10) : 0;
     const int burst = throughputTasks;
 
     if (only.contains("w5")) {
@@ -172,6 +291,8 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    if (roundTrips > 0) // before the pool exists: its threads stay out of the count
+        floorARoundTrips(roundTrips);
     QtProcessPool::ProcessPool pool;
     pool.setMaxWorkers(2);
     pool.setMinWorkers(2);
@@ -180,22 +301,8 @@ int main(int argc, char **argv)
         pool.run(increment, i).waitForFinished();
 
     QObject context;
-    if (roundTrips > 0) {
-        int done = 0;
-        const Snapshot before = snapshot(pool);
-        QElapsedTimer wall;
-        wall.start();
-        std::function<void()> next = [&] {
-            pool.run(increment, done).then(&context, [&](int) {
-                if (++done < roundTrips)
-                    next();
-            });
-        };
-        next();
-        waitFor([&] { return done == roundTrips; });
-        report("W1 shape: one run() at a time", before, snapshot(pool), roundTrips,
-               wall.nsecsElapsed() / 1e6);
-    }
+    if (roundTrips > 0)
+        poolRoundTrips(pool, roundTrips);
     // The same caller code with threads, for comparison ("qtc"; "qtc-first"
     // runs it before W2, to see what it leaves behind in this process).
     const bool qtcFirst = only.contains("qtc-first");
