@@ -302,6 +302,14 @@ void TestLifecycle::environmentAndWorkingDirectory()
              QStringLiteral("from the pool"));
     QCOMPARE(QFileInfo(pool.run(currentDirectory).result()).canonicalFilePath(),
              QFileInfo(dir.path()).canonicalFilePath());
+    // The worker picks Qt's own event dispatcher over GLib's (fewer system
+    // calls per task) and leaves the environment as it was given.
+#ifdef Q_OS_UNIX
+    if (!environment.contains(QStringLiteral("QT_NO_GLIB"))) {
+        QCOMPARE(pool.run(environmentVariable, QStringLiteral("QT_NO_GLIB")).result(), QString());
+        QCOMPARE(pool.run(eventDispatcherClass).result(), QStringLiteral("QEventDispatcherUNIX"));
+    }
+#endif
 }
 
 void TestLifecycle::workerOutputCarriesPid()

@@ -3,6 +3,7 @@
 
 #include <QtProcessPool/Registry>
 
+#include <QtCore/QAbstractEventDispatcher>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
 #include <QtCore/QEventLoop>
@@ -382,6 +383,10 @@ QString environmentVariable(const QString &name)
 {
     return qEnvironmentVariable(name.toLocal8Bit().constData());
 }
+QString eventDispatcherClass()
+{
+    return QString::fromLatin1(QAbstractEventDispatcher::instance()->metaObject()->className());
+}
 QString currentDirectory()
 {
     return QDir::currentPath();
@@ -400,6 +405,7 @@ QPP_REGISTER_TASK(setInitValue)
 QPP_REGISTER_TASK(initValue)
 QPP_REGISTER_TASK(initCalls)
 QPP_REGISTER_TASK(environmentVariable)
+QPP_REGISTER_TASK(eventDispatcherClass)
 QPP_REGISTER_TASK(currentDirectory)
 QPP_REGISTER_TASK(printLines)
 

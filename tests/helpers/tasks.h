@@ -144,6 +144,7 @@ void setInitValue(int value);       // initializer: stores value in the worker
 int initValue();                    // what setInitValue stored (-1: never called)
 int initCalls();                    // how often setInitValue ran in this worker
 QString environmentVariable(const QString &name);
+QString eventDispatcherClass(); // the worker main thread's event dispatcher
 QString currentDirectory();
 void printLines(const QString &text); // "out: text" on stdout, "err: text" on stderr
 } // namespace TestTasks
