@@ -462,10 +462,10 @@ bool PoolConnection::handle(const Frame &frame, Reader who)
                                       [this](const RevokeTask &m) { dropPending(m.taskId); });
     case MessageType::Heartbeat:
         return !m_fingerprint.isEmpty() && frame.body.isEmpty(); // its arrival was the news
-    case MessageType::StartTask: {
-        StartTask m;
-        return decodeBody(frame.body, &m) && allowStart(m, who);
-    }
+    case MessageType::StartTask:                                 // remote connections only
+        return !m_fingerprint.isEmpty() &&
+               decodeThen<StartTask>(frame,
+                                     [this, who](const StartTask &m) { allowStart(m, who); });
     case MessageType::SuspendTask:
         return decodeThen<SuspendTask>(frame, [this](const SuspendTask &m) {
             m_runner.setSuspended(m.taskId, m.suspended != 0);
@@ -523,17 +523,14 @@ bool PoolConnection::receiveTask(const Frame &frame, Reader who)
 // A remote worker's go-ahead for a task it holds (StartTask). Only remote
 // connections have them; one for a task no longer here (canceled or
 // revoked meanwhile) has nothing left to allow.
-bool PoolConnection::allowStart(const StartTask &m, Reader who)
+void PoolConnection::allowStart(const StartTask &m, Reader who)
 {
-    if (m_fingerprint.isEmpty())
-        return false;
     QMutexLocker lock(&m_stateMutex);
     if (std::any_of(m_pending.begin(), m_pending.end(),
                     [&m](const RunTask &t) { return t.taskId == m.taskId; })) {
         m_startAllowed.insert(m.taskId);
     }
     runWhenIdle(lock, who);
-    return true;
 }
 
 // m_stateMutex held: the first pending task may start now. A remote

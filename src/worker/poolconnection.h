@@ -107,7 +107,7 @@ private:
     /// m_stateMutex held: removes a task that has not started; false if none.
     bool takePending(quint64 taskId);
     bool frontMayStart() const;
-    bool allowStart(const protocol::StartTask &m, Reader who);
+    void allowStart(const protocol::StartTask &m, Reader who);
     void runWhenIdle(QMutexLocker<QMutex> &lock, Reader who);
 
     void runPending(bool justRead = false);
