@@ -458,7 +458,13 @@ bool SshServer::start(QString *error)
 
 void SshServer::stop()
 {
+    const QString config = m_sshd ? configPath() : QString();
     stopDaemon(m_sshd);
+    // What the listener forked for a connection just before it ended (a
+    // session process, with the config in its arguments) may have escaped
+    // stopDaemon()'s look at its children: end it by pid too.
+    if (!config.isEmpty())
+        killPids(processesWithArgument(config));
     // A session's command outlives its sshd when the client went away first
     // (no pty, so no SIGHUP): find such orphans by the SetEnv marker.
     if (m_dir) {
