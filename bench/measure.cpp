@@ -22,7 +22,7 @@ QList<double> measureLatency(const SubmitInt &submit, int count, const Config &c
     QObject context;
     next = [&] {
         timer.start();
-        submit(index).then(&context, [&](const QFuture<int> &future) {
+        whenFinished(submit(index), &context, [&](const QFuture<int> &future) {
             samples.append(elapsedUs(timer));
             int value = 0;
             error = takeResult(future, &value);
@@ -65,7 +65,7 @@ ThroughputResult measureThroughput(const SubmitInt &submit, int count, const Con
     QElapsedTimer total;
     total.start();
     for (int i = 0; i < count; ++i) {
-        submit(i).then(&context, [&, i](const QFuture<int> &future) {
+        whenFinished(submit(i), &context, [&, i](const QFuture<int> &future) {
             int value = 0;
             QString why = takeResult(future, &value);
             if (why.isEmpty() && value != i + 1)
@@ -88,7 +88,7 @@ double measureScaling(const std::function<QFuture<quint64>(qint64)> &submit, con
     QElapsedTimer total;
     total.start();
     for (int i = 0; i < config.scalingTasks; ++i) {
-        submit(config.burnIterations).then(&context, [&](const QFuture<quint64> &future) {
+        whenFinished(submit(config.burnIterations), &context, [&](const QFuture<quint64> &future) {
             quint64 value = 0;
             QString why = takeResult(future, &value);
             if (why.isEmpty() && value != config.burnExpected)
@@ -119,7 +119,7 @@ EchoResult measureEcho(ProcessPool &pool, const QByteArray &payload, const Confi
     QFuture<QByteArray> future = pool.run(echo, payload);
     result.submitMs = elapsedMs(timer);
     gaps.start();
-    future.then(&context, [&](const QFuture<QByteArray> &done) {
+    whenFinished(future, &context, [&](const QFuture<QByteArray> &done) {
         result.ms = elapsedMs(timer);
         result.maxGapMs = gaps.stop();
         error = takeResult(done, &echoed);

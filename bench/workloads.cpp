@@ -66,7 +66,7 @@ ThroughputResult measureMapped(const std::function<QFuture<int>(const QList<int>
     QObject context;
     QElapsedTimer total;
     total.start();
-    map(items).then(&context, [&](const QFuture<int> &future) {
+    whenFinished(map(items), &context, [&](const QFuture<int> &future) {
         error = checkMapped(future, count);
         waiter.done();
     });
@@ -83,7 +83,7 @@ double measureFirstResult(const std::function<QFuture<int>()> &submit, const Con
     QElapsedTimer timer;
     timer.start();
     double ms = 0;
-    submit().then(&context, [&](const QFuture<int> &future) {
+    whenFinished(submit(), &context, [&](const QFuture<int> &future) {
         ms = elapsedMs(timer);
         int value = 0;
         error = takeResult(future, &value);
