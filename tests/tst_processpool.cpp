@@ -13,6 +13,7 @@
 #include <QtCore/QFileInfo>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QProcess>
+#include <QtCore/QSet>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QSignalSpy>
 #include <QtTest/QTest>
@@ -613,6 +614,20 @@ void TestProcessPool::bigResult()
     QCOMPARE(bytes.at(Size - 1), char((Size - 1) % 251));
 }
 
+/// The memfds of payload arenas a process has mapped (Linux), by inode.
+static QSet<QByteArray> arenaInodes(qint64 pid)
+{
+    QSet<QByteArray> inodes;
+    QFile maps(QStringLiteral("/proc/%1/maps").arg(pid));
+    if (!maps.open(QIODevice::ReadOnly))
+        return inodes;
+    for (const QByteArray &line : maps.readAll().split('\n')) {
+        if (line.contains("qtprocesspool-arena"))
+            inodes.insert(line.simplified().split(' ').value(4));
+    }
+    return inodes;
+}
+
 void TestProcessPool::largePayloadsGoThroughSharedMemory()
 {
     ProcessPool pool;
@@ -644,6 +659,13 @@ void TestProcessPool::largePayloadsGoThroughSharedMemory()
         QVERIFY(chunks[i] == patternBytes(1024 * 1024, i));
 #if defined(Q_OS_LINUX) && !defined(QPP_PORTABLE)
     QVERIFY(pool.statistics().sharedMemoryTransfers >= expected + 4);
+    // All of them through the two arenas, one each way, mapped once on both
+    // sides: the pool and its worker map the same two memfds, and no others.
+    const auto workers = pool.statistics().workerInfo;
+    QCOMPARE(workers.size(), 1);
+    const QSet<QByteArray> ours = arenaInodes(QCoreApplication::applicationPid());
+    QCOMPARE(ours.size(), 2);
+    QCOMPARE(arenaInodes(workers.first().pid), ours);
 #else
     QCOMPARE(pool.statistics().sharedMemoryTransfers, 0);
 #endif

@@ -145,7 +145,7 @@ FrameLink::Status FrameLink::read(protocol::Frame *frame, QString *why, bool *vi
         *why = m_reader.errorString();
         return Status::Error;
     }
-    if (frame->type == protocol::SharedBodyFrameType) {
+    if (protocol::isBodyReference(frame->type)) {
         if (!m_bodies.resolve(frame, m_reader.maxBodySize(), why))
             return Status::Error;
         *viaSharedMemory = true;

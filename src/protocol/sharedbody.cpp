@@ -25,6 +25,8 @@ namespace QtProcessPool::protocol {
 namespace {
 
 constexpr int ReferenceSize = 2 + 4; // quint16 type, quint32 size
+// quint16 type, quint32 size, quint32 offset, quint64 end, quint32 new capacity
+constexpr int ArenaReferenceSize = 2 + 4 + 4 + 8 + 4;
 
 #ifdef QPP_SHARED_BODIES
 constexpr int RequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
@@ -74,6 +76,66 @@ void SharedBodyChannel::reset(int fd)
         ::close(m_fd);
 #endif
     m_fd = fd;
+    m_outgoing.reset();
+    m_incoming.reset();
+}
+
+bool SharedBodyChannel::share(QByteArray &out, quint16 type, const char *head, qint64 headSize,
+                              const char *tail, qint64 tailSize)
+{
+    const quint32 size = quint32(headSize + tailSize);
+    ArenaPlacement placement;
+    if (m_outgoing.place(head, headSize, tail, tailSize, &placement)) {
+        if (placement.newFd < 0 || sendDescriptor(placement.newFd, placement.newCapacity)) {
+            char reference[ArenaReferenceSize];
+            qToBigEndian<quint16>(type, reference);
+            qToBigEndian<quint32>(size, reference + 2);
+            qToBigEndian<quint32>(placement.offset, reference + 6);
+            qToBigEndian<quint64>(placement.end, reference + 10);
+            qToBigEndian<quint32>(placement.newCapacity, reference + 18);
+            appendFrame(out, ArenaBodyFrameType,
+                        QByteArray::fromRawData(reference, ArenaReferenceSize));
+            ++m_sent;
+            ++m_arenaSent;
+            return true;
+        }
+        m_outgoing.discard(); // the peer never got it
+    }
+    if (!sendBody(head, headSize, tail, tailSize))
+        return false;
+    appendReference(out, type, size);
+    return true;
+}
+
+bool SharedBodyChannel::sendDescriptor(int fd, quint32 announced)
+{
+#ifdef QPP_SHARED_BODIES
+    char bytes[4];
+    qToBigEndian<quint32>(announced, bytes);
+    iovec iov{bytes, sizeof bytes};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+    ssize_t result;
+    do {
+        // Never blocks: a receiver that does not drain its side channel gets
+        // the body another way.
+        result = ::sendmsg(m_fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (result < 0 && errno == EINTR);
+    return result == ssize_t(sizeof bytes);
+#else
+    Q_UNUSED(fd);
+    Q_UNUSED(announced);
+    return false;
+#endif
 }
 
 bool SharedBodyChannel::sendBody(const char *head, qint64 headSize, const char *tail,
@@ -84,31 +146,9 @@ bool SharedBodyChannel::sendBody(const char *head, qint64 headSize, const char *
     if (memfd < 0)
         return false;
     const qint64 size = headSize + tailSize;
-    bool sent = false;
-    if (writeAll(memfd, head, headSize) && writeAll(memfd, tail, tailSize) &&
-        ::fcntl(memfd, F_ADD_SEALS, RequiredSeals | F_SEAL_SEAL) == 0) {
-        char announced[4];
-        qToBigEndian<quint32>(quint32(size), announced);
-        iovec iov{announced, sizeof announced};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        msghdr message{};
-        message.msg_iov = &iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof control;
-        cmsghdr *header = CMSG_FIRSTHDR(&message);
-        header->cmsg_level = SOL_SOCKET;
-        header->cmsg_type = SCM_RIGHTS;
-        header->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(header), &memfd, sizeof(int));
-        ssize_t result;
-        do {
-            // Never blocks: a receiver that does not drain its side channel
-            // gets the body inline instead.
-            result = ::sendmsg(m_fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-        } while (result < 0 && errno == EINTR);
-        sent = result == ssize_t(sizeof announced);
-    }
+    const bool sent = writeAll(memfd, head, headSize) && writeAll(memfd, tail, tailSize) &&
+                      ::fcntl(memfd, F_ADD_SEALS, RequiredSeals | F_SEAL_SEAL) == 0 &&
+                      sendDescriptor(memfd, quint32(size));
     ::close(memfd);
     m_sent += sent;
     return sent;
@@ -141,13 +181,10 @@ QByteArray SharedBodyChannel::wire(const OutgoingFrames &frames)
             continue;
         }
         const qint64 bodySize = qint64(part.bytes.size()) + part.tail.size();
-        if (m_fd >= 0 && bodySize >= SharedBodyThreshold && part.type != SharedBodyFrameType &&
-            sendBody(part.bytes.constData(), part.bytes.size(), part.tail.constData(),
-                     part.tail.size())) {
-            appendReference(out, part.type, quint32(bodySize));
-        } else {
+        if (m_fd < 0 || bodySize < SharedBodyThreshold || isBodyReference(part.type) ||
+            !share(out, part.type, part.bytes.constData(), part.bytes.size(),
+                   part.tail.constData(), part.tail.size()))
             appendFrame(out, part.type, part.bytes, part.tail);
-        }
     }
     return out;
 }
@@ -166,13 +203,15 @@ QByteArray SharedBodyChannel::divert(const QByteArray &frames)
         const qsizetype next = pos + HeaderSize + qsizetype(bodySize);
         if (next > frames.size())
             break; // not whole frames: leave the rest alone
-        if (bodySize >= SharedBodyThreshold && type != SharedBodyFrameType &&
-            sendBody(header + HeaderSize, bodySize)) {
-            if (out.isEmpty())
-                out.reserve(frames.size() - bodySize);
-            out.append(frames.constData() + copiedUpTo, pos - copiedUpTo);
-            appendReference(out, type, bodySize);
-            copiedUpTo = next;
+        if (bodySize >= SharedBodyThreshold && !isBodyReference(type)) {
+            QByteArray reference;
+            if (share(reference, type, header + HeaderSize, bodySize)) {
+                if (out.isEmpty())
+                    out.reserve(frames.size() - bodySize);
+                out.append(frames.constData() + copiedUpTo, pos - copiedUpTo);
+                out += reference;
+                copiedUpTo = next;
+            }
         }
         pos = next;
     }
@@ -264,13 +303,15 @@ bool readSealed(int fd, quint32 size, QByteArray *body, QString *why)
 
 bool SharedBodyChannel::resolve(Frame *frame, qint64 maxBodySize, QString *why)
 {
+    if (frame->type == ArenaBodyFrameType)
+        return resolveArena(frame, maxBodySize, why);
     if (frame->type != SharedBodyFrameType || frame->body.size() != ReferenceSize) {
         *why = QStringLiteral("malformed shared memory reference");
         return false;
     }
     const quint16 type = qFromBigEndian<quint16>(frame->body.constData());
     const quint32 size = qFromBigEndian<quint32>(frame->body.constData() + 2);
-    if (type == SharedBodyFrameType) {
+    if (isBodyReference(type)) {
         *why = QStringLiteral("malformed shared memory reference");
         return false;
     }
@@ -297,6 +338,57 @@ bool SharedBodyChannel::resolve(Frame *frame, qint64 maxBodySize, QString *why)
     ++m_received;
     return true;
 #else
+    *why = QStringLiteral("shared memory references are not supported here");
+    return false;
+#endif
+}
+
+bool SharedBodyChannel::resolveArena(Frame *frame, qint64 maxBodySize, QString *why)
+{
+    const char *reference = frame->body.constData();
+    if (frame->body.size() != ArenaReferenceSize ||
+        isBodyReference(qFromBigEndian<quint16>(reference))) {
+        *why = QStringLiteral("malformed shared memory reference");
+        return false;
+    }
+    const quint16 type = qFromBigEndian<quint16>(reference);
+    const quint32 size = qFromBigEndian<quint32>(reference + 2);
+    const quint32 offset = qFromBigEndian<quint32>(reference + 6);
+    const quint64 end = qFromBigEndian<quint64>(reference + 10);
+    const quint32 newCapacity = qFromBigEndian<quint32>(reference + 18);
+    if (qint64(size) > maxBodySize) {
+        *why = QStringLiteral("frame of %1 bytes exceeds the limit of %2 bytes")
+                   .arg(size)
+                   .arg(maxBodySize);
+        return false;
+    }
+#ifdef QPP_SHARED_BODIES
+    if (newCapacity != 0) {
+        if (m_fd < 0) {
+            *why = QStringLiteral("shared memory reference without a side channel");
+            return false;
+        }
+        int fd = -1;
+        if (!receiveAnnounced(m_fd, newCapacity, &fd, why)) {
+            if (fd >= 0)
+                ::close(fd);
+            return false;
+        }
+        if (!m_incoming.adopt(fd, newCapacity, why))
+            return false;
+    }
+    QByteArray body;
+    if (!m_incoming.take(offset, size, end, &body, why))
+        return false;
+    frame->type = type;
+    frame->body = std::move(body);
+    ++m_received;
+    ++m_arenaReceived;
+    return true;
+#else
+    Q_UNUSED(offset);
+    Q_UNUSED(end);
+    Q_UNUSED(newCapacity);
     *why = QStringLiteral("shared memory references are not supported here");
     return false;
 #endif

@@ -17,7 +17,18 @@
 // receiver's limit), sealed against writing, growing and shrinking -- so the
 // sender cannot change the bytes while they are read.
 // Where memfd or the channel is unavailable, bodies go inline as before.
+//
+// Most bodies do not need a memfd of their own: each direction has a
+// persistent arena (arena.h), mapped once on both sides, and a body placed
+// there leaves as an arena reference frame
+//   type ArenaBodyFrameType, body: quint16 type, quint32 size, quint32 offset,
+//                                 quint64 end, quint32 new arena's capacity
+// (big-endian). A non-zero capacity says that a new arena, sent on the side
+// channel just before (the 4 bytes announce its capacity), replaces the old
+// one from this body on. A body goes to a sealed memfd of its own only when
+// the arena has no room yet or the body is larger than any arena.
 
+#include "protocol/arena.h"
 #include "protocol/frame.h"
 
 #include <QtCore/QString>
@@ -26,6 +37,13 @@ namespace QtProcessPool::protocol {
 
 /// Frame type of a reference to a body in shared memory (no message uses it).
 inline constexpr quint16 SharedBodyFrameType = 0xffff;
+/// Frame type of a reference to a body in the sender's arena (likewise).
+inline constexpr quint16 ArenaBodyFrameType = 0xfffe;
+/// Whether frames of this type stand for a body elsewhere (resolve() them).
+constexpr bool isBodyReference(quint16 type)
+{
+    return type == SharedBodyFrameType || type == ArenaBodyFrameType;
+}
 /// Bodies of at least this many bytes go through shared memory when they can.
 inline constexpr qint64 SharedBodyThreshold = 256 * 1024;
 
@@ -58,23 +76,36 @@ public:
     /// memory straight from its pieces, without being put together first.
     QByteArray wire(const OutgoingFrames &frames);
 
-    /// For a frame of type SharedBodyFrameType: receives the body it announces
-    /// and turns *frame into the frame it stands for. False, with *why, for
-    /// anything but exactly what was announced; the connection must then be
-    /// dropped.
+    /// For a frame whose type isBodyReference(): receives the body it
+    /// announces and turns *frame into the frame it stands for. False, with
+    /// *why, for anything but exactly what was announced; the connection must
+    /// then be dropped.
     bool resolve(Frame *frame, qint64 maxBodySize, QString *why);
 
-    /// Bodies sent and received through shared memory so far.
+    /// Bodies sent and received through shared memory so far (arena or not).
     qint64 sentCount() const { return m_sent; }
     qint64 receivedCount() const { return m_received; }
+    /// Of those, the ones that went through an arena.
+    qint64 arenaSentCount() const { return m_arenaSent; }
+    qint64 arenaReceivedCount() const { return m_arenaReceived; }
 
 private:
+    /// Puts head followed by tail into shared memory (the arena, else a sealed
+    /// memfd) and appends the reference frame to out; false: it goes inline.
+    bool share(QByteArray &out, quint16 type, const char *head, qint64 headSize,
+               const char *tail = nullptr, qint64 tailSize = 0);
     /// Sends head followed by tail as one body in a sealed memfd.
-    bool sendBody(const char *head, qint64 headSize, const char *tail = nullptr,
-                  qint64 tailSize = 0);
+    bool sendBody(const char *head, qint64 headSize, const char *tail, qint64 tailSize);
+    /// Sends fd on the side channel with the 4-byte announcement; never blocks.
+    bool sendDescriptor(int fd, quint32 announced);
+    bool resolveArena(Frame *frame, qint64 maxBodySize, QString *why);
     static void appendReference(QByteArray &out, quint16 type, quint32 bodySize);
 
     int m_fd = -1;
+    OutgoingArena m_outgoing; // the sending side's
+    IncomingArena m_incoming; // the receiving side's (the two run on different threads)
+    qint64 m_arenaSent = 0;
+    qint64 m_arenaReceived = 0;
     qint64 m_sent = 0;
     qint64 m_received = 0;
 };

@@ -305,7 +305,7 @@ void PoolConnection::readAvailable(Reader who)
         if (status == FrameReader::Status::NeedMore)
             break;
         QString why;
-        if (status == FrameReader::Status::Ready && frame.type == SharedBodyFrameType &&
+        if (status == FrameReader::Status::Ready && isBodyReference(frame.type) &&
             !m_bodies.resolve(&frame, m_reader.maxBodySize(), &why)) {
             qCWarning(lcWorker) << "protocol error from the pool:" << why;
             onGone();

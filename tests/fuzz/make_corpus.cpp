@@ -8,6 +8,7 @@
 
 #include <QtCore/QDir>
 #include <QtCore/QFile>
+#include <QtCore/QtEndian>
 
 #include <cstdio>
 
@@ -38,6 +39,32 @@ QByteArray selected(quint8 selector, const Message &m)
 QByteArray stream(quint8 chunking, quint8 limit, const QByteArray &frames)
 {
     return QByteArray(1, char(chunking)) + QByteArray(1, char(limit)) + frames;
+}
+
+/// One reference frame as fuzz_sharedbody reads it: kind, length, body.
+QByteArray reference(quint8 kind, const QByteArray &body)
+{
+    return QByteArray(1, char(kind)) + QByteArray(1, char(body.size())) + body;
+}
+
+/// An arena reference's body: type, size, offset, end, new capacity.
+QByteArray arenaReference(quint32 size, quint32 offset, quint64 end, quint32 capacity)
+{
+    char body[22];
+    qToBigEndian<quint16>(18, body);
+    qToBigEndian<quint32>(size, body + 2);
+    qToBigEndian<quint32>(offset, body + 6);
+    qToBigEndian<quint64>(end, body + 10);
+    qToBigEndian<quint32>(capacity, body + 18);
+    return QByteArray(body, sizeof body);
+}
+
+/// fuzz_sharedbody's set-up byte and memfd size, then its frames.
+QByteArray sideChannel(quint8 setup, quint32 memfdSize, const QByteArray &frames)
+{
+    char size[4];
+    qToBigEndian<quint32>(memfdSize, size);
+    return QByteArray(1, char(setup)) + QByteArray(size, 4) + frames;
 }
 
 QByteArray nonce()
@@ -112,5 +139,38 @@ int main(int argc, char **argv)
     write(frame, QStringLiteral("reserved-set"),
           stream(0, 7, QByteArray::fromHex("0000000000030001")));
     write(frame, QStringLiteral("partial"), stream(3, 7, task.left(task.size() - 5)));
+
+    // fuzz_sharedbody: set-up bit 0 sends a memfd first, bit 1 announces a
+    // size one more than its own, bits 2-3 pick its seals (0: against
+    // shrinking and growing, 1: none, 2: also against writing); frame kind
+    // bit 0 is an arena reference, bit 1 a 1 KiB limit.
+    const QString shared = root + QStringLiteral("/fuzz_sharedbody");
+    const quint32 arena = (2u << 20) + 64;
+    char memfdReference[6];
+    qToBigEndian<quint16>(18, memfdReference);
+    qToBigEndian<quint32>(300000, memfdReference + 2);
+    const QByteArray sealedBody = reference(0, QByteArray(memfdReference, 6));
+    write(shared, QStringLiteral("arena-new-then-reuse"),
+          sideChannel(1, arena,
+                      reference(1, arenaReference(300000, 64, 300000, arena)) +
+                          reference(1, arenaReference(300000, 300064, 600000, 0))));
+    write(shared, QStringLiteral("arena-wrap"),
+          sideChannel(1, arena,
+                      reference(1, arenaReference(1 << 20, 64, 1 << 20, arena)) +
+                          reference(1, arenaReference(1 << 20, 64, 3 << 20, 0))));
+    write(shared, QStringLiteral("arena-outside"),
+          sideChannel(1, arena, reference(1, arenaReference(300000, arena - 100, 300000, arena))));
+    write(shared, QStringLiteral("arena-without-arena"),
+          sideChannel(0, 0, reference(1, arenaReference(300000, 64, 300000, 0))));
+    write(shared, QStringLiteral("arena-unsealed"),
+          sideChannel(1 | 4, arena, reference(1, arenaReference(1000, 64, 1000, arena))));
+    write(shared, QStringLiteral("arena-write-sealed"),
+          sideChannel(1 | 8, arena, reference(1, arenaReference(1000, 64, 1000, arena))));
+    write(shared, QStringLiteral("arena-size-mismatch"),
+          sideChannel(1 | 2, arena, reference(1, arenaReference(1000, 64, 1000, arena))));
+    write(shared, QStringLiteral("arena-over-limit"),
+          sideChannel(1, arena, reference(1 | 2, arenaReference(300000, 64, 300000, arena))));
+    write(shared, QStringLiteral("memfd-body"), sideChannel(1 | 8, 300000, sealedBody));
+    write(shared, QStringLiteral("memfd-size-mismatch"), sideChannel(1 | 8 | 2, 300000, sealedBody));
     return ok ? 0 : 1;
 }

@@ -19,7 +19,7 @@ fi
 source_dir=$1
 work_dir=$2
 seconds=${3:-20}
-harnesses="fuzz_frame fuzz_pool_messages fuzz_worker_messages"
+harnesses="fuzz_frame fuzz_pool_messages fuzz_worker_messages fuzz_sharedbody"
 
 fuzz_dir=$source_dir/tests/fuzz
 build_dir=$work_dir/build

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+#ifndef QTPROCESSPOOL_PROTOCOL_ARENA_H
+#define QTPROCESSPOOL_PROTOCOL_ARENA_H
+
+// A persistent shared-memory arena for large frame bodies, one per direction
+// of a side channel (see sharedbody.h). The sender owns a memfd, mapped once
+// (pre-faulted), and writes each body into it as a ring; the receiver maps the
+// same memfd once, copies each body out when its reference frame arrives, and
+// then says how far it has read by storing the body's end into the arena's
+// header -- no system call per body on either side.
+//
+//   [ header: quint64 consumed (written by the receiver) | 56 bytes unused ]
+//   [ data: capacity - ArenaHeaderSize bytes, used as a ring              ]
+//
+// Positions are logical (they only grow); a body never wraps: when it does
+// not fit before the end of the ring, it starts at the beginning again.
+//
+// Neither side trusts the other's numbers. The receiver checks every offset
+// and size against its own mapping, and the memfd's seals (it cannot shrink,
+// so no read ever faults). The sender checks the consumed position it reads
+// (never behind what it saw, never ahead of what it wrote) and stops using an
+// arena whose header makes no sense. Bytes a peer changes while the other
+// side copies them are only what that peer could have sent anyway: the
+// receiver decodes its own copy.
+//
+// Linux only (memfd); elsewhere nothing is ever placed and every reference
+// is refused.
+
+#include <QtCore/QByteArray>
+#include <QtCore/QString>
+
+namespace QtProcessPool::protocol {
+
+/// The arena's header: the receiver's consumed position, then padding.
+inline constexpr qint64 ArenaHeaderSize = 64;
+/// The smallest arena made: bodies start at SharedBodyThreshold.
+inline constexpr qint64 ArenaMinimumData = qint64(2) << 20;
+/// The largest arena made or accepted (data bytes); larger bodies take a
+/// sealed memfd of their own.
+inline constexpr qint64 ArenaMaximumData = qint64(256) << 20;
+
+/// Where a body was placed, for its reference frame.
+struct ArenaPlacement
+{
+    quint32 offset = 0;      // from the start of the mapping
+    quint64 end = 0;         // the logical position after the body
+    quint32 newCapacity = 0; // non-zero: a new arena, to be sent first
+    int newFd = -1;          // its memfd (still owned by the arena)
+};
+
+/// The sending side. Not thread-safe.
+class OutgoingArena
+{
+public:
+    OutgoingArena() = default;
+    ~OutgoingArena();
+    OutgoingArena(const OutgoingArena &) = delete;
+    OutgoingArena &operator=(const OutgoingArena &) = delete;
+
+    /// Copies head then tail into the arena, making a new one (placement's
+    /// newCapacity, newFd) when the body is larger than the current one can
+    /// ever hold. False when there is no room yet (the receiver has not read
+    /// what is there), the body is too large, or arenas are unavailable.
+    bool place(const char *head, qint64 headSize, const char *tail, qint64 tailSize,
+               ArenaPlacement *placement);
+    /// The new arena of the last placement could not be sent: forget it.
+    void discard();
+    /// Forgets everything, for a new peer.
+    void reset();
+    /// False once the peer's consumed position made no sense (no more use).
+    bool isUsable() const { return !m_broken; }
+    qint64 capacity() const { return m_capacity; }
+
+private:
+    bool create(qint64 dataSize);
+    void release();
+
+    char *m_map = nullptr;
+    qint64 m_capacity = 0; // bytes mapped, header included
+    quint64 m_head = 0;    // logical position of the next body
+    quint64 m_consumed = 0; // the last consumed position read (never goes back)
+    int m_fd = -1;
+    bool m_broken = false;
+};
+
+/// The receiving side. Not thread-safe.
+class IncomingArena
+{
+public:
+    IncomingArena() = default;
+    ~IncomingArena();
+    IncomingArena(const IncomingArena &) = delete;
+    IncomingArena &operator=(const IncomingArena &) = delete;
+
+    /// Takes fd (always: closed here) as the new arena of capacity bytes,
+    /// after checking it: a regular file of exactly that size, sealed against
+    /// shrinking, within ArenaMaximumData. The previous arena is unmapped.
+    bool adopt(int fd, quint32 capacity, QString *why);
+    /// Copies size bytes at offset into *body, then tells the sender that
+    /// everything up to end was read. False, with *why, when they do not lie
+    /// inside the arena (or there is none).
+    bool take(quint32 offset, quint32 size, quint64 end, QByteArray *body, QString *why);
+    bool isMapped() const { return m_map != nullptr; }
+    /// Unmaps the arena, for a new peer.
+    void reset();
+
+private:
+    void release();
+
+    char *m_map = nullptr;
+    qint64 m_capacity = 0;
+};
+
+} // namespace QtProcessPool::protocol
+
+#endif

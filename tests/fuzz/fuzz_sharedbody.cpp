@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer harness of SharedBodyChannel::resolve() on a real side channel:
+// what a hostile peer can announce -- reference frames of both kinds with any
+// type, size, offset, end and arena capacity, after a memfd of any size and
+// seals (or none) on the side channel -- is either refused or gives exactly
+// the bytes at the announced place, with the consumed position written back;
+// no descriptor is ever leaked.
+//
+// Input: byte 0 picks what goes on the side channel first, bytes 1-4 the
+// memfd's size, then reference frames as [kind][length][body] until the end.
+#include "protocol/arena.h"
+#include "protocol/sharedbody.h"
+
+#include <QtCore/QtEndian>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace QtProcessPool::protocol;
+
+namespace {
+
+[[noreturn]] void fail(const char *what)
+{
+    std::fprintf(stderr, "shared body fuzz: %s\n", what);
+    std::abort();
+}
+
+/// The lowest free descriptor: unchanged after each input, or one leaked.
+int lowestFreeDescriptor()
+{
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ::close(fd);
+    return fd;
+}
+
+/// Up to 4 MiB and a little, so that sizes near the arena's edges occur.
+constexpr quint32 MaxMemfdSize = (4u << 20) + 4096;
+
+/// A memfd of size bytes, each byte its offset's low byte (but the header,
+/// zero), with seals.
+int makeMemfd(quint32 size, int seals)
+{
+    const int fd = ::memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0 || ::ftruncate(fd, off_t(size)) != 0)
+        fail("memfd");
+    // One write from a pattern made once: each byte its offset's low byte.
+    static const QByteArray pattern = [] {
+        QByteArray bytes(MaxMemfdSize, Qt::Uninitialized);
+        for (qsizetype i = 0; i < bytes.size(); ++i)
+            bytes[i] = char(i);
+        return bytes;
+    }();
+    if (size > ArenaHeaderSize &&
+        ::pwrite(fd, pattern.constData() + ArenaHeaderSize, size - ArenaHeaderSize,
+                 ArenaHeaderSize) != ssize_t(size - ArenaHeaderSize))
+        fail("pwrite");
+    if (seals && ::fcntl(fd, F_ADD_SEALS, seals) != 0)
+        fail("seals");
+    return fd;
+}
+
+bool sendDescriptor(int channel, quint32 announced, int fd)
+{
+    char bytes[4];
+    qToBigEndian<quint32>(announced, bytes);
+    iovec iov{bytes, sizeof bytes};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+    return ::sendmsg(channel, &message, MSG_NOSIGNAL) == ssize_t(sizeof bytes);
+}
+
+constexpr int SealChoices[] = {F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, 0,
+                               F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE, F_SEAL_GROW};
+
+void run(const quint8 *data, size_t size)
+{
+    if (size < 5)
+        return;
+    const quint8 setup = data[0];
+    const quint32 memfdSize = qFromBigEndian<quint32>(data + 1) % (MaxMemfdSize + 1);
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+        fail("socketpair");
+    SharedBodyChannel receiver;
+    receiver.reset(pair[1]);
+    int ours = -1; // our descriptor of the memfd sent, to check what was read
+    if (setup & 1) {
+        ours = makeMemfd(memfdSize, SealChoices[(setup >> 2) & 3]);
+        const quint32 announced = (setup & 2) ? memfdSize + 1 : memfdSize;
+        if (!sendDescriptor(pair[0], announced, ours))
+            fail("sendmsg");
+    }
+    const quint8 *at = data + 5;
+    const quint8 *const end = data + size;
+    while (end - at >= 2) {
+        const quint8 kind = at[0];
+        const size_t length = std::min<size_t>(at[1], size_t(end - at - 2));
+        Frame frame{(kind & 1) ? ArenaBodyFrameType : SharedBodyFrameType,
+                    QByteArray(reinterpret_cast<const char *>(at + 2), qsizetype(length))};
+        const QByteArray reference = frame.body;
+        at += 2 + length;
+        const qint64 limit = (kind & 2) ? 1024 : DefaultMaxMessageSize;
+        QString why;
+        if (!receiver.resolve(&frame, limit, &why)) {
+            if (why.isEmpty())
+                fail("refused without a reason");
+            break; // the connection would be dropped
+        }
+        // Accepted: exactly the announced bytes, from the announced place.
+        const quint32 announcedSize = qFromBigEndian<quint32>(reference.constData() + 2);
+        if (frame.body.size() != qsizetype(announcedSize) || qint64(announcedSize) > limit ||
+            isBodyReference(frame.type))
+            fail("accepted a body other than the one announced");
+        if (reference.size() == 22 && ours >= 0) {
+            const quint32 offset = qFromBigEndian<quint32>(reference.constData() + 6);
+            for (qsizetype i = 0; i < frame.body.size(); i += 4093) {
+                if (frame.body[i] != char(offset + quint32(i)))
+                    fail("arena bytes from the wrong place");
+            }
+            quint64 consumed = 0;
+            if (::pread(ours, &consumed, sizeof consumed, 0) != ssize_t(sizeof consumed) ||
+                consumed != qFromBigEndian<quint64>(reference.constData() + 10))
+                fail("consumed position not written back");
+        }
+    }
+    if (ours >= 0)
+        ::close(ours);
+    ::close(pair[0]);
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
+{
+    static const int lowest = lowestFreeDescriptor();
+    run(data, size);
+    if (lowestFreeDescriptor() != lowest)
+        fail("a descriptor was leaked");
+    return 0;
+}
