@@ -40,7 +40,8 @@ void prefault(char *map, qint64 size)
         return;
 #endif
     const long page = ::sysconf(_SC_PAGESIZE);
-    for (qint64 at = 0; at < size; at += page > 0 ? page : 4096)
+    const qint64 step = page > 0 ? page : 4096;
+    for (qint64 at = 0; at < size; at += step)
         map[at] = 0;
 }
 
@@ -217,8 +218,7 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
 #endif
 }
 
-bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, QByteArray *body,
-                         QString *why)
+bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, QByteArray *body, QString *why)
 {
 #ifdef QPP_ARENAS
     if (!m_map) {

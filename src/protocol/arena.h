@@ -76,8 +76,8 @@ private:
     void release();
 
     char *m_map = nullptr;
-    qint64 m_capacity = 0; // bytes mapped, header included
-    quint64 m_head = 0;    // logical position of the next body
+    qint64 m_capacity = 0;  // bytes mapped, header included
+    quint64 m_head = 0;     // logical position of the next body
     quint64 m_consumed = 0; // the last consumed position read (never goes back)
     int m_fd = -1;
     bool m_broken = false;

@@ -182,8 +182,8 @@ QByteArray SharedBodyChannel::wire(const OutgoingFrames &frames)
         }
         const qint64 bodySize = qint64(part.bytes.size()) + part.tail.size();
         if (m_fd < 0 || bodySize < SharedBodyThreshold || isBodyReference(part.type) ||
-            !share(out, part.type, part.bytes.constData(), part.bytes.size(),
-                   part.tail.constData(), part.tail.size()))
+            !share(out, part.type, part.bytes.constData(), part.bytes.size(), part.tail.constData(),
+                   part.tail.size()))
             appendFrame(out, part.type, part.bytes, part.tail);
     }
     return out;

@@ -8,6 +8,8 @@
 //
 // Input: byte 0 picks what goes on the side channel first, bytes 1-4 the
 // memfd's size, then reference frames as [kind][length][body] until the end.
+#include "sidechannel.h"
+
 #include "protocol/arena.h"
 #include "protocol/sharedbody.h"
 
@@ -68,25 +70,6 @@ int makeMemfd(quint32 size, int seals)
     return fd;
 }
 
-bool sendDescriptor(int channel, quint32 announced, int fd)
-{
-    char bytes[4];
-    qToBigEndian<quint32>(announced, bytes);
-    iovec iov{bytes, sizeof bytes};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    cmsghdr *header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
-    return ::sendmsg(channel, &message, MSG_NOSIGNAL) == ssize_t(sizeof bytes);
-}
-
 constexpr int SealChoices[] = {F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, 0,
                                F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE, F_SEAL_GROW};
 
@@ -105,7 +88,7 @@ void run(const quint8 *data, size_t size)
     if (setup & 1) {
         ours = makeMemfd(memfdSize, SealChoices[(setup >> 2) & 3]);
         const quint32 announced = (setup & 2) ? memfdSize + 1 : memfdSize;
-        if (!sendDescriptor(pair[0], announced, ours))
+        if (!SideChannel::sendRaw(pair[0], announced, {ours}))
             fail("sendmsg");
     }
     const quint8 *at = data + 5;

@@ -171,6 +171,7 @@ int main(int argc, char **argv)
     write(shared, QStringLiteral("arena-over-limit"),
           sideChannel(1, arena, reference(1 | 2, arenaReference(300000, 64, 300000, arena))));
     write(shared, QStringLiteral("memfd-body"), sideChannel(1 | 8, 300000, sealedBody));
-    write(shared, QStringLiteral("memfd-size-mismatch"), sideChannel(1 | 8 | 2, 300000, sealedBody));
+    write(shared, QStringLiteral("memfd-size-mismatch"),
+          sideChannel(1 | 8 | 2, 300000, sealedBody));
     return ok ? 0 : 1;
 }

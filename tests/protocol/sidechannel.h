@@ -62,7 +62,7 @@ inline QList<Frame> readAll(const QByteArray &bytes, SharedBodyChannel &channel,
     QList<Frame> frames;
     Frame frame;
     while (reader.read(buffer, &frame) == Status::Ready) {
-        if (frame.type == SharedBodyFrameType) {
+        if (isBodyReference(frame.type)) {
             QString why;
             if (!channel.resolve(&frame, limit, &why)) {
                 if (error)

@@ -150,8 +150,7 @@ void TestArena::unreadArenaFallsBackToMemfd()
         appendFrame(frames, quint16(30 + i), bodies.last());
     }
     const QByteArray wire = pair.sender.divert(frames);
-    QCOMPARE(announcedArenas(wire),
-             QList<qint64>({ArenaHeaderSize + ArenaMinimumData, 0, -1, -1}));
+    QCOMPARE(announcedArenas(wire), QList<qint64>({ArenaHeaderSize + ArenaMinimumData, 0, -1, -1}));
     QCOMPARE(pair.sender.arenaSentCount(), 2);
     QCOMPARE(pair.sender.sentCount(), 4);
     const QList<Frame> got = readAll(wire, pair.receiver);
@@ -297,8 +296,8 @@ void TestArena::senderDistrustsTheConsumedPosition()
     QVERIFY(arena.place(body.constData(), body.size(), nullptr, 0, &first));
     QVERIFY(first.newFd >= 0);
     // The peer's view of the arena: it writes the consumed position.
-    void *map = ::mmap(nullptr, first.newCapacity, PROT_READ | PROT_WRITE, MAP_SHARED,
-                       first.newFd, 0);
+    void *map =
+        ::mmap(nullptr, first.newCapacity, PROT_READ | PROT_WRITE, MAP_SHARED, first.newFd, 0);
     QVERIFY(map != MAP_FAILED);
     *static_cast<quint64 *>(map) = consumed;
     ArenaPlacement second;
