@@ -6,6 +6,7 @@
 #include <QtProcessPool/detail/serialization.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #ifdef QPP_HAVE_LINUX_FEATURES
@@ -173,10 +174,13 @@ IncomingArena::~IncomingArena()
 void IncomingArena::release()
 {
 #ifdef QPP_ARENAS
-    if (m_map)
-        ::munmap(m_map, size_t(m_capacity));
+    if (m_header)
+        ::munmap(m_header, size_t(ArenaHeaderSize));
+    if (m_fd >= 0)
+        ::close(m_fd);
 #endif
-    m_map = nullptr;
+    m_header = nullptr;
+    m_fd = -1;
     m_capacity = 0;
 }
 
@@ -200,14 +204,19 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
         *why = QStringLiteral("shared memory arena of the wrong kind, size or seals");
         return false;
     }
-    void *map = ::mmap(nullptr, size_t(capacity), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd); // the mapping keeps the memory
-    if (map == MAP_FAILED) {
-        *why = QStringLiteral("could not map a shared memory arena of %1 bytes").arg(capacity);
+    // Only the header is mapped (to say how far this side has read); bodies
+    // are read with pread(), which costs no address space (a worker may have
+    // a memory limit) and no page faults.
+    void *header =
+        ::mmap(nullptr, size_t(ArenaHeaderSize), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (header == MAP_FAILED) {
+        ::close(fd);
+        *why = QStringLiteral("could not map a shared memory arena's header");
         return false;
     }
     release();
-    m_map = static_cast<char *>(map);
+    m_header = static_cast<char *>(header);
+    m_fd = fd;
     m_capacity = capacity;
     return true;
 #else
@@ -221,7 +230,7 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
 bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, QByteArray *body, QString *why)
 {
 #ifdef QPP_ARENAS
-    if (!m_map) {
+    if (m_fd < 0) {
         *why = QStringLiteral("arena reference without an arena");
         return false;
     }
@@ -233,8 +242,19 @@ bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, QByteArray *
     if (qsizetype(size) >= detail::LargeBufferSize)
         detail::reserveLarge(*body, qsizetype(size));
     body->resize(qsizetype(size));
-    std::memcpy(body->data(), m_map + offset, size);
-    __atomic_store_n(consumedField(m_map), end, __ATOMIC_RELEASE);
+    for (qsizetype done = 0; done < body->size();) {
+        const ssize_t n = ::pread(m_fd, body->data() + done, size_t(body->size() - done),
+                                  off_t(offset) + off_t(done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *why = QStringLiteral("could not read %1 bytes from a shared memory arena").arg(size);
+            return false;
+        }
+        done += n;
+    }
+    // Read: the sender may write there again.
+    __atomic_store_n(consumedField(m_header), end, __ATOMIC_RELEASE);
     return true;
 #else
     Q_UNUSED(offset);

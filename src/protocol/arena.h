@@ -4,10 +4,10 @@
 
 // A persistent shared-memory arena for large frame bodies, one per direction
 // of a side channel (see sharedbody.h). The sender owns a memfd, mapped once
-// (pre-faulted), and writes each body into it as a ring; the receiver maps the
-// same memfd once, copies each body out when its reference frame arrives, and
-// then says how far it has read by storing the body's end into the arena's
-// header -- no system call per body on either side.
+// (pre-faulted), and writes each body into it as a ring; the receiver keeps
+// the same memfd, reads each body out (pread) when its reference frame
+// arrives, and then says how far it has read by storing the body's end into
+// the arena's header -- no other system call per body on either side.
 //
 //   [ header: quint64 consumed (written by the receiver) | 56 bytes unused ]
 //   [ data: capacity - ArenaHeaderSize bytes, used as a ring              ]
@@ -92,22 +92,22 @@ public:
     IncomingArena(const IncomingArena &) = delete;
     IncomingArena &operator=(const IncomingArena &) = delete;
 
-    /// Takes fd (always: closed here) as the new arena of capacity bytes,
-    /// after checking it: a regular file of exactly that size, sealed against
-    /// shrinking, within ArenaMaximumData. The previous arena is unmapped.
+    /// Takes fd (always: kept or closed here) as the new arena of capacity
+    /// bytes, after checking it: a regular file of exactly that size, sealed
+    /// against shrinking, within ArenaMaximumData. The previous one is let go.
     bool adopt(int fd, quint32 capacity, QString *why);
-    /// Copies size bytes at offset into *body, then tells the sender that
+    /// Reads size bytes at offset into *body, then tells the sender that
     /// everything up to end was read. False, with *why, when they do not lie
     /// inside the arena (or there is none).
     bool take(quint32 offset, quint32 size, quint64 end, QByteArray *body, QString *why);
-    bool isMapped() const { return m_map != nullptr; }
-    /// Unmaps the arena, for a new peer.
+    /// Lets the arena go, for a new peer.
     void reset();
 
 private:
     void release();
 
-    char *m_map = nullptr;
+    char *m_header = nullptr; // the header alone is mapped
+    int m_fd = -1;
     qint64 m_capacity = 0;
 };
 
