@@ -3,8 +3,6 @@
 
 #include "platformfeatures_p.h"
 
-#include <QtProcessPool/detail/serialization.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -29,21 +27,28 @@ quint64 *consumedField(char *map)
     return reinterpret_cast<quint64 *>(map);
 }
 
-/// Makes the pages of a fresh mapping resident now, so that no body written
-/// later waits for the kernel to find memory.
-void prefault(char *map, qint64 size)
+/// Calls transfer(done) (a pread or pwrite of what is left) until size bytes
+/// are done, again after a signal; false on an error or an end of file.
+template <typename Transfer>
+bool transferAll(qint64 size, Transfer transfer)
 {
-#ifdef MADV_HUGEPAGE
-    ::madvise(map, size_t(size), MADV_HUGEPAGE); // used where shmem huge pages are on
-#endif
-#ifdef MADV_POPULATE_WRITE
-    if (::madvise(map, size_t(size), MADV_POPULATE_WRITE) == 0)
-        return;
-#endif
-    const long page = ::sysconf(_SC_PAGESIZE);
-    const qint64 step = page > 0 ? page : 4096;
-    for (qint64 at = 0; at < size; at += step)
-        map[at] = 0;
+    for (qint64 done = 0; done < size;) {
+        const ssize_t n = transfer(done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += n;
+    }
+    return true;
+}
+
+/// Writes size bytes from `from` at offset of fd (pwrite, whole).
+bool writeFully(int fd, const char *from, qint64 size, qint64 offset)
+{
+    return transferAll(size, [&](qint64 done) {
+        return ::pwrite(fd, from + done, size_t(size - done), off_t(offset + done));
+    });
 }
 
 } // namespace
@@ -59,12 +64,12 @@ OutgoingArena::~OutgoingArena()
 void OutgoingArena::release()
 {
 #ifdef QPP_ARENAS
-    if (m_map)
-        ::munmap(m_map, size_t(m_capacity));
+    if (m_header)
+        ::munmap(m_header, size_t(ArenaHeaderSize));
     if (m_fd >= 0)
         ::close(m_fd);
 #endif
-    m_map = nullptr;
+    m_header = nullptr;
     m_fd = -1;
     m_capacity = 0;
     m_head = 0;
@@ -74,12 +79,14 @@ void OutgoingArena::release()
 bool OutgoingArena::create(qint64 bodySize)
 {
 #ifdef QPP_ARENAS
-    release();
-    // Room for the body and a quarter more, in whole 2 MiB steps (a huge page),
-    // so a slightly larger body next time does not make a new arena.
+    // The body in whole 2 MiB steps, and when it grows at least twice what it
+    // was, so that a run of growing bodies makes few arenas. No page is
+    // allocated until a body is written there.
     constexpr qint64 Step = ArenaMinimumData;
-    const qint64 wanted = (bodySize + bodySize / 4 + Step - 1) / Step * Step;
-    const qint64 data = std::clamp(wanted, std::max(bodySize, ArenaMinimumData), ArenaMaximumData);
+    const qint64 wanted =
+        std::max((bodySize + Step - 1) / Step * Step, 2 * (m_capacity - ArenaHeaderSize));
+    const qint64 data = std::clamp(wanted, ArenaMinimumData, ArenaMaximumData);
+    release();
     const qint64 capacity = ArenaHeaderSize + data;
     const int fd = ::memfd_create("qtprocesspool-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -90,15 +97,18 @@ bool OutgoingArena::create(qint64 bodySize)
         ::close(fd);
         return false;
     }
-    void *map = ::mmap(nullptr, size_t(capacity), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
+    // Only the header is mapped (to read how far the peer has read); bodies
+    // are written with pwrite(): no address space, no page faults, and pages
+    // are allocated by the first write, as a memfd of their own would be.
+    void *header =
+        ::mmap(nullptr, size_t(ArenaHeaderSize), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (header == MAP_FAILED) {
         ::close(fd);
         return false;
     }
-    m_map = static_cast<char *>(map);
+    m_header = static_cast<char *>(header);
     m_fd = fd;
     m_capacity = capacity;
-    prefault(m_map, m_capacity);
     return true;
 #else
     Q_UNUSED(bodySize);
@@ -114,13 +124,13 @@ bool OutgoingArena::place(const char *head, qint64 headSize, const char *tail, q
     *placement = ArenaPlacement();
     if (m_broken || size <= 0 || size > ArenaMaximumData)
         return false;
-    if (!m_map || size > m_capacity - ArenaHeaderSize) {
+    if (!m_header || size > m_capacity - ArenaHeaderSize) {
         if (!create(size))
             return false;
         placement->newCapacity = quint32(m_capacity);
         placement->newFd = m_fd;
     } else {
-        const quint64 consumed = __atomic_load_n(consumedField(m_map), __ATOMIC_ACQUIRE);
+        const quint64 consumed = __atomic_load_n(consumedField(m_header), __ATOMIC_ACQUIRE);
         if (consumed < m_consumed || consumed > m_head) {
             // Not a position this side ever gave: the peer wrote nonsense.
             m_broken = true;
@@ -135,12 +145,11 @@ bool OutgoingArena::place(const char *head, qint64 headSize, const char *tail, q
         start += data - start % data; // a body never wraps
     if (start + quint64(size) - m_consumed > data)
         return false; // not read yet: the caller takes another way
-    char *to = m_map + ArenaHeaderSize + start % data;
-    std::memcpy(to, head, size_t(headSize));
-    if (tailSize > 0)
-        std::memcpy(to + headSize, tail, size_t(tailSize));
+    const qint64 at = ArenaHeaderSize + qint64(start % data);
+    if (!writeFully(m_fd, head, headSize, at) || !writeFully(m_fd, tail, tailSize, at + headSize))
+        return false; // (what the arena held is unchanged for the peer)
     m_head = start + quint64(size);
-    placement->offset = quint32(ArenaHeaderSize + start % data);
+    placement->offset = quint32(at);
     placement->end = m_head;
     return true;
 #else
@@ -227,9 +236,8 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
 #endif
 }
 
-bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, QByteArray *body, QString *why)
+bool IncomingArena::contains(quint32 offset, quint32 size, QString *why) const
 {
-#ifdef QPP_ARENAS
     if (m_fd < 0) {
         *why = QStringLiteral("arena reference without an arena");
         return false;
@@ -239,30 +247,36 @@ bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, QByteArray *
         *why = QStringLiteral("arena reference outside the arena");
         return false;
     }
-    if (qsizetype(size) >= detail::LargeBufferSize)
-        detail::reserveLarge(*body, qsizetype(size));
-    body->resize(qsizetype(size));
-    for (qsizetype done = 0; done < body->size();) {
-        const ssize_t n = ::pread(m_fd, body->data() + done, size_t(body->size() - done),
-                                  off_t(offset) + off_t(done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            *why = QStringLiteral("could not read %1 bytes from a shared memory arena").arg(size);
-            return false;
-        }
-        done += n;
+    return true;
+}
+
+bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, char *into, QString *why)
+{
+    Q_ASSERT(m_fd >= 0 && qint64(offset) + size <= m_capacity);
+    if (!readFully(m_fd, into, size, offset)) {
+        *why = QStringLiteral("could not read %1 bytes from a shared memory arena").arg(size);
+        return false;
     }
+#ifdef QPP_ARENAS
     // Read: the sender may write there again.
     __atomic_store_n(consumedField(m_header), end, __ATOMIC_RELEASE);
-    return true;
 #else
-    Q_UNUSED(offset);
-    Q_UNUSED(size);
     Q_UNUSED(end);
-    Q_UNUSED(body);
-    *why = QStringLiteral("shared memory arenas are not supported here");
-    return false;
+#endif
+    return true;
+}
+
+bool readFully(int fd, char *into, qint64 size, qint64 offset)
+{
+#ifdef QPP_ARENAS
+    return transferAll(size, [&](qint64 done) {
+        return ::pread(fd, into + done, size_t(size - done), off_t(offset + done));
+    });
+#else
+    Q_UNUSED(fd);
+    Q_UNUSED(into);
+    Q_UNUSED(offset);
+    return size == 0;
 #endif
 }
 

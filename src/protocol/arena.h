@@ -3,11 +3,12 @@
 #define QTPROCESSPOOL_PROTOCOL_ARENA_H
 
 // A persistent shared-memory arena for large frame bodies, one per direction
-// of a side channel (see sharedbody.h). The sender owns a memfd, mapped once
-// (pre-faulted), and writes each body into it as a ring; the receiver keeps
-// the same memfd, reads each body out (pread) when its reference frame
-// arrives, and then says how far it has read by storing the body's end into
-// the arena's header -- no other system call per body on either side.
+// of a side channel (see sharedbody.h). The sender owns a memfd and writes
+// each body into it (pwrite) as a ring; the receiver keeps the same memfd,
+// reads each body out (pread) when its reference frame arrives, and then says
+// how far it has read by storing the body's end into the arena's header, the
+// one part both sides map -- one system call per body on either side, into
+// memory that stays allocated from body to body.
 //
 //   [ header: quint64 consumed (written by the receiver) | 56 bytes unused ]
 //   [ data: capacity - ArenaHeaderSize bytes, used as a ring              ]
@@ -48,6 +49,10 @@ struct ArenaPlacement
     int newFd = -1;          // its memfd (still owned by the arena)
 };
 
+/// Reads size bytes at offset of fd into `into` (pread, whole). False on an
+/// error or a file that ends first.
+bool readFully(int fd, char *into, qint64 size, qint64 offset);
+
 /// The sending side. Not thread-safe.
 class OutgoingArena
 {
@@ -75,10 +80,10 @@ private:
     bool create(qint64 dataSize);
     void release();
 
-    char *m_map = nullptr;
-    qint64 m_capacity = 0;  // bytes mapped, header included
-    quint64 m_head = 0;     // logical position of the next body
-    quint64 m_consumed = 0; // the last consumed position read (never goes back)
+    char *m_header = nullptr; // the header alone is mapped
+    qint64 m_capacity = 0;    // the memfd's size, header included
+    quint64 m_head = 0;       // logical position of the next body
+    quint64 m_consumed = 0;   // the last consumed position read (never goes back)
     int m_fd = -1;
     bool m_broken = false;
 };
@@ -96,10 +101,12 @@ public:
     /// bytes, after checking it: a regular file of exactly that size, sealed
     /// against shrinking, within ArenaMaximumData. The previous one is let go.
     bool adopt(int fd, quint32 capacity, QString *why);
-    /// Reads size bytes at offset into *body, then tells the sender that
-    /// everything up to end was read. False, with *why, when they do not lie
-    /// inside the arena (or there is none).
-    bool take(quint32 offset, quint32 size, quint64 end, QByteArray *body, QString *why);
+    /// Whether size bytes at offset lie inside the arena; if not, *why.
+    bool contains(quint32 offset, quint32 size, QString *why) const;
+    /// Reads size bytes at offset (contains()) into `into`, then tells the
+    /// sender that everything up to end was read. False, with *why, if the
+    /// bytes could not be read.
+    bool take(quint32 offset, quint32 size, quint64 end, char *into, QString *why);
     /// Lets the arena go, for a new peer.
     void reset();
 

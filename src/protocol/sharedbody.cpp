@@ -8,6 +8,7 @@
 #include <QtCore/QtEndian>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #ifdef QPP_HAVE_LINUX_FEATURES
@@ -267,10 +268,9 @@ bool receiveAnnounced(int channel, quint32 size, int *fd, QString *why)
     return true;
 }
 
-/// Checks that fd is sealed memory of exactly size bytes, and copies it out
-/// (by the kernel: no page faults on a mapping) into a buffer of our own
-/// that outlives the descriptor.
-bool readSealed(int fd, quint32 size, QByteArray *body, QString *why)
+/// Checks that fd is sealed memory of exactly size bytes (its bytes are then
+/// copied out by the kernel, readFully(): no page faults on a mapping).
+bool checkSealed(int fd, quint32 size, QString *why)
 {
     struct stat info
     {
@@ -281,25 +281,39 @@ bool readSealed(int fd, quint32 size, QByteArray *body, QString *why)
         *why = QStringLiteral("shared memory of the wrong kind, size or seals");
         return false;
     }
-    if (qsizetype(size) >= detail::LargeBufferSize)
-        detail::reserveLarge(*body, qsizetype(size));
-    body->resize(qsizetype(size));
-    for (qsizetype done = 0; done < body->size();) {
-        const ssize_t n =
-            ::pread(fd, body->data() + done, size_t(body->size() - done), off_t(done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            *why = QStringLiteral("could not read shared memory of %1 bytes").arg(size);
-            return false;
-        }
-        done += n;
-    }
     return true;
 }
 
 } // namespace
 #endif
+
+QByteArray SharedBodyChannel::bodyBuffer(quint32 size)
+{
+    const qsizetype wanted = qsizetype(size);
+    QByteArray body;
+    if (wanted < detail::LargeBufferSize) {
+        body.resize(wanted);
+        return body;
+    }
+    // The last large buffer, if every frame and value that shared it is gone:
+    // its memory is already there, where a new one would be faulted in page
+    // by page. Taken out, so that filling it does not detach (copy) it.
+    if (!m_spare.isNull() && !m_spare.data_ptr().isShared() && m_spare.capacity() >= wanted) {
+        std::atomic_thread_fence(std::memory_order_acquire); // after the last holder's release
+        body = std::move(m_spare);
+        m_spare = QByteArray();
+    } else {
+        detail::reserveLarge(body, wanted);
+    }
+    body.resize(wanted);
+    return body;
+}
+
+void SharedBodyChannel::keepSpare(const QByteArray &body)
+{
+    if (body.size() >= detail::LargeBufferSize && body.size() >= m_spare.capacity())
+        m_spare = body;
+}
 
 bool SharedBodyChannel::resolve(Frame *frame, qint64 maxBodySize, QString *why)
 {
@@ -328,7 +342,15 @@ bool SharedBodyChannel::resolve(Frame *frame, qint64 maxBodySize, QString *why)
     }
     int fd = -1;
     QByteArray body;
-    const bool ok = receiveAnnounced(m_fd, size, &fd, why) && readSealed(fd, size, &body, why);
+    bool ok = receiveAnnounced(m_fd, size, &fd, why) && checkSealed(fd, size, why);
+    if (ok) {
+        body = bodyBuffer(size);
+        ok = readFully(fd, body.data(), size, 0);
+        if (ok)
+            keepSpare(body);
+        else
+            *why = QStringLiteral("could not read shared memory of %1 bytes").arg(size);
+    }
     if (fd >= 0)
         ::close(fd);
     if (!ok)
@@ -377,9 +399,12 @@ bool SharedBodyChannel::resolveArena(Frame *frame, qint64 maxBodySize, QString *
         if (!m_incoming.adopt(fd, newCapacity, why))
             return false;
     }
-    QByteArray body;
-    if (!m_incoming.take(offset, size, end, &body, why))
+    if (!m_incoming.contains(offset, size, why))
         return false;
+    QByteArray body = bodyBuffer(size);
+    if (!m_incoming.take(offset, size, end, body.data(), why))
+        return false;
+    keepSpare(body);
     frame->type = type;
     frame->body = std::move(body);
     ++m_received;

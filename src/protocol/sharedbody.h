@@ -99,11 +99,17 @@ private:
     /// Sends fd on the side channel with the 4-byte announcement; never blocks.
     bool sendDescriptor(int fd, quint32 announced);
     bool resolveArena(Frame *frame, qint64 maxBodySize, QString *why);
+    /// A buffer of size bytes for a received body, not shared (fill it, then
+    /// keepSpare() it): the spare one when nothing shares it any more.
+    QByteArray bodyBuffer(quint32 size);
+    /// Keeps a large filled body as the spare, unless the spare is larger.
+    void keepSpare(const QByteArray &body);
     static void appendReference(QByteArray &out, quint16 type, quint32 bodySize);
 
     int m_fd = -1;
     OutgoingArena m_outgoing; // the sending side's
     IncomingArena m_incoming; // the receiving side's (the two run on different threads)
+    QByteArray m_spare;       // the receiving side's last large body buffer
     qint64 m_arenaSent = 0;
     qint64 m_arenaReceived = 0;
     qint64 m_sent = 0;
