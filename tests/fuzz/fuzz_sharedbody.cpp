@@ -15,6 +15,7 @@
 
 #include <QtCore/QtEndian>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -65,8 +66,18 @@ int makeMemfd(quint32 size, int seals)
         ::pwrite(fd, pattern.constData() + ArenaHeaderSize, size - ArenaHeaderSize,
                  ArenaHeaderSize) != ssize_t(size - ArenaHeaderSize))
         fail("pwrite");
-    if (seals && ::fcntl(fd, F_ADD_SEALS, seals) != 0)
-        fail("seals");
+    // F_SEAL_WRITE fails with EBUSY while the kernel still holds a reference
+    // to a page just written (a per-CPU LRU batch of another CPU): try again,
+    // and let the input go if it stays so (the library then sends inline).
+    for (int attempt = 0; seals && ::fcntl(fd, F_ADD_SEALS, seals) != 0; ++attempt) {
+        if (errno != EBUSY)
+            fail("seals");
+        if (attempt == 20) {
+            ::close(fd);
+            return -1;
+        }
+        ::usleep(1000);
+    }
     return fd;
 }
 
@@ -87,6 +98,10 @@ void run(const quint8 *data, size_t size)
     int ours = -1; // our descriptor of the memfd sent, to check what was read
     if (setup & 1) {
         ours = makeMemfd(memfdSize, SealChoices[(setup >> 2) & 3]);
+        if (ours < 0) {
+            ::close(pair[0]);
+            return; // the receiver closes its end
+        }
         const quint32 announced = (setup & 2) ? memfdSize + 1 : memfdSize;
         if (!SideChannel::sendRaw(pair[0], announced, {ours}))
             fail("sendmsg");
