@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace SideChannel {
@@ -103,8 +104,15 @@ inline int memfdWith(const QByteArray &bytes, int seals)
     const int fd = ::memfd_create("test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -1;
-    if (::write(fd, bytes.constData(), size_t(bytes.size())) != ssize_t(bytes.size()) ||
-        (seals && ::fcntl(fd, F_ADD_SEALS, seals) != 0)) {
+    bool sealed = ::write(fd, bytes.constData(), size_t(bytes.size())) == ssize_t(bytes.size());
+    // F_SEAL_WRITE fails with EBUSY while the kernel still holds a page just
+    // written (another CPU's LRU batch) for a moment: try again.
+    for (int attempt = 0; sealed && seals && ::fcntl(fd, F_ADD_SEALS, seals) != 0; ++attempt) {
+        sealed = errno == EBUSY && attempt < 100;
+        if (sealed)
+            ::usleep(1000);
+    }
+    if (!sealed) {
         ::close(fd);
         return -1;
     }
