@@ -20,13 +20,6 @@ namespace QtProcessPool::protocol {
 #ifdef QPP_ARENAS
 namespace {
 
-/// The consumed position in a mapped arena's header (8-byte aligned: the
-/// mapping starts on a page).
-quint64 *consumedField(char *map)
-{
-    return reinterpret_cast<quint64 *>(map);
-}
-
 /// Calls transfer(done) (a pread or pwrite of what is left) until size bytes
 /// are done, again after a signal; false on an error or an end of file.
 template <typename Transfer>
@@ -56,12 +49,28 @@ bool writeFully(int fd, const char *from, qint64 size, qint64 offset)
 
 // ---------------------------------------------------------------------------
 
-OutgoingArena::~OutgoingArena()
+bool ArenaFile::open(int fd, qint64 capacity)
 {
-    release();
+#ifdef QPP_ARENAS
+    void *header =
+        ::mmap(nullptr, size_t(ArenaHeaderSize), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (header == MAP_FAILED) {
+        ::close(fd);
+        return false;
+    }
+    close();
+    m_header = static_cast<char *>(header);
+    m_fd = fd;
+    m_capacity = capacity;
+    return true;
+#else
+    Q_UNUSED(fd);
+    Q_UNUSED(capacity);
+    return false;
+#endif
 }
 
-void OutgoingArena::release()
+void ArenaFile::close()
 {
 #ifdef QPP_ARENAS
     if (m_header)
@@ -72,9 +81,28 @@ void OutgoingArena::release()
     m_header = nullptr;
     m_fd = -1;
     m_capacity = 0;
-    m_head = 0;
-    m_consumed = 0;
 }
+
+// The header's first 8 bytes (aligned: the mapping starts on a page).
+quint64 ArenaFile::consumed() const
+{
+#ifdef QPP_ARENAS
+    return __atomic_load_n(reinterpret_cast<const quint64 *>(m_header), __ATOMIC_ACQUIRE);
+#else
+    return 0;
+#endif
+}
+
+void ArenaFile::setConsumed(quint64 end)
+{
+#ifdef QPP_ARENAS
+    __atomic_store_n(reinterpret_cast<quint64 *>(m_header), end, __ATOMIC_RELEASE);
+#else
+    Q_UNUSED(end);
+#endif
+}
+
+// ---------------------------------------------------------------------------
 
 bool OutgoingArena::create(qint64 bodySize)
 {
@@ -84,10 +112,10 @@ bool OutgoingArena::create(qint64 bodySize)
     // allocated until a body is written there.
     constexpr qint64 Step = ArenaMinimumData;
     const qint64 wanted =
-        std::max((bodySize + Step - 1) / Step * Step, 2 * (m_capacity - ArenaHeaderSize));
-    const qint64 data = std::clamp(wanted, ArenaMinimumData, ArenaMaximumData);
-    release();
-    const qint64 capacity = ArenaHeaderSize + data;
+        std::max((bodySize + Step - 1) / Step * Step, 2 * (m_file.capacity() - ArenaHeaderSize));
+    const qint64 capacity =
+        ArenaHeaderSize + std::clamp(wanted, ArenaMinimumData, ArenaMaximumData);
+    discard();
     const int fd = ::memfd_create("qtprocesspool-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return false;
@@ -97,19 +125,9 @@ bool OutgoingArena::create(qint64 bodySize)
         ::close(fd);
         return false;
     }
-    // Only the header is mapped (to read how far the peer has read); bodies
-    // are written with pwrite(): no address space, no page faults, and pages
-    // are allocated by the first write, as a memfd of their own would be.
-    void *header =
-        ::mmap(nullptr, size_t(ArenaHeaderSize), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (header == MAP_FAILED) {
-        ::close(fd);
-        return false;
-    }
-    m_header = static_cast<char *>(header);
-    m_fd = fd;
-    m_capacity = capacity;
-    return true;
+    // Pages are allocated by the first write there, as a memfd of their own
+    // would be, and stay for the next body.
+    return m_file.open(fd, capacity);
 #else
     Q_UNUSED(bodySize);
     return false;
@@ -124,29 +142,30 @@ bool OutgoingArena::place(const char *head, qint64 headSize, const char *tail, q
     *placement = ArenaPlacement();
     if (m_broken || size <= 0 || size > ArenaMaximumData)
         return false;
-    if (!m_header || size > m_capacity - ArenaHeaderSize) {
+    if (!m_file.isOpen() || size > m_file.capacity() - ArenaHeaderSize) {
         if (!create(size))
             return false;
-        placement->newCapacity = quint32(m_capacity);
-        placement->newFd = m_fd;
+        placement->newCapacity = quint32(m_file.capacity());
+        placement->newFd = m_file.fd();
     } else {
-        const quint64 consumed = __atomic_load_n(consumedField(m_header), __ATOMIC_ACQUIRE);
+        const quint64 consumed = m_file.consumed();
         if (consumed < m_consumed || consumed > m_head) {
             // Not a position this side ever gave: the peer wrote nonsense.
             m_broken = true;
-            release();
+            discard();
             return false;
         }
         m_consumed = consumed;
     }
-    const quint64 data = quint64(m_capacity - ArenaHeaderSize);
+    const quint64 data = quint64(m_file.capacity() - ArenaHeaderSize);
     quint64 start = m_head;
     if (start % data + quint64(size) > data)
         start += data - start % data; // a body never wraps
     if (start + quint64(size) - m_consumed > data)
         return false; // not read yet: the caller takes another way
     const qint64 at = ArenaHeaderSize + qint64(start % data);
-    if (!writeFully(m_fd, head, headSize, at) || !writeFully(m_fd, tail, tailSize, at + headSize))
+    if (!writeFully(m_file.fd(), head, headSize, at) ||
+        !writeFully(m_file.fd(), tail, tailSize, at + headSize))
         return false; // (what the arena held is unchanged for the peer)
     m_head = start + quint64(size);
     placement->offset = quint32(at);
@@ -164,39 +183,18 @@ bool OutgoingArena::place(const char *head, qint64 headSize, const char *tail, q
 
 void OutgoingArena::discard()
 {
-    release();
+    m_file.close();
+    m_head = 0;
+    m_consumed = 0;
 }
 
 void OutgoingArena::reset()
 {
-    release();
+    discard();
     m_broken = false;
 }
 
 // ---------------------------------------------------------------------------
-
-IncomingArena::~IncomingArena()
-{
-    release();
-}
-
-void IncomingArena::release()
-{
-#ifdef QPP_ARENAS
-    if (m_header)
-        ::munmap(m_header, size_t(ArenaHeaderSize));
-    if (m_fd >= 0)
-        ::close(m_fd);
-#endif
-    m_header = nullptr;
-    m_fd = -1;
-    m_capacity = 0;
-}
-
-void IncomingArena::reset()
-{
-    release();
-}
 
 bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
 {
@@ -213,20 +211,10 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
         *why = QStringLiteral("shared memory arena of the wrong kind, size or seals");
         return false;
     }
-    // Only the header is mapped (to say how far this side has read); bodies
-    // are read with pread(), which costs no address space (a worker may have
-    // a memory limit) and no page faults.
-    void *header =
-        ::mmap(nullptr, size_t(ArenaHeaderSize), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (header == MAP_FAILED) {
-        ::close(fd);
+    if (!m_file.open(fd, capacity)) {
         *why = QStringLiteral("could not map a shared memory arena's header");
         return false;
     }
-    release();
-    m_header = static_cast<char *>(header);
-    m_fd = fd;
-    m_capacity = capacity;
     return true;
 #else
     Q_UNUSED(fd);
@@ -238,12 +226,13 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
 
 bool IncomingArena::contains(quint32 offset, quint32 size, QString *why) const
 {
-    if (m_fd < 0) {
+    if (!m_file.isOpen()) {
         *why = QStringLiteral("arena reference without an arena");
         return false;
     }
-    if (qint64(offset) < ArenaHeaderSize || qint64(offset) > m_capacity ||
-        qint64(size) > m_capacity - qint64(offset)) {
+    const qint64 capacity = m_file.capacity();
+    if (qint64(offset) < ArenaHeaderSize || qint64(offset) > capacity ||
+        qint64(size) > capacity - qint64(offset)) {
         *why = QStringLiteral("arena reference outside the arena");
         return false;
     }
@@ -252,17 +241,12 @@ bool IncomingArena::contains(quint32 offset, quint32 size, QString *why) const
 
 bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, char *into, QString *why)
 {
-    Q_ASSERT(m_fd >= 0 && qint64(offset) + size <= m_capacity);
-    if (!readFully(m_fd, into, size, offset)) {
+    Q_ASSERT(m_file.isOpen() && qint64(offset) + size <= m_file.capacity());
+    if (!readFully(m_file.fd(), into, size, offset)) {
         *why = QStringLiteral("could not read %1 bytes from a shared memory arena").arg(size);
         return false;
     }
-#ifdef QPP_ARENAS
-    // Read: the sender may write there again.
-    __atomic_store_n(consumedField(m_header), end, __ATOMIC_RELEASE);
-#else
-    Q_UNUSED(end);
-#endif
+    m_file.setConsumed(end); // read: the sender may write there again
     return true;
 }
 

@@ -53,15 +53,39 @@ struct ArenaPlacement
 /// error or a file that ends first.
 bool readFully(int fd, char *into, qint64 size, qint64 offset);
 
+/// An arena's memfd as one side holds it: the descriptor, its size, and its
+/// header, the only part mapped (bodies go through pwrite()/pread(): no
+/// address space, so a worker's memory limit is not spent on arenas, and no
+/// page faults). Not thread-safe.
+class ArenaFile
+{
+public:
+    ArenaFile() = default;
+    ~ArenaFile() { close(); }
+    ArenaFile(const ArenaFile &) = delete;
+    ArenaFile &operator=(const ArenaFile &) = delete;
+
+    /// Takes fd (always: kept, or closed on failure) as an arena of capacity
+    /// bytes and maps its header; the previous one is let go only on success.
+    bool open(int fd, qint64 capacity);
+    void close();
+    bool isOpen() const { return m_fd >= 0; }
+    int fd() const { return m_fd; }
+    qint64 capacity() const { return m_capacity; }
+    /// The receiver's consumed position, as it stored it last.
+    quint64 consumed() const;
+    void setConsumed(quint64 end);
+
+private:
+    char *m_header = nullptr;
+    int m_fd = -1;
+    qint64 m_capacity = 0; // the memfd's size, header included
+};
+
 /// The sending side. Not thread-safe.
 class OutgoingArena
 {
 public:
-    OutgoingArena() = default;
-    ~OutgoingArena();
-    OutgoingArena(const OutgoingArena &) = delete;
-    OutgoingArena &operator=(const OutgoingArena &) = delete;
-
     /// Copies head then tail into the arena, making a new one (placement's
     /// newCapacity, newFd) when the body is larger than the current one can
     /// ever hold. False when there is no room yet (the receiver has not read
@@ -74,17 +98,13 @@ public:
     void reset();
     /// False once the peer's consumed position made no sense (no more use).
     bool isUsable() const { return !m_broken; }
-    qint64 capacity() const { return m_capacity; }
 
 private:
     bool create(qint64 dataSize);
-    void release();
 
-    char *m_header = nullptr; // the header alone is mapped
-    qint64 m_capacity = 0;    // the memfd's size, header included
-    quint64 m_head = 0;       // logical position of the next body
-    quint64 m_consumed = 0;   // the last consumed position read (never goes back)
-    int m_fd = -1;
+    ArenaFile m_file;
+    quint64 m_head = 0;     // logical position of the next body
+    quint64 m_consumed = 0; // the last consumed position read (never goes back)
     bool m_broken = false;
 };
 
@@ -92,11 +112,6 @@ private:
 class IncomingArena
 {
 public:
-    IncomingArena() = default;
-    ~IncomingArena();
-    IncomingArena(const IncomingArena &) = delete;
-    IncomingArena &operator=(const IncomingArena &) = delete;
-
     /// Takes fd (always: kept or closed here) as the new arena of capacity
     /// bytes, after checking it: a regular file of exactly that size, sealed
     /// against shrinking, within ArenaMaximumData. The previous one is let go.
@@ -108,14 +123,10 @@ public:
     /// bytes could not be read.
     bool take(quint32 offset, quint32 size, quint64 end, char *into, QString *why);
     /// Lets the arena go, for a new peer.
-    void reset();
+    void reset() { m_file.close(); }
 
 private:
-    void release();
-
-    char *m_header = nullptr; // the header alone is mapped
-    int m_fd = -1;
-    qint64 m_capacity = 0;
+    ArenaFile m_file;
 };
 
 } // namespace QtProcessPool::protocol

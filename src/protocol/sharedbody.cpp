@@ -411,6 +411,7 @@ bool SharedBodyChannel::resolveArena(Frame *frame, qint64 maxBodySize, QString *
     ++m_arenaReceived;
     return true;
 #else
+    Q_UNUSED(type);
     Q_UNUSED(offset);
     Q_UNUSED(end);
     Q_UNUSED(newCapacity);

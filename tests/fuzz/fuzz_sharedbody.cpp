@@ -15,7 +15,6 @@
 
 #include <QtCore/QtEndian>
 
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -49,36 +48,16 @@ int lowestFreeDescriptor()
 constexpr quint32 MaxMemfdSize = (4u << 20) + 4096;
 
 /// A memfd of size bytes, each byte its offset's low byte (but the header,
-/// zero), with seals.
+/// zero), with seals (memfdWith(): -1 if the kernel would not seal it).
 int makeMemfd(quint32 size, int seals)
 {
-    const int fd = ::memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0 || ::ftruncate(fd, off_t(size)) != 0)
-        fail("memfd");
-    // One write from a pattern made once: each byte its offset's low byte.
-    static const QByteArray pattern = [] {
+    static const QByteArray contents = [] {
         QByteArray bytes(MaxMemfdSize, Qt::Uninitialized);
         for (qsizetype i = 0; i < bytes.size(); ++i)
-            bytes[i] = char(i);
+            bytes[i] = i < ArenaHeaderSize ? '\0' : char(i);
         return bytes;
     }();
-    if (size > ArenaHeaderSize &&
-        ::pwrite(fd, pattern.constData() + ArenaHeaderSize, size - ArenaHeaderSize,
-                 ArenaHeaderSize) != ssize_t(size - ArenaHeaderSize))
-        fail("pwrite");
-    // F_SEAL_WRITE fails with EBUSY while the kernel still holds a reference
-    // to a page just written (a per-CPU LRU batch of another CPU): try again,
-    // and let the input go if it stays so (the library then sends inline).
-    for (int attempt = 0; seals && ::fcntl(fd, F_ADD_SEALS, seals) != 0; ++attempt) {
-        if (errno != EBUSY)
-            fail("seals");
-        if (attempt == 20) {
-            ::close(fd);
-            return -1;
-        }
-        ::usleep(1000);
-    }
-    return fd;
+    return SideChannel::memfdWith(QByteArray::fromRawData(contents.constData(), size), seals);
 }
 
 constexpr int SealChoices[] = {F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, 0,
@@ -100,7 +79,7 @@ void run(const quint8 *data, size_t size)
         ours = makeMemfd(memfdSize, SealChoices[(setup >> 2) & 3]);
         if (ours < 0) {
             ::close(pair[0]);
-            return; // the receiver closes its end
+            return; // not sealed (see memfdWith()); the receiver closes its end
         }
         const quint32 announced = (setup & 2) ? memfdSize + 1 : memfdSize;
         if (!SideChannel::sendRaw(pair[0], announced, {ours}))
