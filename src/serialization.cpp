@@ -54,6 +54,52 @@ QByteArray sharedSlice(const QByteArray &whole, qsizetype pos, qsizetype size)
     return QByteArray(std::move(slice));
 }
 
+void Payload::write(QDataStream &out, const QByteArray &value)
+{
+    if (!splices(value)) {
+        out << value;
+        return;
+    }
+    out << quint32(value.size());
+    // QDataStream's QBuffer writes straight into m_bytes: its size is where
+    // the value's bytes go.
+    m_splices.append(Splice{m_bytes.size(), value});
+    m_splicedSize += value.size();
+}
+
+QList<QByteArray> Payload::pieces() const
+{
+    QList<QByteArray> pieces;
+    pieces.reserve(2 * m_splices.size() + 1);
+    qsizetype from = 0;
+    for (const Splice &splice : m_splices) {
+        if (splice.at > from)
+            pieces.append(sharedSlice(m_bytes, from, splice.at - from));
+        pieces.append(splice.value);
+        from = splice.at;
+    }
+    if (from == 0)
+        pieces.append(m_bytes);
+    else if (m_bytes.size() > from)
+        pieces.append(sharedSlice(m_bytes, from, m_bytes.size() - from));
+    pieces.removeIf([](const QByteArray &piece) { return piece.isEmpty(); });
+    return pieces;
+}
+
+QByteArray Payload::flattened() const
+{
+    if (m_splices.isEmpty())
+        return m_bytes;
+    QByteArray all;
+    if (size() >= LargeBufferSize)
+        reserveLarge(all, size());
+    else
+        all.reserve(size());
+    for (const QByteArray &piece : pieces())
+        all.append(piece);
+    return all;
+}
+
 bool readByteArray(QDataStream &in, QByteArray &value)
 {
     value.clear();

@@ -291,7 +291,7 @@ bool Engine::onTaskFinished(WorkerConnection *w, const Frame &frame)
     }
     if (task->settled) {
         m_ledger.release(task); // canceled or timed out meanwhile: nothing late is delivered
-    } else if (task->sink().addResults(message.results, int(message.resultCount),
+    } else if (task->sink().addResults(message.results.flattened(), int(message.resultCount),
                                        task->group ? task->firstIndex : -1)) {
         if (TaskGroup *group = task->group.get()) {
             group->finishedItems += task->itemCount;

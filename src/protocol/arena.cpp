@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <vector>
 
 #ifdef QPP_HAVE_LINUX_FEATURES
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #define QPP_ARENAS 1
 #endif
@@ -36,16 +39,41 @@ bool transferAll(qint64 size, Transfer transfer)
     return true;
 }
 
-/// Writes size bytes from `from` at offset of fd (pwrite, whole).
-bool writeFully(int fd, const char *from, qint64 size, qint64 offset)
-{
-    return transferAll(size, [&](qint64 done) {
-        return ::pwrite(fd, from + done, size_t(size - done), off_t(offset + done));
-    });
-}
-
 } // namespace
 #endif
+
+bool writePieces(int fd, const QList<QByteArray> &pieces, qint64 offset)
+{
+#ifdef QPP_ARENAS
+    std::vector<iovec> iov;
+    iov.reserve(size_t(pieces.size()));
+    qint64 size = 0;
+    for (const QByteArray &piece : pieces) {
+        if (piece.isEmpty())
+            continue;
+        iov.push_back(iovec{const_cast<char *>(piece.constData()), size_t(piece.size())});
+        size += piece.size();
+    }
+    size_t first = 0; // the first piece not written whole
+    return transferAll(size, [&](qint64 done) {
+        const int count = int(std::min<size_t>(iov.size() - first, IOV_MAX));
+        const ssize_t n = ::pwritev(fd, iov.data() + first, count, off_t(offset + done));
+        for (ssize_t left = std::max<ssize_t>(n, 0); left > 0;) {
+            const size_t step = std::min(size_t(left), iov[first].iov_len);
+            iov[first].iov_base = static_cast<char *>(iov[first].iov_base) + step;
+            iov[first].iov_len -= step;
+            left -= ssize_t(step);
+            first += iov[first].iov_len == 0;
+        }
+        return n;
+    });
+#else
+    Q_UNUSED(fd);
+    Q_UNUSED(pieces);
+    Q_UNUSED(offset);
+    return false;
+#endif
+}
 
 // ---------------------------------------------------------------------------
 
@@ -134,11 +162,12 @@ bool OutgoingArena::create(qint64 bodySize)
 #endif
 }
 
-bool OutgoingArena::place(const char *head, qint64 headSize, const char *tail, qint64 tailSize,
-                          ArenaPlacement *placement)
+bool OutgoingArena::place(const QList<QByteArray> &body, ArenaPlacement *placement)
 {
 #ifdef QPP_ARENAS
-    const qint64 size = headSize + tailSize;
+    qint64 size = 0;
+    for (const QByteArray &piece : body)
+        size += piece.size();
     *placement = ArenaPlacement();
     if (m_broken || size <= 0 || size > ArenaMaximumData)
         return false;
@@ -164,18 +193,14 @@ bool OutgoingArena::place(const char *head, qint64 headSize, const char *tail, q
     if (start + quint64(size) - m_consumed > data)
         return false; // not read yet: the caller takes another way
     const qint64 at = ArenaHeaderSize + qint64(start % data);
-    if (!writeFully(m_file.fd(), head, headSize, at) ||
-        !writeFully(m_file.fd(), tail, tailSize, at + headSize))
+    if (!writePieces(m_file.fd(), body, at))
         return false; // (what the arena held is unchanged for the peer)
     m_head = start + quint64(size);
     placement->offset = quint32(at);
     placement->end = m_head;
     return true;
 #else
-    Q_UNUSED(head);
-    Q_UNUSED(headSize);
-    Q_UNUSED(tail);
-    Q_UNUSED(tailSize);
+    Q_UNUSED(body);
     Q_UNUSED(placement);
     return false;
 #endif

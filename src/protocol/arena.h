@@ -28,6 +28,7 @@
 // is refused.
 
 #include <QtCore/QByteArray>
+#include <QtCore/QList>
 #include <QtCore/QString>
 
 namespace QtProcessPool::protocol {
@@ -52,6 +53,9 @@ struct ArenaPlacement
 /// Reads size bytes at offset of fd into `into` (pread, whole). False on an
 /// error or a file that ends first.
 bool readFully(int fd, char *into, qint64 size, qint64 offset);
+/// Writes the pieces back to back at offset of fd (pwritev, whole); false on
+/// an error.
+bool writePieces(int fd, const QList<QByteArray> &pieces, qint64 offset);
 
 /// An arena's memfd as one side holds it: the descriptor, its size, and its
 /// header, the only part mapped (bodies go through pwrite()/pread(): no
@@ -86,12 +90,12 @@ private:
 class OutgoingArena
 {
 public:
-    /// Copies head then tail into the arena, making a new one (placement's
-    /// newCapacity, newFd) when the body is larger than the current one can
-    /// ever hold. False when there is no room yet (the receiver has not read
-    /// what is there), the body is too large, or arenas are unavailable.
-    bool place(const char *head, qint64 headSize, const char *tail, qint64 tailSize,
-               ArenaPlacement *placement);
+    /// Copies the body's pieces, back to back, into the arena, making a new
+    /// one (placement's newCapacity, newFd) when the body is larger than the
+    /// current one can ever hold. False when there is no room yet (the
+    /// receiver has not read what is there), the body is too large, or arenas
+    /// are unavailable.
+    bool place(const QList<QByteArray> &body, ArenaPlacement *placement);
     /// The new arena of the last placement could not be sent: forget it.
     void discard();
     /// Forgets everything, for a new peer.

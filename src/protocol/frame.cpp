@@ -18,9 +18,12 @@ void reserveFor(QByteArray &out, qint64 more)
 }
 } // namespace
 
-void appendFrame(QByteArray &out, quint16 type, const QByteArray &head, const QByteArray &tail)
+void appendFrame(QByteArray &out, quint16 type, const QByteArray &head,
+                 const QList<QByteArray> &tail)
 {
-    const qint64 bodySize = qint64(head.size()) + tail.size();
+    qint64 bodySize = head.size();
+    for (const QByteArray &piece : tail)
+        bodySize += piece.size();
     Q_ASSERT(bodySize <= AbsoluteMaxMessageSize);
     char header[HeaderSize];
     qToBigEndian<quint32>(quint32(bodySize), header);
@@ -29,12 +32,13 @@ void appendFrame(QByteArray &out, quint16 type, const QByteArray &head, const QB
     reserveFor(out, HeaderSize + bodySize);
     out.append(header, HeaderSize);
     out.append(head);
-    out.append(tail);
+    for (const QByteArray &piece : tail)
+        out.append(piece);
 }
 
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &body)
 {
-    appendFrame(out, type, body, QByteArray());
+    appendFrame(out, type, body, {});
 }
 
 QByteArray encodeFrame(quint16 type, const QByteArray &body)
@@ -58,7 +62,7 @@ void OutgoingFrames::append(const QByteArray &frames)
     }
 }
 
-void OutgoingFrames::append(quint16 type, const QByteArray &head, const QByteArray &tail)
+void OutgoingFrames::append(quint16 type, const QByteArray &head, const QList<QByteArray> &tail)
 {
     m_parts.push_back(Part{head, tail, type, true});
 }

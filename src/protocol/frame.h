@@ -10,6 +10,7 @@
 
 #include <QtCore/QByteArray>
 #include <QtCore/QIODevice>
+#include <QtCore/QList>
 #include <QtCore/QString>
 
 #include <vector>
@@ -33,28 +34,30 @@ struct Frame
 QByteArray encodeFrame(quint16 type, const QByteArray &body);
 /// Appends the frame to out (saves a copy when batching frames).
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &body);
-/// The same for a body given in two pieces, head then tail.
-void appendFrame(QByteArray &out, quint16 type, const QByteArray &head, const QByteArray &tail);
+/// The same for a body given in pieces, head then each piece of tail.
+void appendFrame(QByteArray &out, quint16 type, const QByteArray &head,
+                 const QList<QByteArray> &tail);
 
 /// Frames on their way out, in order. A frame whose body ends with a large
-/// payload is kept in two pieces, head and payload, so the payload is never
-/// copied into a frame: it can go through shared memory straight from its own
-/// buffer (SharedBodyChannel::wire()).
+/// payload is kept in pieces, its head and the payload's own pieces
+/// (detail::Payload), so the payload is never copied into a frame: it can go
+/// through shared memory straight from its own buffers
+/// (SharedBodyChannel::wire()).
 class OutgoingFrames
 {
 public:
     struct Part
     {
-        QByteArray bytes; // whole frames; or, when split, the head of one body
-        QByteArray tail;  // split: the rest of the body
-        quint16 type = 0; // split: the frame's type
+        QByteArray bytes;       // whole frames; or, when split, the head of one body
+        QList<QByteArray> tail; // split: the rest of the body, in pieces
+        quint16 type = 0;       // split: the frame's type
         bool split = false;
     };
 
     /// Whole frames, back to back.
     void append(const QByteArray &frames);
     /// One frame of that type whose body is head followed by tail.
-    void append(quint16 type, const QByteArray &head, const QByteArray &tail);
+    void append(quint16 type, const QByteArray &head, const QList<QByteArray> &tail);
     void append(OutgoingFrames &&other);
     bool isEmpty() const { return m_parts.empty(); }
     void clear() { m_parts.clear(); }

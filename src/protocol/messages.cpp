@@ -46,6 +46,15 @@ public:
         m_bytes.append(value);
         return *this;
     }
+    Writer &operator<<(const detail::Payload &value)
+    {
+        if (value.isNull())
+            return *this << NullMarker;
+        *this << quint32(value.size());
+        for (const QByteArray &piece : value.pieces())
+            m_bytes.append(piece);
+        return *this;
+    }
     Writer &operator<<(const QString &value)
     {
         if (value.isNull())
@@ -118,6 +127,13 @@ public:
                         : m_body.mid(m_pos, size);
             m_pos += size;
         }
+        return *this;
+    }
+    Reader &operator>>(detail::Payload &value)
+    {
+        QByteArray bytes;
+        *this >> bytes;
+        value = std::move(bytes);
         return *this;
     }
     Reader &operator>>(QString &value)
@@ -228,7 +244,7 @@ namespace {
 constexpr qsizetype SplitPayloadSize = 64 * 1024;
 
 /// The length prefix QDataStream writes for payload, ending the head.
-quint32 payloadPrefix(const QByteArray &payload)
+quint32 payloadPrefix(const detail::Payload &payload)
 {
     return payload.isNull() ? NullMarker : quint32(payload.size());
 }
@@ -241,7 +257,7 @@ void appendMessage(OutgoingFrames &out, const RunTask &m)
     Writer head;
     head << m.taskId << m.name << m.argTypes << m.resultType << m.itemCount
          << payloadPrefix(m.arguments);
-    out.append(quint16(RunTask::Type), head.take(), m.arguments);
+    out.append(quint16(RunTask::Type), head.take(), m.arguments.pieces());
 }
 
 void appendMessage(OutgoingFrames &out, const TaskFinished &m)
@@ -250,7 +266,7 @@ void appendMessage(OutgoingFrames &out, const TaskFinished &m)
         return out.append(encodeMessage(m));
     Writer head;
     head << m.taskId << m.resultCount << payloadPrefix(m.results);
-    out.append(quint16(TaskFinished::Type), head.take(), m.results);
+    out.append(quint16(TaskFinished::Type), head.take(), m.results.pieces());
 }
 
 QByteArray encodeMessage(const RunTask &m)

@@ -23,6 +23,8 @@
 
 #include "protocol/frame.h"
 
+#include <QtProcessPool/detail/serialization.h>
+
 #include <QtCore/QByteArray>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
@@ -94,7 +96,8 @@ struct RunTask
     /// 0: arguments hold one call. N > 0: a chunk of mapped(): arguments hold
     /// N calls back to back, and the task produces N results in order.
     quint32 itemCount = 0;
-    QByteArray arguments;
+    /// Decoded: one piece. Sent: as serialized, large QByteArray values spliced.
+    detail::Payload arguments;
 };
 
 struct CancelTask
@@ -168,7 +171,7 @@ struct TaskFinished
     static constexpr MessageType Type = MessageType::TaskFinished;
     quint64 taskId = 0;
     quint32 resultCount = 0;
-    QByteArray results;
+    detail::Payload results; // as RunTask::arguments
 };
 
 struct TaskFailed

@@ -32,19 +32,6 @@ constexpr int ArenaReferenceSize = 2 + 4 + 4 + 8 + 4;
 #ifdef QPP_SHARED_BODIES
 constexpr int RequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
-bool writeAll(int fd, const char *data, qint64 size)
-{
-    while (size > 0) {
-        const ssize_t written = ::write(fd, data, size_t(std::min<qint64>(size, 1 << 30)));
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written <= 0)
-            return false;
-        data += written;
-        size -= written;
-    }
-    return true;
-}
 #endif
 
 } // namespace
@@ -81,12 +68,14 @@ void SharedBodyChannel::reset(int fd)
     m_incoming.reset();
 }
 
-bool SharedBodyChannel::share(QByteArray &out, quint16 type, const char *head, qint64 headSize,
-                              const char *tail, qint64 tailSize)
+bool SharedBodyChannel::share(QByteArray &out, quint16 type, const QList<QByteArray> &body)
 {
-    const quint32 size = quint32(headSize + tailSize);
+    qint64 bodySize = 0;
+    for (const QByteArray &piece : body)
+        bodySize += piece.size();
+    const quint32 size = quint32(bodySize);
     ArenaPlacement placement;
-    if (m_outgoing.place(head, headSize, tail, tailSize, &placement)) {
+    if (m_outgoing.place(body, &placement)) {
         if (placement.newFd < 0 || sendDescriptor(placement.newFd, placement.newCapacity)) {
             char reference[ArenaReferenceSize];
             qToBigEndian<quint16>(type, reference);
@@ -102,7 +91,7 @@ bool SharedBodyChannel::share(QByteArray &out, quint16 type, const char *head, q
         }
         m_outgoing.discard(); // the peer never got it
     }
-    if (!sendBody(head, headSize, tail, tailSize))
+    if (!sendBody(body, size))
         return false;
     appendReference(out, type, size);
     return true;
@@ -139,25 +128,21 @@ bool SharedBodyChannel::sendDescriptor(int fd, quint32 announced)
 #endif
 }
 
-bool SharedBodyChannel::sendBody(const char *head, qint64 headSize, const char *tail,
-                                 qint64 tailSize)
+bool SharedBodyChannel::sendBody(const QList<QByteArray> &body, quint32 size)
 {
 #ifdef QPP_SHARED_BODIES
     const int memfd = ::memfd_create("qtprocesspool-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (memfd < 0)
         return false;
-    const qint64 size = headSize + tailSize;
-    const bool sent = writeAll(memfd, head, headSize) && writeAll(memfd, tail, tailSize) &&
+    const bool sent = writePieces(memfd, body, 0) &&
                       ::fcntl(memfd, F_ADD_SEALS, RequiredSeals | F_SEAL_SEAL) == 0 &&
-                      sendDescriptor(memfd, quint32(size));
+                      sendDescriptor(memfd, size);
     ::close(memfd);
     m_sent += sent;
     return sent;
 #else
-    Q_UNUSED(head);
-    Q_UNUSED(headSize);
-    Q_UNUSED(tail);
-    Q_UNUSED(tailSize);
+    Q_UNUSED(body);
+    Q_UNUSED(size);
     return false;
 #endif
 }
@@ -181,10 +166,14 @@ QByteArray SharedBodyChannel::wire(const OutgoingFrames &frames)
             out += divert(part.bytes);
             continue;
         }
-        const qint64 bodySize = qint64(part.bytes.size()) + part.tail.size();
+        QList<QByteArray> body{part.bytes};
+        qint64 bodySize = part.bytes.size();
+        for (const QByteArray &piece : part.tail) {
+            body.append(piece);
+            bodySize += piece.size();
+        }
         if (m_fd < 0 || bodySize < SharedBodyThreshold || isBodyReference(part.type) ||
-            !share(out, part.type, part.bytes.constData(), part.bytes.size(), part.tail.constData(),
-                   part.tail.size()))
+            !share(out, part.type, body))
             appendFrame(out, part.type, part.bytes, part.tail);
     }
     return out;
@@ -206,7 +195,8 @@ QByteArray SharedBodyChannel::divert(const QByteArray &frames)
             break; // not whole frames: leave the rest alone
         if (bodySize >= SharedBodyThreshold && !isBodyReference(type)) {
             QByteArray reference;
-            if (share(reference, type, header + HeaderSize, bodySize)) {
+            if (share(reference, type,
+                      {QByteArray::fromRawData(header + HeaderSize, qsizetype(bodySize))})) {
                 if (out.isEmpty())
                     out.reserve(frames.size() - bodySize);
                 out.append(frames.constData() + copiedUpTo, pos - copiedUpTo);

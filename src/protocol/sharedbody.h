@@ -19,7 +19,7 @@
 // Where memfd or the channel is unavailable, bodies go inline as before.
 //
 // Most bodies do not need a memfd of their own: each direction has a
-// persistent arena (arena.h), mapped once on both sides, and a body placed
+// persistent arena (arena.h), kept from body to body, and a body placed
 // there leaves as an arena reference frame
 //   type ArenaBodyFrameType, body: quint16 type, quint32 size, quint32 offset,
 //                                 quint64 end, quint32 new arena's capacity
@@ -90,12 +90,12 @@ public:
     qint64 arenaReceivedCount() const { return m_arenaReceived; }
 
 private:
-    /// Puts head followed by tail into shared memory (the arena, else a sealed
-    /// memfd) and appends the reference frame to out; false: it goes inline.
-    bool share(QByteArray &out, quint16 type, const char *head, qint64 headSize,
-               const char *tail = nullptr, qint64 tailSize = 0);
-    /// Sends head followed by tail as one body in a sealed memfd.
-    bool sendBody(const char *head, qint64 headSize, const char *tail, qint64 tailSize);
+    /// Puts a frame's body, given in pieces, into shared memory (the arena,
+    /// else a sealed memfd) and appends the reference frame to out; false: it
+    /// goes inline.
+    bool share(QByteArray &out, quint16 type, const QList<QByteArray> &body);
+    /// Sends the body's pieces, size bytes in all, in a sealed memfd.
+    bool sendBody(const QList<QByteArray> &body, quint32 size);
     /// Sends fd on the side channel with the 4-byte announcement; never blocks.
     bool sendDescriptor(int fd, quint32 announced);
     bool resolveArena(Frame *frame, qint64 maxBodySize, QString *why);

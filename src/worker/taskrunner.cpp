@@ -175,7 +175,7 @@ OutgoingFrames TaskRunner::call(const RunTask &task, const detail::TaskEntry &en
                        QStringLiteral("the arguments of task '%1' do not decode as (%2)")
                            .arg(task.name, entry.argTypes.join(QStringLiteral(", "))));
     };
-    QDataStream in(task.arguments);
+    QDataStream in(task.arguments.flattened());
     in.setVersion(detail::StreamVersion);
     const quint32 calls = std::max<quint32>(task.itemCount, 1);
     try {

@@ -23,6 +23,10 @@ inline bool same(const QByteArray &a, const QByteArray &b)
 {
     return a.isNull() == b.isNull() && a == b;
 }
+inline bool same(const detail::Payload &a, const detail::Payload &b)
+{
+    return same(a.flattened(), b.flattened());
+}
 inline bool same(const QString &a, const QString &b)
 {
     return a.isNull() == b.isNull() && a == b;
@@ -46,6 +50,10 @@ inline QByteArray show(const QByteArray &bytes)
     if (!bytes.isEmpty())
         out += ' ' + bytes.left(16).toHex() + (bytes.size() > 16 ? "..." : "");
     return out;
+}
+inline QByteArray show(const detail::Payload &payload)
+{
+    return show(payload.flattened());
 }
 inline QByteArray show(const QString &text)
 {

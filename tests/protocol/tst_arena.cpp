@@ -293,7 +293,7 @@ void TestArena::senderDistrustsTheConsumedPosition()
     OutgoingArena arena;
     const QByteArray body = pattern(300000);
     ArenaPlacement first;
-    QVERIFY(arena.place(body.constData(), body.size(), nullptr, 0, &first));
+    QVERIFY(arena.place({body}, &first));
     QVERIFY(first.newFd >= 0);
     // The peer's view of the arena: it writes the consumed position.
     void *map =
@@ -301,7 +301,7 @@ void TestArena::senderDistrustsTheConsumedPosition()
     QVERIFY(map != MAP_FAILED);
     *static_cast<quint64 *>(map) = consumed;
     ArenaPlacement second;
-    QCOMPARE(arena.place(body.constData(), body.size(), nullptr, 0, &second), usable);
+    QCOMPARE(arena.place({body}, &second), usable);
     QCOMPARE(arena.isUsable(), usable);
     if (usable) {
         QCOMPARE(second.newFd, -1);
@@ -312,7 +312,7 @@ void TestArena::senderDistrustsTheConsumedPosition()
             // Going back is nonsense too.
             *static_cast<quint64 *>(map) = consumed - 1;
             ArenaPlacement third;
-            QVERIFY(!arena.place(body.constData(), body.size(), nullptr, 0, &third));
+            QVERIFY(!arena.place({body}, &third));
             QVERIFY(!arena.isUsable());
         }
     }

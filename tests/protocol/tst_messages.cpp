@@ -582,7 +582,7 @@ void TestMessages::matchesQDataStream()
         QDataStream out(&written, QIODevice::WriteOnly);
         out.setVersion(QDataStream::Qt_6_0);
         out << task.taskId << task.name << task.argTypes << task.resultType << task.itemCount
-            << task.arguments;
+            << task.arguments.flattened();
     }
     QCOMPARE(encodeBody(task).toHex(), written.toHex());
     RunTask decoded;
@@ -608,7 +608,7 @@ void TestMessages::matchesQDataStream()
         {
             QDataStream out(&written, QIODevice::WriteOnly);
             out.setVersion(QDataStream::Qt_6_0);
-            out << finished.taskId << finished.resultCount << finished.results;
+            out << finished.taskId << finished.resultCount << finished.results.flattened();
         }
         QCOMPARE(encodeBody(finished).toHex(), written.toHex());
         QCOMPARE(encodeMessage(finished), encodeFrame(quint16(TaskFinished::Type), written));

@@ -210,7 +210,7 @@ void TestTaskRunner::valueIsStartedThenFinished()
     QVERIFY(r.startedThenEnded(7, &finished));
     QCOMPARE(finished.taskId, quint64(7));
     QCOMPARE(finished.resultCount, quint32(1));
-    QCOMPARE(intsOf(finished.results, 1), QList<int>{144});
+    QCOMPARE(intsOf(finished.results.flattened(), 1), QList<int>{144});
 }
 
 void TestTaskRunner::mappedChunkGivesEveryResult()
@@ -220,7 +220,7 @@ void TestTaskRunner::mappedChunkGivesEveryResult()
     TaskFinished finished;
     QVERIFY(r.startedThenEnded(8, &finished));
     QCOMPARE(finished.resultCount, quint32(3));
-    QCOMPARE(intsOf(finished.results, 3), (QList<int>{4, 9, 16}));
+    QCOMPARE(intsOf(finished.results.flattened(), 3), (QList<int>{4, 9, 16}));
 }
 
 void TestTaskRunner::exceptionIsTranslated_data()
@@ -278,11 +278,11 @@ void TestTaskRunner::badArgumentsFail_data()
         << request<double, int>(11, "runner.square", 12)
         << "task 'runner.square' returns int but the caller expects double";
     RunTask truncated = request<int, int>(11, "runner.square", 12);
-    truncated.arguments.chop(1);
+    truncated.arguments = truncated.arguments.flattened().chopped(1);
     QTest::newRow("arguments cut short")
         << truncated << "the arguments of task 'runner.square' do not decode as (int)";
     RunTask trailing = request<int, int>(11, "runner.square", 12);
-    trailing.arguments.append('\0');
+    trailing.arguments = trailing.arguments.flattened() + '\0';
     QTest::newRow("bytes after the arguments")
         << trailing << "the arguments of task 'runner.square' do not decode as (int)";
 }

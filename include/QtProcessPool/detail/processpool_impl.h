@@ -139,19 +139,19 @@ auto ProcessPool::mapped(F f, const Sequence &items, int chunkSize)
             const int chunk =
                 chunkSize > 0 ? chunkSize : detail::autoChunkSize(count, maxWorkers());
             request.totalItems = int(count);
-            QByteArray bytes;
+            detail::Payload bytes;
             std::optional<QDataStream> out; // one per chunk, not per item
             int inChunk = 0;
             for (auto it = begin(items); it != end(items); ++it) {
                 if (!out) {
-                    out.emplace(&bytes, QIODevice::WriteOnly | QIODevice::Append);
+                    out.emplace(bytes.bytes(), QIODevice::WriteOnly | QIODevice::Append);
                     out->setVersion(detail::StreamVersion);
                 }
-                detail::writeConverted<Item>(*out, *it);
+                detail::writeConverted<Item>(*out, bytes, *it);
                 if (++inChunk == chunk) {
                     out.reset();
                     request.chunks.emplace_back(std::move(bytes), inChunk);
-                    bytes = QByteArray();
+                    bytes = detail::Payload();
                     inChunk = 0;
                 }
             }

@@ -82,7 +82,7 @@ private:
 /// What a task produced, serialized with StreamVersion (filled in the worker).
 struct TaskOutput
 {
-    QByteArray results;
+    Payload results;
     int resultCount = 0;
     /// Appends to results: one stream for all the results of a call or a
     /// chunk, not one (with its QBuffer) per value. Reset before taking results.
@@ -144,11 +144,11 @@ void writeResult(TaskOutput &output, const T &value)
     if (!output.stream) {
         if (output.results.isEmpty())
             output.results = bufferFor(serializedSizeHint(value));
-        output.stream = std::make_unique<QDataStream>(&output.results,
+        output.stream = std::make_unique<QDataStream>(output.results.bytes(),
                                                       QIODevice::WriteOnly | QIODevice::Append);
         output.stream->setVersion(StreamVersion);
     }
-    *output.stream << value;
+    writeValue(*output.stream, output.results, value);
     ++output.resultCount;
 }
 

@@ -8,6 +8,7 @@
 #include <QtCore/QByteArray>
 #include <QtCore/QDataStream>
 #include <QtCore/QIODevice>
+#include <QtCore/QList>
 #include <QtCore/QString>
 
 #include <tuple>
@@ -40,12 +41,75 @@ QTPROCESSPOOL_EXPORT QByteArray sharedSlice(const QByteArray &whole, qsizetype p
 /// if corrupt.
 QTPROCESSPOOL_EXPORT bool readByteArray(QDataStream &in, QByteArray &value);
 
-/// The bytes QDataStream needs for value where cheaply known, else 0.
+/// QByteArray values from this size on are spliced into a Payload rather
+/// than copied into it.
+inline constexpr qsizetype SpliceSize = 64 * 1024;
+
+/// Serialized values: exactly what QDataStream writes, except that a large
+/// QByteArray value is not copied in. Its length prefix is written, and the
+/// value itself is kept at that point as a piece of its own, sharing its
+/// buffer as any copy of a QByteArray does (so the caller's later changes
+/// still cannot reach it: they detach). Sending a payload copies each piece
+/// once, straight from where it is, into shared memory or a socket.
+class QTPROCESSPOOL_EXPORT Payload
+{
+public:
+    Payload() = default;
+    /// Bytes serialized already, nothing spliced (a received payload).
+    Payload(QByteArray bytes) // NOLINT(google-explicit-constructor): a payload is bytes
+        : m_bytes(std::move(bytes))
+    {
+    }
+
+    /// Where a QDataStream writes everything that is not spliced.
+    QByteArray *bytes() { return &m_bytes; }
+    /// Writes value through out, which writes into bytes(), as out << value
+    /// would: a large value that owns its bytes is spliced, not copied.
+    void write(QDataStream &out, const QByteArray &value);
+    /// Whether write() splices value.
+    static bool splices(const QByteArray &value)
+    {
+        // No capacity: raw data (QByteArray::fromRawData()), which the
+        // caller may free once the call returns. That is copied.
+        return value.size() >= SpliceSize && value.capacity() > 0;
+    }
+
+    qsizetype size() const { return m_bytes.size() + m_splicedSize; }
+    bool isEmpty() const { return size() == 0; }
+    /// As QByteArray::isNull() for the bytes it stands for (a null payload
+    /// is written as a null QByteArray).
+    bool isNull() const { return m_bytes.isNull() && m_splices.isEmpty(); }
+    /// Everything in order, as pieces to be sent back to back; no bytes are
+    /// copied. Empty pieces are left out.
+    QList<QByteArray> pieces() const;
+    /// Everything in one buffer: the bytes themselves when nothing is
+    /// spliced, else a copy.
+    QByteArray flattened() const;
+
+    friend bool operator==(const Payload &a, const Payload &b)
+    {
+        return a.isNull() == b.isNull() && a.flattened() == b.flattened();
+    }
+    friend bool operator!=(const Payload &a, const Payload &b) { return !(a == b); }
+
+private:
+    struct Splice
+    {
+        qsizetype at = 0; // where in m_bytes the value goes
+        QByteArray value;
+    };
+    QByteArray m_bytes;
+    QList<Splice> m_splices;
+    qsizetype m_splicedSize = 0;
+};
+
+/// The bytes QDataStream needs for value where cheaply known, else 0 (the
+/// bytes a Payload holds for it: a spliced value takes only its prefix).
 template <typename T>
 qsizetype serializedSizeHint(const T &value)
 {
     if constexpr (std::is_same_v<T, QByteArray>)
-        return 4 + value.size();
+        return Payload::splices(value) ? 4 : 4 + value.size();
     else if constexpr (std::is_same_v<T, QString>)
         return 4 + 2 * value.size();
     else
@@ -61,31 +125,41 @@ inline QByteArray bufferFor(qsizetype hint)
     return bytes;
 }
 
+/// Writes value into payload through out (which writes into payload.bytes()).
+template <typename T>
+void writeValue(QDataStream &out, Payload &payload, const T &value)
+{
+    if constexpr (std::is_same_v<T, QByteArray>)
+        payload.write(out, value);
+    else
+        out << value;
+}
+
 template <typename P, typename A>
-void writeConverted(QDataStream &out, A &&arg)
+void writeConverted(QDataStream &out, Payload &payload, A &&arg)
 {
     using Decayed = std::decay_t<A>;
     if constexpr (std::is_same_v<Decayed, P>) {
-        out << static_cast<const P &>(arg);
+        writeValue(out, payload, static_cast<const P &>(arg));
     } else if constexpr (std::is_same_v<P, QString> && (std::is_same_v<Decayed, const char *> ||
                                                         std::is_same_v<Decayed, char *>)) {
         out << QString::fromUtf8(arg); // also under QT_NO_CAST_FROM_ASCII
     } else {
         const P converted = std::forward<A>(arg); // implicit conversion, as a call would do
-        out << converted;
+        writeValue(out, payload, converted);
     }
 }
 
 /// Converts each argument to its parameter type and writes it, now: later
 /// changes to the caller's objects cannot reach the task.
 template <typename... P, typename... A>
-QByteArray serializeArguments(std::tuple<P...> *, A &&...args)
+Payload serializeArguments(std::tuple<P...> *, A &&...args)
 {
-    QByteArray bytes = bufferFor((qsizetype(0) + ... + serializedSizeHint(std::as_const(args))));
-    QDataStream out(&bytes, QIODevice::WriteOnly);
+    Payload payload(bufferFor((qsizetype(0) + ... + serializedSizeHint(std::as_const(args)))));
+    QDataStream out(payload.bytes(), QIODevice::WriteOnly);
     out.setVersion(StreamVersion);
-    (writeConverted<P>(out, std::forward<A>(args)), ...);
-    return bytes;
+    (writeConverted<P>(out, payload, std::forward<A>(args)), ...);
+    return payload;
 }
 
 /// Reads a value written with StreamVersion; false if the bytes do not hold

@@ -132,7 +132,7 @@ struct TaskRequest
     QString name;
     QStringList argTypes;
     QString resultType;
-    QByteArray arguments;
+    Payload arguments; // serialized (serializeArguments())
     int priority = 0;
     std::chrono::milliseconds timeout{0};
     /// Results one call must deliver: 1 (0 for void) for a plain task; -1 for
@@ -147,7 +147,7 @@ struct MapRequest
     QString name;
     QStringList argTypes;
     QString resultType;
-    std::vector<std::pair<QByteArray, int>> chunks; // serialized items, item count
+    std::vector<std::pair<Payload, int>> chunks; // serialized items, item count
     int totalItems = 0;
     std::unique_ptr<ResultSink> sink;
 };
