@@ -59,6 +59,7 @@ private Q_SLOTS:
     void thousandMixedTasks();
     void bigResult();
     void largePayloadsGoThroughSharedMemory();
+    void receivedPayloadsOutliveThePool();
     void pacedDeliveriesLoseNothing();
     void blockingWaitsAreNotPaced();
     void resultOverMessageLimit();
@@ -670,6 +671,34 @@ void TestProcessPool::largePayloadsGoThroughSharedMemory()
     QCOMPARE(pool.statistics().sharedMemoryTransfers, 0);
 #endif
     QCOMPARE(pool.run(square, 5).result(), 25); // and on it goes
+}
+
+void TestProcessPool::receivedPayloadsOutliveThePool()
+{
+    // Large results are read in place (views of the worker's arena). One
+    // kept holds its space: later ones take another way, all byte for byte;
+    // and every one stays valid after the worker and the pool are gone.
+    const QByteArray big = patternBytes(5 * 1024 * 1024 + 3, 2);
+    QByteArray kept;
+    QList<QByteArray> later;
+    {
+        ProcessPool pool;
+        pool.setMaxWorkers(1);
+        kept = pool.run(reversed, big).result();
+        QCOMPARE(kept, reversed(big));
+        for (int i = 0; i < 4; ++i) {
+            later.append(pool.run(reversed, patternBytes(3 * 1024 * 1024 + i, i)).result());
+            QCOMPARE(later.last(), reversed(patternBytes(3 * 1024 * 1024 + i, i)));
+        }
+        QByteArray changed = later.first(); // a copy of its own once written
+        changed[0] = char(changed[0] + 1);
+        QCOMPARE(later.first(), reversed(patternBytes(3 * 1024 * 1024, 0)));
+    }
+    QCOMPARE(kept, reversed(big));
+    for (int i = 0; i < 4; ++i)
+        QCOMPARE(later[i], reversed(patternBytes(3 * 1024 * 1024 + i, i)));
+    kept.append("!"); // detaches: never in place
+    QCOMPARE(kept.chopped(1), reversed(big));
 }
 
 void TestProcessPool::pacedDeliveriesLoseNothing()

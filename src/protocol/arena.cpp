@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <iterator>
 #include <vector>
 
 #ifdef QPP_HAVE_LINUX_FEATURES
@@ -140,9 +141,9 @@ bool OutgoingArena::create(qint64 bodySize)
     // allocated until a body is written there.
     constexpr qint64 Step = ArenaMinimumData;
     const qint64 wanted =
-        std::max((bodySize + Step - 1) / Step * Step, 2 * (m_file.capacity() - ArenaHeaderSize));
+        std::max((bodySize + Step - 1) / Step * Step, 2 * (m_file.capacity() - ArenaDataOffset));
     const qint64 capacity =
-        ArenaHeaderSize + std::clamp(wanted, ArenaMinimumData, ArenaMaximumData);
+        ArenaDataOffset + std::clamp(wanted, ArenaMinimumData, ArenaMaximumData);
     discard();
     const int fd = ::memfd_create("qtprocesspool-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -169,10 +170,14 @@ bool OutgoingArena::place(const QList<QByteArray> &body, ArenaPlacement *placeme
     for (const QByteArray &piece : body)
         size += piece.size();
     *placement = ArenaPlacement();
-    if (m_broken || size <= 0 || size > ArenaMaximumData)
+    // Each body takes whole slots: ArenaSlotRoom bytes, then the body and a
+    // '\0' (a view of it ends as a QByteArray does), then up to the next
+    // ArenaSlotSize boundary.
+    const qint64 taken = ArenaSlotRoom + size + 1;
+    if (m_broken || size <= 0 || taken > ArenaMaximumData)
         return false;
-    if (!m_file.isOpen() || size > m_file.capacity() - ArenaHeaderSize) {
-        if (!create(size))
+    if (!m_file.isOpen() || taken > m_file.capacity() - ArenaDataOffset) {
+        if (!create(taken))
             return false;
         placement->newCapacity = quint32(m_file.capacity());
         placement->newFd = m_file.fd();
@@ -186,16 +191,18 @@ bool OutgoingArena::place(const QList<QByteArray> &body, ArenaPlacement *placeme
         }
         m_consumed = consumed;
     }
-    const quint64 data = quint64(m_file.capacity() - ArenaHeaderSize);
-    quint64 start = m_head;
-    if (start % data + quint64(size) > data)
+    const quint64 data = quint64(m_file.capacity() - ArenaDataOffset); // whole slots
+    quint64 start = (m_head + ArenaSlotSize - 1) / ArenaSlotSize * ArenaSlotSize;
+    if (start % data + quint64(taken) > data)
         start += data - start % data; // a body never wraps
-    if (start + quint64(size) - m_consumed > data)
-        return false; // not read yet: the caller takes another way
-    const qint64 at = ArenaHeaderSize + qint64(start % data);
-    if (!writePieces(m_file.fd(), body, at))
+    if (start + quint64(taken) - m_consumed > data)
+        return false; // not given back yet: the caller takes another way
+    const qint64 at = ArenaDataOffset + qint64(start % data) + ArenaSlotRoom;
+    QList<QByteArray> pieces = body;
+    pieces.append(QByteArray::fromRawData("", 1));
+    if (!writePieces(m_file.fd(), pieces, at))
         return false; // (what the arena held is unchanged for the peer)
-    m_head = start + quint64(size);
+    m_head = start + quint64(taken);
     placement->offset = quint32(at);
     placement->end = m_head;
     return true;
@@ -221,6 +228,68 @@ void OutgoingArena::reset()
 
 // ---------------------------------------------------------------------------
 
+struct ArenaMapping
+{
+    ArenaMapping(char *b, qint64 s)
+        : base(b)
+        , size(s)
+    {
+    }
+    ~ArenaMapping()
+    {
+#ifdef QPP_ARENAS
+        ::munmap(base, size_t(size));
+#endif
+    }
+    ArenaMapping(const ArenaMapping &) = delete;
+    ArenaMapping &operator=(const ArenaMapping &) = delete;
+    char *const base;
+    const qint64 size;
+};
+
+bool HeldBody::isReleased() const
+{
+    // Only the arena's own reference is left: no QByteArray points here. The
+    // last holder's release (an ordered decrement) happens before this.
+    return !header || header->ref_.loadAcquire() == 1;
+}
+
+namespace {
+
+/// Views of arenas let go (a new arena, a peer gone) that someone still
+/// holds, with their mappings, until they are released. Never destroyed: a
+/// view may outlive static destruction.
+struct Orphans
+{
+    std::mutex mutex;
+    std::vector<HeldBody> held;
+};
+Orphans &orphans()
+{
+    static auto *all = new Orphans;
+    return *all;
+}
+void sweepOrphans()
+{
+    Orphans &o = orphans();
+    std::lock_guard<std::mutex> lock(o.mutex);
+    o.held.erase(std::remove_if(o.held.begin(), o.held.end(),
+                                [](const HeldBody &held) { return held.isReleased(); }),
+                 o.held.end());
+}
+
+qint64 pageSize()
+{
+#ifdef QPP_ARENAS
+    static const qint64 size = ::sysconf(_SC_PAGESIZE);
+    return size;
+#else
+    return 4096;
+#endif
+}
+
+} // namespace
+
 bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
 {
 #ifdef QPP_ARENAS
@@ -229,17 +298,24 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
     };
     const int seals = ::fcntl(fd, F_GET_SEALS);
     const bool fits = qint64(capacity) > ArenaHeaderSize &&
-                      qint64(capacity) <= ArenaHeaderSize + ArenaMaximumData;
+                      qint64(capacity) <= ArenaDataOffset + ArenaMaximumData;
     if (!fits || ::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
         info.st_size != off_t(capacity) || seals < 0 || !(seals & F_SEAL_SHRINK)) {
         ::close(fd);
         *why = QStringLiteral("shared memory arena of the wrong kind, size or seals");
         return false;
     }
+    std::lock_guard<std::mutex> lock(m_mutex);
     if (!m_file.open(fd, capacity)) {
         *why = QStringLiteral("could not map a shared memory arena's header");
         return false;
     }
+    retireLocked();
+    // Private: a view's header goes into our own copy of its page. Where the
+    // address space is short (a worker's memory limit), bodies are read.
+    void *all = ::mmap(nullptr, size_t(capacity), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (all != MAP_FAILED)
+        m_mapping = std::make_shared<ArenaMapping>(static_cast<char *>(all), qint64(capacity));
     return true;
 #else
     Q_UNUSED(fd);
@@ -251,6 +327,7 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
 
 bool IncomingArena::contains(quint32 offset, quint32 size, QString *why) const
 {
+    std::lock_guard<std::mutex> lock(m_mutex);
     if (!m_file.isOpen()) {
         *why = QStringLiteral("arena reference without an arena");
         return false;
@@ -264,15 +341,122 @@ bool IncomingArena::contains(quint32 offset, quint32 size, QString *why) const
     return true;
 }
 
-bool IncomingArena::take(quint32 offset, quint32 size, quint64 end, char *into, QString *why)
+bool IncomingArena::view(quint32 offset, quint32 size, quint64 end, QByteArray *body)
 {
+#ifdef QPP_ARENAS
+    static_assert(ArenaSlotRoom >= qint64(sizeof(QArrayData)) &&
+                  ArenaSlotRoom % alignof(QArrayData) == 0);
+    std::lock_guard<std::mutex> lock(m_mutex);
+    reclaimLocked();
+    // (Its room starts a page, and a byte follows it inside the mapping:
+    // reading a view's terminating '\0' never faults.)
+    const qint64 slot = qint64(offset) - ArenaSlotRoom;
+    if (!m_mapping || size == 0 || slot < ArenaDataOffset || slot % pageSize() != 0 ||
+        qint64(offset) + size >= m_mapping->size)
+        return false;
+    char *data = m_mapping->base + offset;
+    auto *header = reinterpret_cast<QArrayData *>(data - sizeof(QArrayData));
+    for (const HeldBody &held : m_held) {
+        if (held.header == header)
+            return false; // a page a view uses (the peer did not keep its word)
+    }
+    // A QByteArray's header right before its bytes, as Qt makes them, with a
+    // reference of our own: Qt never frees it, and any change detaches.
+    header->ref_.storeRelaxed(2);
+    header->flags = {};
+    header->alloc = size;
+    QByteArray::DataPointer pointer(static_cast<QTypedArrayData<char> *>(header), data, size);
+    Q_ASSERT(pointer.freeSpaceAtBegin() == 0 && pointer.freeSpaceAtEnd() == 0);
+    *body = QByteArray(std::move(pointer));
+    m_held.push_back(HeldBody{header, end, m_mapping});
+    ++m_views;
+    return true;
+#else
+    Q_UNUSED(offset);
+    Q_UNUSED(size);
+    Q_UNUSED(end);
+    Q_UNUSED(body);
+    return false;
+#endif
+}
+
+bool IncomingArena::read(quint32 offset, quint32 size, quint64 end, char *into, QString *why)
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
     Q_ASSERT(m_file.isOpen() && qint64(offset) + size <= m_file.capacity());
     if (!readFully(m_file.fd(), into, size, offset)) {
         *why = QStringLiteral("could not read %1 bytes from a shared memory arena").arg(size);
         return false;
     }
-    m_file.setConsumed(end); // read: the sender may write there again
+    m_held.push_back(HeldBody{nullptr, end, nullptr}); // given back in its turn
+    ++m_reads;
+    reclaimLocked();
     return true;
+}
+
+void IncomingArena::reclaim()
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    reclaimLocked();
+}
+
+void IncomingArena::reclaimLocked()
+{
+    sweepOrphans();
+    bool advanced = false;
+    quint64 consumed = 0;
+    while (!m_held.empty() && m_held.front().isReleased()) {
+        const HeldBody &front = m_held.front();
+#ifdef QPP_ARENAS
+        if (front.header) {
+            // Our copy of the page its header went into is dropped: the
+            // arena's own page shows again, with what the sender writes next.
+            char *page =
+                reinterpret_cast<char *>(front.header) + sizeof(QArrayData) - ArenaSlotRoom;
+            ::madvise(page, size_t(pageSize()), MADV_DONTNEED);
+        }
+#endif
+        consumed = front.end;
+        advanced = true;
+        m_held.pop_front();
+    }
+    if (advanced && m_file.isOpen())
+        m_file.setConsumed(consumed); // the sender may write there again
+}
+
+void IncomingArena::retireLocked()
+{
+    std::vector<HeldBody> held;
+    for (HeldBody &body : m_held) {
+        if (!body.isReleased())
+            held.push_back(std::move(body));
+    }
+    m_held.clear();
+    m_mapping.reset();
+    if (held.empty())
+        return;
+    Orphans &o = orphans();
+    std::lock_guard<std::mutex> lock(o.mutex);
+    std::move(held.begin(), held.end(), std::back_inserter(o.held));
+}
+
+void IncomingArena::reset()
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_file.close();
+    retireLocked();
+}
+
+qint64 IncomingArena::viewCount() const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_views;
+}
+
+qint64 IncomingArena::readCount() const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_reads;
 }
 
 bool readFully(int fd, char *into, qint64 size, qint64 offset)

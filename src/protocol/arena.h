@@ -4,25 +4,35 @@
 
 // A persistent shared-memory arena for large frame bodies, one per direction
 // of a side channel (see sharedbody.h). The sender owns a memfd and writes
-// each body into it (pwrite) as a ring; the receiver keeps the same memfd,
-// reads each body out (pread) when its reference frame arrives, and then says
-// how far it has read by storing the body's end into the arena's header, the
-// one part both sides map -- one system call per body on either side, into
-// memory that stays allocated from body to body.
+// each body into it (pwrite) as a ring; the receiver keeps the same memfd and
+// reads each body in place: the body it hands on is a QByteArray over its own
+// private mapping of the arena (a view), with no copy. Once nothing holds a
+// view any more, the receiver gives its space back by storing the body's end
+// into the arena's header, which both sides map shared.
 //
-//   [ header: quint64 consumed (written by the receiver) | 56 bytes unused ]
-//   [ data: capacity - ArenaHeaderSize bytes, used as a ring              ]
+//   [ page 0: quint64 consumed (written by the receiver) | unused         ]
+//   [ data from ArenaDataOffset: slots of ArenaSlotSize bytes, as a ring  ]
 //
-// Positions are logical (they only grow); a body never wraps: when it does
-// not fit before the end of the ring, it starts at the beginning again.
+// Positions are logical (they only grow). A body starts on a slot boundary,
+// ArenaSlotRoom bytes in, and never wraps: when it does not fit before the
+// end of the ring, it starts at the beginning again. The room before a body
+// is the receiver's: a view's QArrayData header goes there, in the
+// receiver's private copy of that page (copy-on-write), so the peer can never
+// touch it; the page is dropped (MADV_DONTNEED) when the space is given back.
+// Every view holds one reference of its own that Qt never drops (so Qt never
+// frees or reallocates a view in place: any write or growth detaches); a
+// view no one else holds has a reference count of 1, which the receiver
+// checks, in ring order, whenever it receives or sends (reclaim()).
 //
 // Neither side trusts the other's numbers. The receiver checks every offset
 // and size against its own mapping, and the memfd's seals (it cannot shrink,
-// so no read ever faults). The sender checks the consumed position it reads
-// (never behind what it saw, never ahead of what it wrote) and stops using an
-// arena whose header makes no sense. Bytes a peer changes while the other
-// side copies them are only what that peer could have sent anyway: the
-// receiver decodes its own copy.
+// so no read ever faults); it makes a view only of a body whose room begins
+// on a page of its own that no view it holds uses, and reads any other body
+// with pread. The sender checks the consumed position it reads (never behind
+// what it saw, never ahead of what it wrote) and stops using an arena whose
+// header makes no sense. Bytes a peer writes where it promised not to are
+// only what that peer could have sent anyway: they can change what a view of
+// its own bodies shows, never the receiver's memory beyond them.
 //
 // Linux only (memfd); elsewhere nothing is ever placed and every reference
 // is refused.
@@ -31,11 +41,20 @@
 #include <QtCore/QList>
 #include <QtCore/QString>
 
+#include <deque>
+#include <memory>
+#include <mutex>
+
 namespace QtProcessPool::protocol {
 
 /// The arena's header: the receiver's consumed position, then padding.
 inline constexpr qint64 ArenaHeaderSize = 64;
-/// The smallest arena made: bodies start at SharedBodyThreshold.
+/// Where the ring starts: the header has the first page to itself.
+inline constexpr qint64 ArenaDataOffset = 4096;
+/// Bodies start on slot boundaries (a page), this many bytes in.
+inline constexpr qint64 ArenaSlotSize = 4096;
+inline constexpr qint64 ArenaSlotRoom = 64;
+/// The smallest arena made (data bytes): bodies start at SharedBodyThreshold.
 inline constexpr qint64 ArenaMinimumData = qint64(2) << 20;
 /// The largest arena made or accepted (data bytes); larger bodies take a
 /// sealed memfd of their own.
@@ -112,25 +131,71 @@ private:
     bool m_broken = false;
 };
 
-/// The receiving side. Not thread-safe.
+/// A private mapping of a whole arena (unmapped when the last view of it is
+/// given back).
+struct ArenaMapping;
+
+/// A body the receiver has taken, until its space is given back.
+struct HeldBody
+{
+    QArrayData *header = nullptr; // a view's (nullptr: read with pread)
+    quint64 end = 0;              // the sender's position after it
+    std::shared_ptr<ArenaMapping> mapping;
+    /// Whether no one but the arena holds it any more.
+    bool isReleased() const;
+};
+
+/// The receiving side. Thread-safe: bodies arrive on one thread while
+/// reclaim() may run on the one that sends.
 class IncomingArena
 {
 public:
+    IncomingArena() = default;
+    ~IncomingArena() { reset(); }
+    IncomingArena(const IncomingArena &) = delete;
+    IncomingArena &operator=(const IncomingArena &) = delete;
+
     /// Takes fd (always: kept or closed here) as the new arena of capacity
     /// bytes, after checking it: a regular file of exactly that size, sealed
-    /// against shrinking, within ArenaMaximumData. The previous one is let go.
+    /// against shrinking, within ArenaMaximumData. The previous one is let go
+    /// (views of it stay valid).
     bool adopt(int fd, quint32 capacity, QString *why);
     /// Whether size bytes at offset lie inside the arena; if not, *why.
     bool contains(quint32 offset, quint32 size, QString *why) const;
-    /// Reads size bytes at offset (contains()) into `into`, then tells the
-    /// sender that everything up to end was read. False, with *why, if the
+    /// The body of size bytes at offset (contains()) ending the sender's
+    /// position end, as a view (no copy) where it can be one, else read
+    /// into a buffer from makeBuffer(size) (pread). False, with *why, if the
     /// bytes could not be read.
-    bool take(quint32 offset, quint32 size, quint64 end, char *into, QString *why);
-    /// Lets the arena go, for a new peer.
-    void reset() { m_file.close(); }
+    template <typename MakeBuffer>
+    bool take(quint32 offset, quint32 size, quint64 end, QByteArray *body, QString *why,
+              MakeBuffer makeBuffer)
+    {
+        if (view(offset, size, end, body))
+            return true;
+        *body = makeBuffer(size);
+        return read(offset, size, end, body->data(), why);
+    }
+    /// Gives the sender back the space of the bodies no one holds any more,
+    /// in ring order.
+    void reclaim();
+    /// Views made, and bodies read with pread instead, so far.
+    qint64 viewCount() const;
+    qint64 readCount() const;
+    /// Lets the arena go, for a new peer (views of it stay valid).
+    void reset();
 
 private:
+    bool view(quint32 offset, quint32 size, quint64 end, QByteArray *body);
+    bool read(quint32 offset, quint32 size, quint64 end, char *into, QString *why);
+    void reclaimLocked();
+    void retireLocked();
+
+    mutable std::mutex m_mutex;
     ArenaFile m_file;
+    std::shared_ptr<ArenaMapping> m_mapping; // the whole arena, private
+    std::deque<HeldBody> m_held;             // in ring order
+    qint64 m_views = 0;
+    qint64 m_reads = 0;
 };
 
 } // namespace QtProcessPool::protocol

@@ -155,8 +155,14 @@ void SharedBodyChannel::appendReference(QByteArray &out, quint16 type, quint32 b
     appendFrame(out, SharedBodyFrameType, QByteArray::fromRawData(reference, ReferenceSize));
 }
 
+void SharedBodyChannel::reclaim()
+{
+    m_incoming.reclaim();
+}
+
 QByteArray SharedBodyChannel::wire(const OutgoingFrames &frames)
 {
+    reclaim(); // a peer that waits for our answer may need the space
     const auto &parts = frames.parts();
     if (parts.size() == 1 && !parts.front().split)
         return divert(parts.front().bytes);
@@ -181,6 +187,7 @@ QByteArray SharedBodyChannel::wire(const OutgoingFrames &frames)
 
 QByteArray SharedBodyChannel::divert(const QByteArray &frames)
 {
+    reclaim();
     if (m_fd < 0 || frames.size() < HeaderSize + SharedBodyThreshold)
         return frames;
     QByteArray out;
@@ -391,10 +398,15 @@ bool SharedBodyChannel::resolveArena(Frame *frame, qint64 maxBodySize, QString *
     }
     if (!m_incoming.contains(offset, size, why))
         return false;
-    QByteArray body = bodyBuffer(size);
-    if (!m_incoming.take(offset, size, end, body.data(), why))
+    QByteArray body;
+    bool read = false;
+    if (!m_incoming.take(offset, size, end, &body, why, [&](quint32 bytes) {
+            read = true;
+            return bodyBuffer(bytes);
+        }))
         return false;
-    keepSpare(body);
+    if (read)
+        keepSpare(body);
     frame->type = type;
     frame->body = std::move(body);
     ++m_received;

@@ -25,8 +25,10 @@
 //                                 quint64 end, quint32 new arena's capacity
 // (big-endian). A non-zero capacity says that a new arena, sent on the side
 // channel just before (the 4 bytes announce its capacity), replaces the old
-// one from this body on. A body goes to a sealed memfd of its own only when
-// the arena has no room yet or the body is larger than any arena.
+// one from this body on. The receiver hands such a body on as a view of the
+// arena (read in place, no copy) and gives its space back once no one holds
+// it (reclaim()). A body goes to a sealed memfd of its own only when the
+// arena has no room yet or the body is larger than any arena.
 
 #include "protocol/arena.h"
 #include "protocol/frame.h"
@@ -82,12 +84,20 @@ public:
     /// then be dropped.
     bool resolve(Frame *frame, qint64 maxBodySize, QString *why);
 
+    /// Gives the peer back the arena space of received bodies no one holds
+    /// any more (wire() and divert() do so first, and so does every body
+    /// received). Call it when the last views of received bodies may have
+    /// gone and nothing is sent soon. Thread-safe against resolve().
+    void reclaim();
+
     /// Bodies sent and received through shared memory so far (arena or not).
     qint64 sentCount() const { return m_sent; }
     qint64 receivedCount() const { return m_received; }
     /// Of those, the ones that went through an arena.
     qint64 arenaSentCount() const { return m_arenaSent; }
     qint64 arenaReceivedCount() const { return m_arenaReceived; }
+    /// Of those, the ones received in place (views of the arena, no copy).
+    qint64 viewedCount() const { return m_incoming.viewCount(); }
 
 private:
     /// Puts a frame's body, given in pieces, into shared memory (the arena,

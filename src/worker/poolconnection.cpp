@@ -631,13 +631,17 @@ void PoolConnection::runPending(bool justRead)
     }
 }
 
-void PoolConnection::endTurn(QMutexLocker<QMutex> &lock, const OutgoingFrames &out)
+void PoolConnection::endTurn(QMutexLocker<QMutex> &lock, OutgoingFrames &out)
 {
     // After TasksPerTurn tasks, let the main thread's events run.
     const bool more = frontMayStart() && !m_gone;
     m_runScheduled = more;
     lock.unlock();
     send(out);
+    // The turn's tasks and answers are gone: the space of their arguments
+    // in the arena goes back to the pool before it sends the next ones.
+    out.clear();
+    m_bodies.reclaim();
     if (more) {
         QMetaObject::invokeMethod(
             QCoreApplication::instance(), [this] { runPending(); }, Qt::QueuedConnection);

@@ -112,7 +112,7 @@ private:
 
     void runPending(bool justRead = false);
     /// Main thread, m_stateMutex held (released here): a turn of tasks is over.
-    void endTurn(QMutexLocker<QMutex> &lock, const protocol::OutgoingFrames &out);
+    void endTurn(QMutexLocker<QMutex> &lock, protocol::OutgoingFrames &out);
     void onGone();
 
     const QString m_serverName;

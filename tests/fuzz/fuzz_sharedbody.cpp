@@ -3,7 +3,7 @@
 // what a hostile peer can announce -- reference frames of both kinds with any
 // type, size, offset, end and arena capacity, after a memfd of any size and
 // seals (or none) on the side channel -- is either refused or gives exactly
-// the bytes at the announced place, with the consumed position written back;
+// the bytes at the announced place, its space given back once it is let go;
 // no descriptor is ever leaked.
 //
 // Input: byte 0 picks what goes on the side channel first, bytes 1-4 the
@@ -109,9 +109,12 @@ void run(const quint8 *data, size_t size)
         if (reference.size() == 22 && ours >= 0) {
             const quint32 offset = qFromBigEndian<quint32>(reference.constData() + 6);
             for (qsizetype i = 0; i < frame.body.size(); i += 4093) {
-                if (frame.body[i] != char(offset + quint32(i)))
+                if (frame.body.constData()[i] != char(offset + quint32(i)))
                     fail("arena bytes from the wrong place");
             }
+            // Let go of (a view is given back only then), the space returns.
+            frame = Frame();
+            receiver.reclaim();
             quint64 consumed = 0;
             if (::pread(ours, &consumed, sizeof consumed, 0) != ssize_t(sizeof consumed) ||
                 consumed != qFromBigEndian<quint64>(reference.constData() + 10))
@@ -129,7 +132,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 {
     static const int lowest = lowestFreeDescriptor();
     run(data, size);
-    if (lowestFreeDescriptor() != lowest)
+    if (const int now = lowestFreeDescriptor(); now != lowest) {
+        char target[256] = {};
+        const QByteArray link = "/proc/self/fd/" + QByteArray::number(now < lowest ? now : lowest);
+        if (::readlink(link.constData(), target, sizeof target - 1) < 0)
+            target[0] = '?';
+        std::fprintf(stderr, "lowest free descriptor %d, was %d (%s: %s)\n", now, lowest,
+                     link.constData(), target);
         fail("a descriptor was leaked");
+    }
     return 0;
 }
