@@ -60,6 +60,7 @@ private Q_SLOTS:
     void bigResult();
     void largePayloadsGoThroughSharedMemory();
     void receivedPayloadsOutliveThePool();
+    void idleWorkersSleep();
     void pacedDeliveriesLoseNothing();
     void blockingWaitsAreNotPaced();
     void resultOverMessageLimit();
@@ -699,6 +700,50 @@ void TestProcessPool::receivedPayloadsOutliveThePool()
         QCOMPARE(later[i], reversed(patternBytes(3 * 1024 * 1024 + i, i)));
     kept.append("!"); // detaches: never in place
     QCOMPARE(kept.chopped(1), reversed(big));
+}
+
+/// Context switches so far of every thread of a process (Linux), or -1.
+static qint64 contextSwitches(qint64 pid)
+{
+    const QDir tasks(QStringLiteral("/proc/%1/task").arg(pid));
+    if (!tasks.exists())
+        return -1;
+    qint64 total = 0;
+    for (const QString &tid : tasks.entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+        QFile status(tasks.filePath(tid + QStringLiteral("/status")));
+        if (!status.open(QIODevice::ReadOnly))
+            continue; // a thread that just ended
+        for (const QByteArray &line : status.readAll().split('\n')) {
+            if (line.contains("ctxt_switches:"))
+                total += line.split(':').value(1).trimmed().toLongLong();
+        }
+    }
+    return total;
+}
+
+void TestProcessPool::idleWorkersSleep()
+{
+#ifndef Q_OS_LINUX
+    QSKIP("counts context switches in /proc (Linux)");
+#else
+    // After a burst of quick tasks (the worker keeps its long-task timer
+    // armed from task to task), an idle worker stops waking up: its timer
+    // disarms itself, and nothing else ticks.
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    for (int i = 0; i < 200; ++i)
+        QCOMPARE(pool.run(square, i).result(), i * i);
+    const qint64 pid = pool.statistics().workerInfo.value(0).pid;
+    QVERIFY(pid > 0);
+    QTest::qWait(100); // two periods of the timer, and then some
+    const qint64 before = contextSwitches(pid);
+    QTest::qWait(500);
+    const qint64 after = contextSwitches(pid);
+    QVERIFY(before >= 0 && after >= before);
+    // A timer left ticking every 2 ms would make about 250.
+    QVERIFY2(after - before < 25, qPrintable(QString::number(after - before)));
+    QCOMPARE(pool.run(square, 7).result(), 49); // and it wakes for the next task
+#endif
 }
 
 void TestProcessPool::pacedDeliveriesLoseNothing()

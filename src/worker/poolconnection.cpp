@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -52,6 +53,14 @@ using namespace protocol;
 constexpr int PollMs = 20; // how often a running QPromise task's results and progress are sent
 constexpr int TasksPerTurn = 64; // tasks run back to back before the main thread's events
 constexpr int LongTaskMs = 2;    // a task running this long hands reading to the I/O thread
+
+/// A monotonic clock in nanoseconds (vDSO: no system call).
+qint64 steadyNanoseconds()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 constexpr qsizetype ReadChunk = 64 * 1024;
 
 #ifdef QPP_HAVE_RAW_SOCKETS
@@ -368,9 +377,12 @@ void PoolConnection::mainRead()
 void PoolConnection::goIdle()
 {
     QMutexLocker lock(&m_stateMutex);
-    disarmLongTurnTimer();
-    if (m_gone)
+    // The LongTaskMs timer stays armed: the next task needs no system call to
+    // arm it, and it disarms itself after a whole period with no task.
+    if (m_gone) {
+        disarmLongTurnTimer();
         return;
+    }
     if (m_readerRole == Reader::Main) {
         lock.unlock();
         if (!m_mainNotifier) {
@@ -400,8 +412,9 @@ void PoolConnection::giveBack()
     handOverToMain();
 }
 
-// I/O thread: a turn of tasks has run for LongTaskMs. If a task is running,
-// read the socket from now on (cancel, suspend, a pool that is gone).
+// I/O thread, every LongTaskMs while the timer is armed. If one task has
+// been running for LongTaskMs, read the socket from now on (cancel, suspend,
+// a pool that is gone); if none has run for that long, disarm.
 void PoolConnection::onLongTurn()
 {
 #ifdef QPP_HAVE_LINUX_FEATURES
@@ -410,8 +423,13 @@ void PoolConnection::onLongTurn()
         return; // disarmed meanwhile
     {
         QMutexLocker lock(&m_stateMutex);
-        if (m_readerRole != Reader::Main || !m_busy || m_gone)
-            return; // between two tasks: the main thread still reads
+        const bool longEnough = steadyNanoseconds() - m_busySinceNs >= LongTaskMs * 1000000LL;
+        if (m_readerRole != Reader::Main || m_gone || (!m_busy && longEnough)) {
+            disarmLongTurnTimer(); // the I/O thread reads, or the main thread is idle
+            return;
+        }
+        if (!m_busy || !longEnough)
+            return; // a task started since the last tick: the main thread still reads
         m_readerRole = Reader::Io;
         disarmLongTurnTimer();
     }
@@ -421,7 +439,7 @@ void PoolConnection::onLongTurn()
 }
 
 // m_stateMutex held; main thread, when a task starts while it holds the
-// reading role. Fires every LongTaskMs until a task is running then.
+// reading role. Fires every LongTaskMs until onLongTurn() disarms it.
 void PoolConnection::armLongTurnTimer()
 {
 #ifdef QPP_HAVE_LINUX_FEATURES
@@ -618,6 +636,7 @@ void PoolConnection::runPending(bool justRead)
             m_pending.pop_front();
             m_startAllowed.remove(task.taskId);
             m_busy = true;
+            m_busySinceNs = steadyNanoseconds();
             m_runner.select(task.taskId);
             if (m_readerRole == Reader::Main)
                 armLongTurnTimer();
@@ -627,6 +646,7 @@ void PoolConnection::runPending(bool justRead)
         QMutexLocker lock(&m_stateMutex);
         // Not busy: the reading role stays where it is while we read.
         m_busy = false;
+        m_busySinceNs = steadyNanoseconds();
         read = !m_pending.empty();
     }
 }

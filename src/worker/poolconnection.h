@@ -11,7 +11,9 @@
 // Who reads the socket: the main thread, while it is idle or between tasks,
 // so a task the pool sends reaches it with no thread hop (one wake-up less per
 // round trip); the I/O thread, once a task has run for about LongTaskMs (a
-// timerfd it watches), until the main thread is idle again. The reading
+// periodic timerfd it watches, left armed from task to task while tasks keep
+// coming, so a quick task costs no timer system call), until the main thread
+// is idle again. The reading
 // role moves under m_stateMutex: to the I/O thread only while the main thread
 // runs a task, back only while it is idle. Where timerfd is missing (not
 // Linux, or the portable build), the I/O thread reads all the time and hands
@@ -156,6 +158,7 @@ private:
     std::deque<protocol::RunTask> m_pending; // received, not yet started
     QSet<quint64> m_startAllowed;            // remote: pending tasks whose StartTask came
     bool m_busy = false;                     // the main thread runs a task
+    qint64 m_busySinceNs = 0;                // when it started (m_busy) or ended it
     bool m_runScheduled = false;             // runPending() is queued on the main thread
 
     TaskRunner m_runner; // runs on the main thread; told of cancel and suspend here
