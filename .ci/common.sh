@@ -9,8 +9,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # TLS identity for remote workers; qcoro-qt6-dev the README's coroutine
 # example (readme_qcoro); qt6-declarative-dev and the QML modules the Qt Quick
 # example (demo/quick).
+# ccache keeps the objects of earlier builds (see configure_and_build).
 packages=(
-    cmake ninja-build g++ qt6-base-dev qt6-base-dev-tools libgl-dev
+    cmake ninja-build g++ ccache qt6-base-dev qt6-base-dev-tools libgl-dev
     libssl-dev
     qcoro-qt6-dev
     qt6-declarative-dev qml6-module-qtquick qml6-module-qtquick-controls
@@ -45,6 +46,17 @@ ensure_packages() {
 configure_and_build() {
     local dir=$1
     shift
+    # Every CMake configure from here on, the tests' own (the fuzz harnesses,
+    # the packaging consumers) too, compiles through ccache, which CMake
+    # takes from the environment: a clean clone in a new directory builds
+    # from the objects earlier runs made (paths relative to the source, the
+    # directory left out of the hash). The first run on a machine fills it.
+    if command -v ccache >/dev/null 2>&1; then
+        export CMAKE_C_COMPILER_LAUNCHER=${CMAKE_C_COMPILER_LAUNCHER-ccache}
+        export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER-ccache}
+        export CCACHE_BASEDIR=${CCACHE_BASEDIR-$root}
+        export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR-true}
+    fi
     cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
     # --parallel without a number ignores CMAKE_BUILD_PARALLEL_LEVEL: pass it on.
     cmake --build "$dir" --parallel ${CMAKE_BUILD_PARALLEL_LEVEL:-}
