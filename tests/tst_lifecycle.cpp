@@ -41,6 +41,7 @@ private Q_SLOTS:
     // AddressSanitizer reserves terabytes of shadow address space at start-up,
     // which no RLIMIT_AS can allow: the memory limit is tested in plain builds.
     void memoryLimit();
+    void largePayloadsUnderAMemoryLimit();
 #endif
     void initializerRunsOncePerWorker();
     void failingInitializer_data();
@@ -193,6 +194,45 @@ void TestLifecycle::memoryLimit()
     else
         QVERIFY2(e->message().contains(QStringLiteral("memory limit")), qPrintable(e->message()));
     QCOMPARE(pool.run(allocateBytes, qint64(1024 * 1024)).result(), qint64(1024 * 1024));
+}
+
+/// The largest mapping of a payload arena in a process (Linux), in bytes.
+static qint64 largestArenaMapping(qint64 pid)
+{
+    QFile maps(QStringLiteral("/proc/%1/maps").arg(pid));
+    qint64 largest = 0;
+    if (!maps.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : maps.readAll().split('\n')) {
+        if (!line.contains("qtprocesspool-arena"))
+            continue;
+        const QList<QByteArray> range = line.split(' ').value(0).split('-');
+        largest = std::max(largest, range.value(1).toLongLong(nullptr, 16) -
+                                        range.value(0).toLongLong(nullptr, 16));
+    }
+    return largest;
+}
+
+void TestLifecycle::largePayloadsUnderAMemoryLimit()
+{
+    // A worker with a memory limit maps no arena (its header page only): the
+    // arena takes none of the address space its tasks may use, and large
+    // arguments are read instead, byte for byte.
+    ProcessPool pool;
+    pool.setMaxWorkers(1);
+    pool.setWorkerMemoryLimit(qint64(768) * 1024 * 1024);
+    for (int i = 0; i < 3; ++i) {
+        const QByteArray big = patternBytes(3 * 1024 * 1024 + i, i);
+        QCOMPARE(pool.run(reversed, big).result(), reversed(big));
+    }
+#if defined(Q_OS_LINUX) && !defined(QPP_PORTABLE)
+    QCOMPARE(pool.statistics().sharedMemoryTransfers, 6);
+    const qint64 worker = pool.statistics().workerInfo.value(0).pid;
+    QVERIFY(worker > 0);
+    QCOMPARE(largestArenaMapping(worker), qint64(4096));
+    // The pool has no limit: it reads the worker's results in place.
+    QVERIFY(largestArenaMapping(QCoreApplication::applicationPid()) > 3 * 1024 * 1024);
+#endif
 }
 #endif
 

@@ -13,6 +13,7 @@
 #ifdef QPP_HAVE_LINUX_FEATURES
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -312,7 +313,11 @@ bool IncomingArena::adopt(int fd, quint32 capacity, QString *why)
     }
     retireLocked();
     // Private: a view's header goes into our own copy of its page. Where the
-    // address space is short (a worker's memory limit), bodies are read.
+    // address space is limited (a worker's memory limit, RLIMIT_AS), bodies
+    // are read instead: the arena must not take what the tasks may use.
+    rlimit space{};
+    if (::getrlimit(RLIMIT_AS, &space) == 0 && space.rlim_cur != RLIM_INFINITY)
+        return true;
     void *all = ::mmap(nullptr, size_t(capacity), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (all != MAP_FAILED)
         m_mapping = std::make_shared<ArenaMapping>(static_cast<char *>(all), qint64(capacity));

@@ -77,9 +77,8 @@ bool readFully(int fd, char *into, qint64 size, qint64 offset);
 bool writePieces(int fd, const QList<QByteArray> &pieces, qint64 offset);
 
 /// An arena's memfd as one side holds it: the descriptor, its size, and its
-/// header, the only part mapped (bodies go through pwrite()/pread(): no
-/// address space, so a worker's memory limit is not spent on arenas, and no
-/// page faults). Not thread-safe.
+/// header, mapped shared (the receiver maps the whole arena too, privately,
+/// for views: IncomingArena). Not thread-safe.
 class ArenaFile
 {
 public:
