@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -36,12 +37,28 @@ namespace {
     std::abort();
 }
 
-/// The lowest free descriptor: unchanged after each input, or one leaked.
-int lowestFreeDescriptor()
+/// The open descriptors of the kinds this code handles, memfds and sockets,
+/// as "fd -> target" lines: unchanged after each input, or one leaked. (Not
+/// the lowest free descriptor: the sanitizer runtime opens pipes of its own,
+/// for its symbolizer, after a leak check between two inputs.)
+QByteArray ourDescriptors()
 {
-    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    ::close(fd);
-    return fd;
+    QByteArray listed;
+    DIR *dir = ::opendir("/proc/self/fd");
+    if (!dir)
+        fail("cannot list /proc/self/fd");
+    while (const dirent *entry = ::readdir(dir)) {
+        if (entry->d_name[0] == '.' || std::atoi(entry->d_name) == ::dirfd(dir))
+            continue;
+        char target[256] = {};
+        const QByteArray link = QByteArray("/proc/self/fd/") + entry->d_name;
+        if (::readlink(link.constData(), target, sizeof target - 1) <= 0)
+            continue;
+        if (std::strncmp(target, "/memfd:", 7) == 0 || std::strncmp(target, "socket:", 7) == 0)
+            listed += QByteArray(entry->d_name) + " -> " + target + '\n';
+    }
+    ::closedir(dir);
+    return listed;
 }
 
 /// Up to 4 MiB and a little, so that sizes near the arena's edges occur.
@@ -130,15 +147,11 @@ void run(const quint8 *data, size_t size)
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {
-    static const int lowest = lowestFreeDescriptor();
+    const QByteArray before = ourDescriptors();
     run(data, size);
-    if (const int now = lowestFreeDescriptor(); now != lowest) {
-        char target[256] = {};
-        const QByteArray link = "/proc/self/fd/" + QByteArray::number(now < lowest ? now : lowest);
-        if (::readlink(link.constData(), target, sizeof target - 1) < 0)
-            target[0] = '?';
-        std::fprintf(stderr, "lowest free descriptor %d, was %d (%s: %s)\n", now, lowest,
-                     link.constData(), target);
+    if (const QByteArray after = ourDescriptors(); after != before) {
+        std::fprintf(stderr, "descriptors before:\n%safter:\n%s", before.constData(),
+                     after.constData());
         fail("a descriptor was leaked");
     }
     return 0;
