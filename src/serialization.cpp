@@ -64,7 +64,14 @@ void Payload::write(QDataStream &out, const QByteArray &value)
     // QDataStream's QBuffer writes straight into m_bytes: its size is where
     // the value's bytes go.
     m_splices.append(Splice{m_bytes.size(), value});
-    m_splicedSize += value.size();
+}
+
+qsizetype Payload::size() const
+{
+    qsizetype size = m_bytes.size();
+    for (const Splice &splice : m_splices)
+        size += splice.value.size();
+    return size;
 }
 
 QList<QByteArray> Payload::pieces() const

@@ -13,7 +13,6 @@
 #include <QtCore/QTimer>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -77,13 +76,6 @@ protocol::RunTask runTaskMessage(const Task &task)
                              task.request.resultType,
                              quint32(task.group ? task.itemCount : 0),
                              task.request.arguments};
-}
-
-qint64 steadyNow()
-{
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
 }
 
 void DurationSamples::add(qint64 nanoseconds)

@@ -6,6 +6,7 @@
 
 #include "protocol/frame.h"
 #include "protocol/messages.h"
+#include "steadyclock_p.h"
 
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
@@ -187,9 +188,6 @@ struct SharedState
     int lentSlot = 0;
     std::atomic<quint64> nextTaskId{1}; // ids for both the engine and lent sends
 };
-
-/// Nanoseconds on a steady clock, for task durations.
-qint64 steadyNow();
 
 /// The message that runs task in a worker.
 protocol::RunTask runTaskMessage(const Task &task);

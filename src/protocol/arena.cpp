@@ -2,6 +2,7 @@
 #include "protocol/arena.h"
 
 #include "platformfeatures_p.h"
+#include "protocol/frame.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -167,9 +168,7 @@ bool OutgoingArena::create(qint64 bodySize)
 bool OutgoingArena::place(const QList<QByteArray> &body, ArenaPlacement *placement)
 {
 #ifdef QPP_ARENAS
-    qint64 size = 0;
-    for (const QByteArray &piece : body)
-        size += piece.size();
+    const qint64 size = totalSize(body);
     *placement = ArenaPlacement();
     // Each body takes whole slots: ArenaSlotRoom bytes, then the body and a
     // '\0' (a view of it ends as a QByteArray does), then up to the next
@@ -394,7 +393,6 @@ bool IncomingArena::read(quint32 offset, quint32 size, quint64 end, char *into, 
         return false;
     }
     m_held.push_back(HeldBody{nullptr, end, nullptr}); // given back in its turn
-    ++m_reads;
     reclaimLocked();
     return true;
 }
@@ -456,12 +454,6 @@ qint64 IncomingArena::viewCount() const
 {
     std::lock_guard<std::mutex> lock(m_mutex);
     return m_views;
-}
-
-qint64 IncomingArena::readCount() const
-{
-    std::lock_guard<std::mutex> lock(m_mutex);
-    return m_reads;
 }
 
 bool readFully(int fd, char *into, qint64 size, qint64 offset)

@@ -161,31 +161,22 @@ public:
     bool adopt(int fd, quint32 capacity, QString *why);
     /// Whether size bytes at offset lie inside the arena; if not, *why.
     bool contains(quint32 offset, quint32 size, QString *why) const;
-    /// The body of size bytes at offset (contains()) ending the sender's
-    /// position end, as a view (no copy) where it can be one, else read
-    /// into a buffer from makeBuffer(size) (pread). False, with *why, if the
-    /// bytes could not be read.
-    template <typename MakeBuffer>
-    bool take(quint32 offset, quint32 size, quint64 end, QByteArray *body, QString *why,
-              MakeBuffer makeBuffer)
-    {
-        if (view(offset, size, end, body))
-            return true;
-        *body = makeBuffer(size);
-        return read(offset, size, end, body->data(), why);
-    }
+    /// The body of size bytes at offset (contains()), which ends the
+    /// sender's position end, as a view (no copy); false where it cannot be
+    /// one (then read() it).
+    bool view(quint32 offset, quint32 size, quint64 end, QByteArray *body);
+    /// Reads that body into `into` (pread). False, with *why, if the bytes
+    /// could not be read.
+    bool read(quint32 offset, quint32 size, quint64 end, char *into, QString *why);
     /// Gives the sender back the space of the bodies no one holds any more,
     /// in ring order.
     void reclaim();
-    /// Views made, and bodies read with pread instead, so far.
+    /// Views made so far.
     qint64 viewCount() const;
-    qint64 readCount() const;
     /// Lets the arena go, for a new peer (views of it stay valid).
     void reset();
 
 private:
-    bool view(quint32 offset, quint32 size, quint64 end, QByteArray *body);
-    bool read(quint32 offset, quint32 size, quint64 end, char *into, QString *why);
     void reclaimLocked();
     void retireLocked();
 
@@ -194,7 +185,6 @@ private:
     std::shared_ptr<ArenaMapping> m_mapping; // the whole arena, private
     std::deque<HeldBody> m_held;             // in ring order
     qint64 m_views = 0;
-    qint64 m_reads = 0;
 };
 
 } // namespace QtProcessPool::protocol

@@ -18,12 +18,18 @@ void reserveFor(QByteArray &out, qint64 more)
 }
 } // namespace
 
+qint64 totalSize(const QList<QByteArray> &pieces)
+{
+    qint64 size = 0;
+    for (const QByteArray &piece : pieces)
+        size += piece.size();
+    return size;
+}
+
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &head,
                  const QList<QByteArray> &tail)
 {
-    qint64 bodySize = head.size();
-    for (const QByteArray &piece : tail)
-        bodySize += piece.size();
+    const qint64 bodySize = head.size() + totalSize(tail);
     Q_ASSERT(bodySize <= AbsoluteMaxMessageSize);
     char header[HeaderSize];
     qToBigEndian<quint32>(quint32(bodySize), header);

@@ -34,6 +34,8 @@ struct Frame
 QByteArray encodeFrame(quint16 type, const QByteArray &body);
 /// Appends the frame to out (saves a copy when batching frames).
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &body);
+/// The bytes of pieces sent back to back.
+qint64 totalSize(const QList<QByteArray> &pieces);
 /// The same for a body given in pieces, head then each piece of tail.
 void appendFrame(QByteArray &out, quint16 type, const QByteArray &head,
                  const QList<QByteArray> &tail);

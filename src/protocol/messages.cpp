@@ -12,6 +12,12 @@ namespace {
 
 constexpr quint32 NullMarker = 0xffffffffu;
 
+/// The length prefix QDataStream writes for payload, ending the head.
+quint32 payloadPrefix(const detail::Payload &payload)
+{
+    return payload.isNull() ? NullMarker : quint32(payload.size());
+}
+
 // Writes fields exactly as QDataStream (StreamVersion, big-endian) would,
 // straight into a QByteArray: no QBuffer or QDataStream per message.
 class Writer
@@ -48,9 +54,7 @@ public:
     }
     Writer &operator<<(const detail::Payload &value)
     {
-        if (value.isNull())
-            return *this << NullMarker;
-        *this << quint32(value.size());
+        *this << payloadPrefix(value);
         for (const QByteArray &piece : value.pieces())
             m_bytes.append(piece);
         return *this;
@@ -242,12 +246,6 @@ QByteArray encodeBody(const RunTask &m)
 namespace {
 /// Payloads from this size on stay out of the frame (OutgoingFrames).
 constexpr qsizetype SplitPayloadSize = 64 * 1024;
-
-/// The length prefix QDataStream writes for payload, ending the head.
-quint32 payloadPrefix(const detail::Payload &payload)
-{
-    return payload.isNull() ? NullMarker : quint32(payload.size());
-}
 } // namespace
 
 void appendMessage(OutgoingFrames &out, const RunTask &m)

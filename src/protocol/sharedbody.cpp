@@ -70,10 +70,7 @@ void SharedBodyChannel::reset(int fd)
 
 bool SharedBodyChannel::share(QByteArray &out, quint16 type, const QList<QByteArray> &body)
 {
-    qint64 bodySize = 0;
-    for (const QByteArray &piece : body)
-        bodySize += piece.size();
-    const quint32 size = quint32(bodySize);
+    const quint32 size = quint32(totalSize(body));
     ArenaPlacement placement;
     if (m_outgoing.place(body, &placement)) {
         if (placement.newFd < 0 || sendDescriptor(placement.newFd, placement.newCapacity)) {
@@ -172,13 +169,8 @@ QByteArray SharedBodyChannel::wire(const OutgoingFrames &frames)
             out += divert(part.bytes);
             continue;
         }
-        QList<QByteArray> body{part.bytes};
-        qint64 bodySize = part.bytes.size();
-        for (const QByteArray &piece : part.tail) {
-            body.append(piece);
-            bodySize += piece.size();
-        }
-        if (m_fd < 0 || bodySize < SharedBodyThreshold || isBodyReference(part.type) ||
+        const QList<QByteArray> body = QList<QByteArray>{part.bytes} + part.tail;
+        if (m_fd < 0 || totalSize(body) < SharedBodyThreshold || isBodyReference(part.type) ||
             !share(out, part.type, body))
             appendFrame(out, part.type, part.bytes, part.tail);
     }
@@ -399,14 +391,12 @@ bool SharedBodyChannel::resolveArena(Frame *frame, qint64 maxBodySize, QString *
     if (!m_incoming.contains(offset, size, why))
         return false;
     QByteArray body;
-    bool read = false;
-    if (!m_incoming.take(offset, size, end, &body, why, [&](quint32 bytes) {
-            read = true;
-            return bodyBuffer(bytes);
-        }))
-        return false;
-    if (read)
+    if (!m_incoming.view(offset, size, end, &body)) {
+        body = bodyBuffer(size);
+        if (!m_incoming.read(offset, size, end, body.data(), why))
+            return false;
         keepSpare(body);
+    }
     frame->type = type;
     frame->body = std::move(body);
     ++m_received;

@@ -12,6 +12,7 @@
 #include "logging_p.h"
 #include "platformfeatures_p.h"
 #include "protocol/socketio.h"
+#include "steadyclock_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
@@ -28,7 +29,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -54,13 +54,6 @@ constexpr int PollMs = 20; // how often a running QPromise task's results and pr
 constexpr int TasksPerTurn = 64; // tasks run back to back before the main thread's events
 constexpr int LongTaskMs = 2;    // a task running this long hands reading to the I/O thread
 
-/// A monotonic clock in nanoseconds (vDSO: no system call).
-qint64 steadyNanoseconds()
-{
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
 constexpr qsizetype ReadChunk = 64 * 1024;
 
 #ifdef QPP_HAVE_RAW_SOCKETS
@@ -423,7 +416,7 @@ void PoolConnection::onLongTurn()
         return; // disarmed meanwhile
     {
         QMutexLocker lock(&m_stateMutex);
-        const bool longEnough = steadyNanoseconds() - m_busySinceNs >= LongTaskMs * 1000000LL;
+        const bool longEnough = steadyNow() - m_busySinceNs >= LongTaskMs * 1000000LL;
         if (m_readerRole != Reader::Main || m_gone || (!m_busy && longEnough)) {
             disarmLongTurnTimer(); // the I/O thread reads, or the main thread is idle
             return;
@@ -636,7 +629,7 @@ void PoolConnection::runPending(bool justRead)
             m_pending.pop_front();
             m_startAllowed.remove(task.taskId);
             m_busy = true;
-            m_busySinceNs = steadyNanoseconds();
+            m_busySinceNs = steadyNow();
             m_runner.select(task.taskId);
             if (m_readerRole == Reader::Main)
                 armLongTurnTimer();
@@ -646,7 +639,7 @@ void PoolConnection::runPending(bool justRead)
         QMutexLocker lock(&m_stateMutex);
         // Not busy: the reading role stays where it is while we read.
         m_busy = false;
-        m_busySinceNs = steadyNanoseconds();
+        m_busySinceNs = steadyNow();
         read = !m_pending.empty();
     }
 }

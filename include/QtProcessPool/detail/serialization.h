@@ -74,7 +74,7 @@ public:
         return value.size() >= SpliceSize && value.capacity() > 0;
     }
 
-    qsizetype size() const { return m_bytes.size() + m_splicedSize; }
+    qsizetype size() const;
     bool isEmpty() const { return size() == 0; }
     /// As QByteArray::isNull() for the bytes it stands for (a null payload
     /// is written as a null QByteArray).
@@ -100,7 +100,6 @@ private:
     };
     QByteArray m_bytes;
     QList<Splice> m_splices;
-    qsizetype m_splicedSize = 0;
 };
 
 /// The bytes QDataStream needs for value where cheaply known, else 0 (the
